@@ -1,0 +1,260 @@
+"""Schedule and emit: an expression DAG as one straight-line Python function.
+
+Nodes are scheduled in topological order. A node used more than once (or
+an output) gets one local; a node used once is written inside its consumer
+while the line stays short (at most ``MAX_INLINE_OPS`` operations per
+inlined piece), so no line nests deeply enough to trouble CPython's
+compiler. Every piece of text comes from an op's ``Template`` in
+``symgrad.ops``, a number literal, or an identifier made by ``identifier``:
+a user's label can never reach the source as code.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from symgrad.expr import Expr, format_number, to_text, topological_order
+from symgrad.ops import ATOM, CONST, SYMBOL, UNARY, all_ops
+
+MAX_INLINE_OPS = 2
+_MAX_NAME = 40
+_INLINE_TYPE_CHECKS = 6
+_INDENT = "        "  # inside def + try
+
+# Names the generated code binds besides its parameters; a user label is never one of them.
+BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
+
+
+def reserved_names() -> frozenset[str]:
+    names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES
+    for op in all_ops():
+        names |= set(op.namespace)
+    return frozenset(names)
+
+
+def identifier(label: str) -> str:
+    """A safe Python identifier for any label (no leading underscore, ASCII only).
+
+    >>> identifier("__import__('os')")
+    'import_os'
+    """
+    text = "".join(ch if ch.isascii() else f"u{ord(ch):x}" for ch in label)
+    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")[:_MAX_NAME].rstrip("_")
+    if not text:
+        return "v"
+    if text[0].isdigit():
+        text = "v" + text
+    return text
+
+
+def comment_text(text: str) -> str:
+    """``text`` made safe to follow ``#`` on one line: printable ASCII only."""
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+
+
+class Namer:
+    """Hands out unique identifiers, never a reserved one."""
+
+    def __init__(self, reserved: frozenset[str]) -> None:
+        self.taken = set(reserved)
+        self._counters: dict[str, int] = {}
+
+    def claim(self, wanted: str) -> str:
+        name = wanted
+        n = 1
+        while name in self.taken:
+            n += 1
+            name = f"{wanted}_{n}"
+        self.taken.add(name)
+        return name
+
+    def temporary(self, prefix: str) -> str:
+        n = self._counters.get(prefix, 0)
+        while f"{prefix}{n}" in self.taken:
+            n += 1
+        self._counters[prefix] = n + 1
+        name = f"{prefix}{n}"
+        self.taken.add(name)
+        return name
+
+
+@dataclass
+class Section:
+    """A run of outputs with a heading comment and a prefix for its temporaries."""
+
+    heading: str
+    prefix: str
+    outputs: Sequence[Expr]
+    names: Sequence[str]  # wanted names of the outputs (``value``, ``d_x``...)
+
+
+@dataclass
+class Emitted:
+    """Generated source and what is needed to run it and explain its failures."""
+
+    source: str
+    function_name: str
+    param_names: list[str]
+    output_names: list[str]
+    namespace_names: set[str]
+    # line number (1-based) -> the nodes computed there: (node, its code text) pairs
+    line_nodes: dict[int, tuple[tuple[Expr, str], ...]] = field(default_factory=dict)
+
+
+def _literal(value: int | float) -> tuple[str, int]:
+    text = format_number(value)
+    return text, (UNARY if text.startswith("-") else ATOM)
+
+
+def emit_function(
+    name: str,
+    params: Sequence[Expr],
+    sections: Sequence[Section],
+    returns: str,
+    *,
+    annotate: bool = False,
+    header: str = "",
+) -> Emitted:
+    """One ``def`` computing every section's outputs; ``returns`` formats their names.
+
+    ``returns`` uses ``{0}``, ``{1}``... for the outputs of all sections in order.
+    """
+    namer = Namer(reserved_names())
+    function_name = namer.claim(identifier(name))
+    param_names = [namer.claim(identifier(p.param)) for p in params]
+    text_of: dict[Expr, tuple[str, int]] = {p: (n, ATOM) for p, n in zip(params, param_names)}
+    param_text = dict(zip(params, param_names))
+
+    all_outputs = [o for s in sections for o in s.outputs]
+    order = topological_order(all_outputs)
+    uses: dict[Expr, int] = dict.fromkeys(order, 0)
+    must_name: set[Expr] = set()
+    for node in order:
+        if node.args:
+            for arg, need in zip(node.args, node.op.printer(node.param).arg_prec):
+                uses[arg] += 1
+                if need >= ATOM and arg.args:
+                    must_name.add(arg)
+        elif node.op is SYMBOL and node not in param_text:
+            raise ValueError(
+                f"the expression uses the symbol {node.param!r}, which is not an argument "
+                f"(arguments: {', '.join(p.param for p in params) or 'none'})"
+            )
+    for out in all_outputs:
+        uses[out] += 1
+
+    # Outputs that are computed nodes take their wanted name; the rest are aliases.
+    output_names: list[str] = []
+    named_output: dict[Expr, str] = {}
+    aliases: list[tuple[str, Expr]] = []
+    for section in sections:
+        for out, wanted in zip(section.outputs, section.names):
+            out_name = namer.claim(identifier(wanted))
+            output_names.append(out_name)
+            if out.args and out not in named_output:
+                named_output[out] = out_name
+            else:
+                aliases.append((out_name, out))
+
+    starts = _section_starts(sections, order)
+    section = sections[0]
+    body: list[str] = []
+    body_nodes: dict[int, tuple[tuple[Expr, str], ...]] = {}
+    ops_in: dict[Expr, int] = {}
+    members: dict[Expr, list[tuple[Expr, str]]] = {}
+    namespace_names: set[str] = set(BASE_NAMESPACE_NAMES)
+
+    for index, node in enumerate(order):
+        if index in starts:
+            section = starts[index]
+            if section.heading:
+                body.append(f"{_INDENT}# {section.heading}")
+        if not node.args:
+            if node.op is CONST:
+                text_of[node] = _literal(node.param)
+            continue
+        template = node.op.printer(node.param)
+        namespace_names.update(node.op.namespace)
+        parts = []
+        count = 1
+        pieces: list[tuple[Expr, str]] = []
+        for arg, need in zip(node.args, template.arg_prec):
+            arg_text, arg_prec = text_of[arg]
+            parts.append(f"({arg_text})" if arg_prec < need else arg_text)
+            if arg in members:  # written inline: its pieces belong to this line now
+                count += ops_in.pop(arg)
+                pieces.extend(members.pop(arg))
+        code = template.text.format(*parts)
+        pieces.append((node, code))
+        if uses[node] == 1 and node not in named_output and node not in must_name and count <= MAX_INLINE_OPS:
+            text_of[node] = (code, template.prec)
+            ops_in[node] = count
+            members[node] = pieces
+            continue
+        local = named_output.get(node) or namer.temporary(section.prefix)
+        text_of[node] = (local, ATOM)
+        line = f"{_INDENT}{local} = {code}"
+        if annotate:
+            line += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+        body_nodes[len(body)] = tuple(pieces)
+        body.append(line)
+
+    for out_name, out in aliases:
+        body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
+    body.append(f"{_INDENT}return {returns.format(*output_names)}")
+
+    signature = ", ".join(param_names)
+    lines = [f"def {function_name}({signature}):"]
+    if header:
+        lines.append(f"    # {comment_text(header)}")
+    lines.extend(_check_input_lines(param_names))
+    lines.append("    try:")
+    offset = len(lines) + 1  # 1-based line number of body[0]
+    lines.extend(body)
+    lines.append("    except (ArithmeticError, ValueError) as _error:")
+    lines.append(f"        raise _explain(_error, ({signature}{',' if len(param_names) == 1 else ''})) from _error")
+    source = "\n".join(lines) + "\n"
+    line_nodes = {offset + i: nodes for i, nodes in body_nodes.items()}
+    return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes)
+
+
+def _check_input_lines(names: list[str]) -> list[str]:
+    # Exact-type checks cost ~20 ns per argument; anything not a float takes
+    # the slow path, which converts ints and NumPy scalars or raises a TypeError.
+    if not names:
+        return []
+    targets = ", ".join(names) + ("," if len(names) == 1 else "")
+    convert = f"{targets} = _as_floats({', '.join(names)})"
+    if len(names) > _INLINE_TYPE_CHECKS:
+        return [f"    {convert}"]
+    test = " or ".join(f"type({n}) is not float" for n in names)
+    return [f"    if {test}:", f"        {convert}"]
+
+
+def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int, Section]:
+    """Index in ``order`` where each section's own nodes begin -> that section.
+
+    The DFS finishes the outputs in order, so a section starts right after
+    the last node of the outputs before it.
+    """
+    wanted = {o for s in sections for o in s.outputs}
+    position = {node: i for i, node in enumerate(order) if node in wanted}
+    starts: dict[int, Section] = {0: sections[0]}
+    end = 0
+    for before, section in zip(sections, sections[1:]):
+        end = max([end, *(position[o] + 1 for o in before.outputs)])
+        starts[end] = section
+    return starts
+
+
+def find_failing_node(line_nodes: tuple[tuple[Expr, str], ...], failing_code: str | None) -> Expr:
+    """The node of a generated line whose code is the failing piece (else the line's node)."""
+    if failing_code is not None:
+        for node, code in line_nodes:
+            if code == failing_code.strip():
+                return node
+    return line_nodes[-1][0]

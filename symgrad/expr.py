@@ -1,0 +1,353 @@
+"""The expression graph: immutable, hash-consed nodes and the operators that build them.
+
+Building the same subexpression twice returns the same node, so common
+subexpressions are shared by construction and structural equality is
+identity (``==`` and ``hash`` are the object's own)::
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    >>> (x * y + 1) is (x * y + 1)
+    True
+
+Interning is weak: a node lives only as long as something refers to it.
+Every walk over a graph here is iterative, so a chain of a million nodes is
+as good as a short one.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class Template(NamedTuple):
+    """How one node prints as Python: ``text`` with ``{0}``, ``{1}`` for its arguments.
+
+    ``arg_prec[i]`` is the least precedence argument ``i`` may have without
+    brackets (``ATOM`` when the template repeats it, so it must be a name);
+    ``prec`` is the precedence of the whole text.
+    """
+
+    text: str
+    arg_prec: tuple[int, ...]
+    prec: int
+
+
+@dataclass(eq=False)
+class Op:
+    """One primitive: everything about it, in one place (see ``symgrad.ops``).
+
+    ``vjp(g, out, *args)`` returns one Expr (or None for "no dependence") per
+    argument: the adjoint ``g`` pulled back through the op, written with
+    symgrad operations so it can be differentiated again. ``printer(param)``
+    gives the Python ``Template``; ``namespace`` the names that text uses.
+    """
+
+    name: str
+    arity: int
+    label: Callable[[Any], str]
+    printer: Callable[[Any], Template]
+    sympy: Callable[..., Any] | None
+    vjp: Callable[..., tuple[Expr | None, ...]] | None
+    impl: Callable[..., Any] | None
+    namespace: Mapping[str, Any] = field(default_factory=dict)
+    rewrites: tuple[Callable[..., Any], ...] = ()
+    domain: str = "real"
+    doc: str = ""
+
+    def __call__(self, *args: Any) -> Expr:
+        if len(args) != self.arity:
+            raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
+        return make(self, tuple(as_expr(a, self.name) for a in args))
+
+    def __repr__(self) -> str:
+        return f"<symgrad op {self.name}>"
+
+
+class Expr:
+    """A node of the expression graph. Build it with ``symbols`` and operators."""
+
+    __slots__ = ("op", "args", "param", "__weakref__")
+
+    op: Op
+    args: tuple[Expr, ...]
+    param: Any
+
+    # Operators. Python numbers on either side become constants.
+    def __add__(self, other: Any) -> Expr:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Expr:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Expr:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Expr:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Expr:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Expr:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Expr:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Expr:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Expr:
+        return _ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Expr:
+        return _ops.power(other, self)
+
+    def __neg__(self) -> Expr:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Expr:
+        return self
+
+    def __abs__(self) -> Expr:
+        return _ops.abs(self)
+
+    # A symbolic expression has no truth value and no order: refuse loudly
+    # instead of letting `if expr:` or `expr < 0` quietly mean something.
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"the truth value of the symbolic expression {self!r} is unknown until it is "
+            "evaluated; compile it and test the number, or use sg.relu/sg.abs for branches"
+        )
+
+    def _no_order(self, other: Any) -> bool:
+        raise TypeError(
+            f"symbolic expressions cannot be compared ({self!r}); compile and compare numbers instead"
+        )
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+
+    def __float__(self) -> float:
+        raise TypeError(
+            f"cannot convert the symbolic expression {self!r} to a float; use symgrad's "
+            "functions (sg.tanh, sg.exp, ...) instead of math's, and compile to evaluate"
+        )
+
+    __int__ = __index__ = __complex__ = __float__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (_serialise([self]),))
+
+    def __repr__(self) -> str:
+        return to_text(self)
+
+    @property
+    def name(self) -> str:
+        """The name of a symbol (an error on any other node)."""
+        if self.op is not _ops.SYMBOL:
+            raise AttributeError(f"{self!r} is not a symbol, so it has no name")
+        return self.param
+
+    @property
+    def value(self) -> int | float:
+        """The number held by a constant (an error on any other node)."""
+        if self.op is not _ops.CONST:
+            raise AttributeError(f"{self!r} is not a constant")
+        return self.param
+
+    @property
+    def is_symbol(self) -> bool:
+        return self.op is _ops.SYMBOL
+
+    @property
+    def is_const(self) -> bool:
+        return self.op is _ops.CONST
+
+
+_interned: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
+
+
+def _param_key(param: Any) -> Any:
+    # Tell apart what == merges: 1 vs 1.0, 0.0 vs -0.0, and nan from itself.
+    if type(param) is float:
+        return ("f", param.hex())
+    return (type(param).__name__, param)
+
+
+def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
+    """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
+    key = (op, args, _param_key(param)) if param is not None else (op, args)
+    node = _interned.get(key)
+    if node is None:
+        node = object.__new__(Expr)
+        node.op, node.args, node.param = op, args, param
+        _interned[key] = node
+    return node
+
+
+def as_number(value: Any, what: str) -> int | float:
+    """``value`` as an int or float constant, or a TypeError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {value!r}"
+        )
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value)
+
+
+def as_expr(value: Any, what: str = "argument") -> Expr:
+    """``value`` if it is an Expr, else the constant for a Python number."""
+    if isinstance(value, Expr):
+        return value
+    return const(as_number(value, what))
+
+
+def const(value: int | float) -> Expr:
+    """The constant node for a Python number."""
+    return make(_ops.CONST, (), as_number(value, "const()"))
+
+
+def symbol(name: str) -> Expr:
+    """The symbol called ``name`` (any string; it is made a safe identifier when compiled)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a symbol's name must be a non-empty string, got {name!r}")
+    return make(_ops.SYMBOL, (), name)
+
+
+def symbols(names: str) -> Any:
+    """Symbols from names separated by spaces or commas: one Expr, or a tuple of them.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    """
+    parts = names.replace(",", " ").split() if isinstance(names, str) else None
+    if not parts:
+        raise TypeError(f"symbols() needs a string of names such as 'x y', got {names!r}")
+    found = tuple(symbol(n) for n in parts)
+    return found[0] if len(found) == 1 else found
+
+
+def topological_order(roots: Iterable[Expr]) -> list[Expr]:
+    """Every node reachable from ``roots``, each after its arguments (iterative DFS)."""
+    order: list[Expr] = []
+    done: set[Expr] = set()
+    stack = list(reversed(list(roots)))
+    while stack:
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+            continue
+        pending = [a for a in node.args if a not in done]
+        if pending:
+            stack.extend(reversed(pending))
+        else:
+            stack.pop()
+            done.add(node)
+            order.append(node)
+    return order
+
+
+def free_symbols(roots: Iterable[Expr]) -> list[Expr]:
+    """The symbols the expressions depend on, in order of first appearance."""
+    return [n for n in topological_order(roots) if n.op is _ops.SYMBOL]
+
+
+def count_nodes(roots: Iterable[Expr]) -> int:
+    """How many distinct nodes (symbols and constants included) ``roots`` reach."""
+    return len(topological_order(roots))
+
+
+def format_number(value: int | float) -> str:
+    """A Python literal (or the names inf / nan) for a constant."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int) and abs(value) >= 10**18:
+        return hex(value)  # repr of a huge int can hit Python's digit limit
+    return repr(value)
+
+
+def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = None) -> str:
+    """Readable infix text of an expression, cut to about ``limit`` characters.
+
+    Iterative, and it stops descending once the text is long enough, so
+    printing a node at the end of a million-node chain is instant. Nodes in
+    ``names`` print as that name.
+    """
+    budget = [limit]
+    out: list[str] = []
+    # Stack items: a node to print (with the precedence its context needs) or a literal string.
+    stack: list[Any] = [(root, 0)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            budget[0] -= len(item)
+            continue
+        node, need = item
+        if budget[0] <= 0:
+            out.append("...")
+            continue
+        if names is not None and node in names:
+            out.append(names[node])
+            budget[0] -= len(names[node])
+            continue
+        if node.op is _ops.SYMBOL:
+            out.append(node.param)
+            budget[0] -= len(node.param)
+            continue
+        if node.op is _ops.CONST:
+            text = format_number(node.param)
+            out.append(f"({text})" if need > _ops.UNARY and text.startswith("-") else text)
+            budget[0] -= len(text)
+            continue
+        if node.param is not None:  # x**2, x**0.5: show the label, not the code form
+            template = Template("{0}" + node.op.label(node.param), (_ops.ATOM,), _ops.POW)
+        else:
+            template = node.op.printer(node.param)
+            if template.arg_prec and min(template.arg_prec) >= _ops.ATOM:
+                # Templates that repeat an argument read badly: show the call form.
+                template = _ops.call_template(node.op.name, node.op.arity)
+        pieces: list[Any] = []
+        text = template.text
+        pos = 0
+        while True:
+            start = text.find("{", pos)
+            if start < 0:
+                pieces.append(text[pos:])
+                break
+            end = text.index("}", start)
+            pieces.append(text[pos:start])
+            i = int(text[start + 1 : end])
+            pieces.append((node.args[i], min(template.arg_prec[i], _ops.ATOM - 1)))
+            pos = end + 1
+        if template.prec < need:
+            pieces = ["(", *pieces, ")"]
+        stack.extend(p for p in reversed(pieces) if p != "")
+    return "".join(out)
+
+
+def _serialise(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]]:
+    order = topological_order(roots)
+    index = {node: i for i, node in enumerate(order)}
+    records = [(n.op.name, n.param, tuple(index[a] for a in n.args)) for n in order]
+    return records, [index[r] for r in roots]
+
+
+def _rebuild_all(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
+    nodes: list[Expr] = []
+    for op_name, param, arg_ids in records:
+        nodes.append(make(_ops.by_name(op_name), tuple(nodes[i] for i in arg_ids), param))
+    return [nodes[i] for i in roots]
+
+
+def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:
+    return _rebuild_all(*payload)[0]
+
+
+from symgrad import ops as _ops  # noqa: E402  (ops builds on the classes above)

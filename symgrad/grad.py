@@ -1,0 +1,79 @@
+"""Reverse mode on the expression DAG: the gradient as another expression graph.
+
+One sweep over the nodes in reverse topological order. Each node's adjoint
+is the sum of what its consumers sent back; its op's ``vjp`` rule turns
+that adjoint into contributions for its arguments. The result shares every
+forward node it needs, so it can be simplified, drawn, checked against
+SymPy, and differentiated again. Time and size are linear in the graph.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    >>> sg.grad(x * y + x, [x, y])
+    [y + 1, x]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from symgrad.expr import Expr, as_expr, const, symbol, topological_order
+from symgrad.ops import SYMBOL
+
+
+def as_symbols(wrt: Any, what: str = "wrt") -> list[Expr]:
+    """``wrt`` (symbols, or their names) as a list of symbol nodes, checked."""
+    if isinstance(wrt, (Expr, str)):
+        wrt = [wrt]
+    found = []
+    for i, item in enumerate(wrt):
+        node = symbol(item) if isinstance(item, str) else item
+        if not isinstance(node, Expr) or node.op is not SYMBOL:
+            raise TypeError(f"{what}[{i}] must be a symbol (or its name), got {item!r}")
+        if node in found:
+            raise ValueError(f"{what}[{i}]: the symbol {node.param!r} is listed twice")
+        found.append(node)
+    return found
+
+
+def adjoints(output: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
+    """The adjoint of every node on a path from ``wrt`` to ``output`` (unsimplified)."""
+    order = topological_order([output])
+    targets = set(wrt)
+    active: set[Expr] = set()  # nodes that depend on some wrt symbol
+    for node in order:
+        if node in targets or any(a in active for a in node.args):
+            active.add(node)
+    adjoint: dict[Expr, Expr] = {}
+    if output in active:
+        adjoint[output] = const(1.0)
+    for node in reversed(order):
+        g = adjoint.get(node)
+        if g is None or not node.args:
+            continue
+        extra = (node.param,) if node.param is not None else ()
+        parts = node.op.vjp(g, node, *node.args, *extra)
+        for arg, part in zip(node.args, parts):
+            if part is None or arg not in active:
+                continue
+            previous = adjoint.get(arg)
+            adjoint[arg] = part if previous is None else previous + part
+    return adjoint
+
+
+def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:
+    """d output / d w for each symbol ``w`` in ``wrt``, as expressions.
+
+    With ``simplify=True`` (the default) the rewrites of ``symgrad.simplify``
+    are applied; a symbol the output does not depend on gets the constant 0.
+    """
+    output = as_expr(output, "grad() output")
+    targets = as_symbols(wrt)
+    adjoint = adjoints(output, targets)
+    zero = const(0.0)
+    result = [adjoint.get(w, zero) for w in targets]
+    if simplify:
+        from symgrad.simplify import simplify as rewrite
+
+        result, _ = rewrite(result)
+    return result

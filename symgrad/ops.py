@@ -1,0 +1,415 @@
+"""THE primitive table: each primitive declared once, with everything about it.
+
+An entry gives the op's name and arity, its graph label, how it prints as
+scalar Python (a template over ``math``), its SymPy mapping, its numeric
+value (for constant folding), its local rewrites, and its derivative rule —
+a vector-Jacobian product written with symgrad operations, so derivatives
+can be differentiated again. Adding an op is one ``_register(Op(...))``
+here plus its tests; compiler passes read these fields and never test an
+op by name.
+
+Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
+micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
+``k``, ``x**c`` with a real constant ``c`` and ``x**y`` with an expression
+exponent are three ops with their own rule and domain; ``d(x**y)/dy`` is
+``x**y * log(x)``, taken as 0 where ``x**y == 0`` (``xlogy``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable
+from typing import Any
+
+from symgrad.expr import Expr, Op, Template, as_number, const, format_number, make
+
+# Python precedences, loosest to tightest, for bracket-free printing.
+COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+
+_TABLE: dict[str, Op] = {}
+
+
+def _register(op: Op) -> Op:
+    if op.name in _TABLE:
+        raise ValueError(f"an op named {op.name!r} is already registered")
+    _TABLE[op.name] = op
+    return op
+
+
+def by_name(name: str) -> Op:
+    """The registered op called ``name``."""
+    try:
+        return _TABLE[name]
+    except KeyError:
+        raise KeyError(f"no symgrad op is called {name!r}") from None
+
+
+def all_ops() -> list[Op]:
+    """Every registered op, in registration order."""
+    return list(_TABLE.values())
+
+
+# ---- printing helpers ---------------------------------------------------------------
+
+
+def call_template(fname: str, arity: int) -> Template:
+    """``fname(a, b)``: arguments need no brackets, the call is an atom."""
+    return Template(f"{fname}({', '.join('{%d}' % i for i in range(arity))})", (0,) * arity, ATOM)
+
+
+def _fixed(template: Template) -> Callable[[Any], Template]:
+    return lambda _param: template
+
+
+def _infix(symbol: str, prec: int) -> Callable[[Any], Template]:
+    # Left-associative: the right operand needs brackets at equal precedence,
+    # which keeps the float evaluation order exactly as the graph says.
+    return _fixed(Template(f"{{0}} {symbol} {{1}}", (prec, prec + 1), prec))
+
+
+def _call(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    return _fixed(call_template(fname, arity))
+
+
+def _fixed_label(text: str) -> Callable[[Any], str]:
+    return lambda _param: text
+
+
+# ---- rewrite helpers (used by symgrad.simplify through each op's ``rewrites``) ------
+
+
+def is_number(e: Expr, value: float | None = None) -> bool:
+    """``e`` is a constant (equal to ``value`` when given)."""
+    return e.op is CONST and (value is None or e.param == value)
+
+
+def _rule(description: str):
+    def wrap(fn):
+        fn.description = description
+        return fn
+
+    return wrap
+
+
+def _drop_unit(unit: float, sides: str, description: str):
+    @_rule(description)
+    def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+        if "right" in sides and is_number(args[1], unit):
+            return args[0]
+        if "left" in sides and is_number(args[0], unit):
+            return args[1]
+        return None
+
+    return rewrite
+
+
+@_rule("0*x → 0")
+def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    # Assumes x is finite (0*inf is nan): the documented price of this identity.
+    for i, other in ((0, 1), (1, 0)):
+        if is_number(args[i], 0) and not is_number(args[other]):
+            return args[i]
+    return None
+
+
+@_rule("-1*x → -x")
+def _mul_by_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    if is_number(args[0], -1):
+        return neg(args[1])
+    if is_number(args[1], -1):
+        return neg(args[0])
+    return None
+
+
+@_rule("--x → x")
+def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    return args[0].args[0] if args[0].op is NEG else None
+
+
+def _negation_outwards(symbol: str):
+    # Exact in IEEE arithmetic, and it lets negations meet and cancel in add/sub.
+    @_rule(f"(-a){symbol}b → -(a{symbol}b)")
+    def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+        a, b = args
+        if a.op is NEG and b.op is NEG:
+            return _BINARY[symbol](a.args[0], b.args[0])
+        if a.op is NEG:
+            return neg(_BINARY[symbol](a.args[0], b))
+        if b.op is NEG:
+            return neg(_BINARY[symbol](a, b.args[0]))
+        return None
+
+    return rewrite
+
+
+@_rule("a + -b → a - b")
+def _add_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    a, b = args
+    if b.op is NEG:
+        return sub(a, b.args[0])
+    if a.op is NEG:
+        return sub(b, a.args[0])
+    return None
+
+
+@_rule("a - -b → a + b")
+def _sub_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    return add(args[0], args[1].args[0]) if args[1].op is NEG else None
+
+
+@_rule("0 - x → -x")
+def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    return neg(args[1]) if is_number(args[0], 0) else None
+
+
+@_rule("x**1 → x")
+def _power_one(args: tuple[Expr, ...], k: int) -> Expr | None:
+    return args[0] if k == 1 else None
+
+
+@_rule("x**0 → 1")
+def _power_zero(args: tuple[Expr, ...], k: int) -> Expr | None:
+    return const(1.0) if k == 0 else None
+
+
+# ---- numeric helpers bound into generated code ---------------------------------------
+
+
+def _sigmoid(x: float) -> float:
+    # Two branches so that neither exp can overflow.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _relu(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+def _step(x: float) -> float:
+    return 1.0 if x > 0.0 else 0.0
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+def _xlogy(a: float, b: float) -> float:
+    return 0.0 if a == 0.0 else a * math.log(b)
+
+
+def _powi_template(k: int) -> Template:
+    if k == 0:
+        return Template("1.0", (ATOM,), ATOM)
+    if k == 1:
+        return Template("{0}", (ATOM,), ATOM)
+    if k in (2, 3):
+        # A product is ~3x faster than ** in CPython, and gives inf where ** raises.
+        return Template(" * ".join(["{0}"] * k), (ATOM,), MUL)
+    if k == -1:
+        return Template("1.0 / {0}", (UNARY,), MUL)
+    if k == -2:
+        return Template("1.0 / ({0} * {0})", (ATOM,), MUL)
+    return Template(f"{{0}} ** {k}", (ATOM,), POW)
+
+
+def _powc_template(c: float) -> Template:
+    if c == 0.5:
+        return call_template("sqrt", 1)
+    return Template(f"pow({{0}}, {format_number(c)})", (0,), ATOM)
+
+
+def _superscript(p: Any) -> str:
+    return f"**{format_number(p)}"
+
+
+# ---- leaves -----------------------------------------------------------------------
+
+SYMBOL = _register(
+    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
+       doc="An input variable; its param is the name.")
+)
+CONST = _register(
+    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
+       impl=None, doc="A number; its param is the value (int or float).")
+)
+
+# ---- arithmetic ---------------------------------------------------------------------
+
+add = _register(Op(
+    "add", 2, label=_fixed_label("+"), printer=_infix("+", ADD),
+    sympy=lambda sp, a, b: a + b,
+    vjp=lambda g, out, a, b: (g, g),
+    impl=lambda a, b: a + b,
+    rewrites=(_drop_unit(0, "left right", "x + 0 → x"), _add_of_negation),
+))
+sub = _register(Op(
+    "sub", 2, label=_fixed_label("-"), printer=_infix("-", ADD),
+    sympy=lambda sp, a, b: a - b,
+    vjp=lambda g, out, a, b: (g, -g),
+    impl=lambda a, b: a - b,
+    rewrites=(_drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation),
+))
+mul = _register(Op(
+    "mul", 2, label=_fixed_label("*"), printer=_infix("*", MUL),
+    sympy=lambda sp, a, b: a * b,
+    vjp=lambda g, out, a, b: (g * b, g * a),
+    impl=lambda a, b: a * b,
+    rewrites=(_drop_unit(1, "left right", "x * 1 → x"), _mul_by_zero, _mul_by_minus_one,
+              _negation_outwards("*")),
+))
+div = _register(Op(
+    "div", 2, label=_fixed_label("/"), printer=_infix("/", MUL),
+    sympy=lambda sp, a, b: a / b,
+    vjp=lambda g, out, a, b: (g / b, -g * out / b),
+    impl=lambda a, b: a / b,
+    rewrites=(_drop_unit(1, "right", "x / 1 → x"), _negation_outwards("/")),
+))
+_BINARY = {"*": mul, "/": div}
+neg = NEG = _register(Op(
+    "neg", 1, label=_fixed_label("-"), printer=_fixed(Template("-{0}", (UNARY,), UNARY)),
+    sympy=lambda sp, a: -a,
+    vjp=lambda g, out, a: (-g,),
+    impl=lambda a: -a,
+    rewrites=(_double_negation,),
+))
+powi = _register(Op(
+    "powi", 1, label=_superscript, printer=_powi_template,
+    sympy=lambda sp, a, k: a**k,
+    vjp=lambda g, out, a, k: (g * (k * make(powi, (a,), k - 1)),),
+    impl=lambda a, k: a**k,
+    rewrites=(_power_one, _power_zero),
+    doc="x**k for an integer constant k (the param).",
+))
+powc = _register(Op(
+    "powc", 1, label=_superscript, printer=_powc_template,
+    sympy=lambda sp, a, c: a ** sp.Float(c),
+    vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
+    impl=lambda a, c: math.pow(a, c),
+    namespace={"pow": math.pow, "sqrt": math.sqrt},
+    domain="positive",
+    doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
+))
+xlogy = _register(Op(
+    "xlogy", 2, label=_fixed_label("xlogy"),
+    printer=_fixed(Template("0.0 if {0} == 0.0 else {0} * log({1})", (ATOM, 0), COND)),
+    sympy=lambda sp, a, b: a * sp.log(b),
+    vjp=lambda g, out, a, b: (g * log(b), g * (a / b)),
+    impl=_xlogy,
+    namespace={"log": math.log},
+    domain="positive",
+    doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
+))
+power_op = _register(Op(
+    "pow", 2, label=_fixed_label("**"), printer=_call("pow", 2),
+    sympy=lambda sp, a, b: a**b,
+    vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
+    impl=math.pow,
+    namespace={"pow": math.pow},
+    domain="positive",
+    doc="x**y with an expression exponent (math.pow: a negative base is a domain error).",
+))
+
+# ---- elementary functions -------------------------------------------------------------
+
+exp = _register(Op(
+    "exp", 1, label=_fixed_label("exp"), printer=_call("exp"),
+    sympy=lambda sp, a: sp.exp(a),
+    vjp=lambda g, out, a: (g * out,),
+    impl=math.exp, namespace={"exp": math.exp},
+))
+log = _register(Op(
+    "log", 1, label=_fixed_label("log"), printer=_call("log"),
+    sympy=lambda sp, a: sp.log(a),
+    vjp=lambda g, out, a: (g / a,),
+    impl=math.log, namespace={"log": math.log}, domain="positive",
+))
+sqrt = _register(Op(
+    "sqrt", 1, label=_fixed_label("sqrt"), printer=_call("sqrt"),
+    sympy=lambda sp, a: sp.sqrt(a),
+    vjp=lambda g, out, a: (g * (0.5 / out),),
+    impl=math.sqrt, namespace={"sqrt": math.sqrt}, domain="positive",
+))
+sin = _register(Op(
+    "sin", 1, label=_fixed_label("sin"), printer=_call("sin"),
+    sympy=lambda sp, a: sp.sin(a),
+    vjp=lambda g, out, a: (g * cos(a),),
+    impl=math.sin, namespace={"sin": math.sin},
+))
+cos = _register(Op(
+    "cos", 1, label=_fixed_label("cos"), printer=_call("cos"),
+    sympy=lambda sp, a: sp.cos(a),
+    vjp=lambda g, out, a: (-(g * sin(a)),),
+    impl=math.cos, namespace={"cos": math.cos},
+))
+tanh = _register(Op(
+    "tanh", 1, label=_fixed_label("tanh"), printer=_call("tanh"),
+    sympy=lambda sp, a: sp.tanh(a),
+    vjp=lambda g, out, a: (g * (1.0 - out * out),),
+    impl=math.tanh, namespace={"tanh": math.tanh},
+))
+sigmoid = _register(Op(
+    "sigmoid", 1, label=_fixed_label("sigmoid"), printer=_call("sigmoid"),
+    sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
+    vjp=lambda g, out, a: (g * (out * (1.0 - out)),),
+    impl=_sigmoid, namespace={"sigmoid": _sigmoid},
+))
+step = _register(Op(
+    "step", 1, label=_fixed_label("step"),
+    printer=_fixed(Template("1.0 if {0} > 0.0 else 0.0", (ATOM,), COND)),
+    sympy=lambda sp, a: sp.Piecewise((1, a > 0), (0, True)),
+    vjp=lambda g, out, a: (None,),
+    impl=_step,
+    doc="1 for x > 0, else 0 (so step(0) = 0): the derivative of relu.",
+))
+sign = _register(Op(
+    "sign", 1, label=_fixed_label("sign"),
+    printer=_fixed(Template("1.0 if {0} > 0.0 else (-1.0 if {0} < 0.0 else 0.0)", (ATOM,), COND)),
+    sympy=lambda sp, a: sp.sign(a),
+    vjp=lambda g, out, a: (None,),
+    impl=_sign,
+    doc="-1, 0 or 1 (sign(0) = 0): the derivative of abs.",
+))
+relu = _register(Op(
+    "relu", 1, label=_fixed_label("relu"),
+    printer=_fixed(Template("{0} if {0} > 0.0 else 0.0", (ATOM,), COND)),
+    sympy=lambda sp, a: sp.Piecewise((a, a > 0), (0, True)),
+    vjp=lambda g, out, a: (g * step(a),),
+    impl=_relu,
+    doc="max(x, 0); relu'(0) = 0.",
+))
+abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
+    "abs", 1, label=_fixed_label("abs"), printer=_call("abs"),
+    sympy=lambda sp, a: sp.Abs(a),
+    vjp=lambda g, out, a: (g * sign(a),),
+    impl=builtins.abs, namespace={"abs": builtins.abs},
+    doc="|x|; |x|'(0) = 0.",
+))
+
+
+def power(base: Any, exponent: Any) -> Expr:
+    """``base ** exponent``, choosing ``powi``, ``powc`` or ``pow`` by the exponent.
+
+    An integral exponent (``2`` or ``2.0``) is ``powi``; another number is
+    ``powc``; an expression is ``pow``.
+    """
+    from symgrad.expr import as_expr
+
+    base = as_expr(base, "** base")
+    if isinstance(exponent, Expr) and exponent.op is CONST:
+        exponent = exponent.param
+    if isinstance(exponent, Expr):
+        return power_op(base, exponent)
+    number = as_number(exponent, "** exponent")
+    if isinstance(number, int) or (math.isfinite(number) and number.is_integer() and builtins.abs(number) < 2**53):
+        return make(powi, (base,), int(number))
+    return make(powc, (base,), number)
+
+
+# The ops users call as functions: sg.exp(x), sg.relu(x), ...
+FUNCTIONS: dict[str, Op] = {
+    op.name: op
+    for op in (exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs)
+}
