@@ -12,9 +12,11 @@ from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile,
 from symgrad.grad import grad
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.simplify import simplify
+from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
 
 __all__ = [
     "CompiledFunction", "EvaluationError", "Expr", "ParseError", "SymgradError",
     "abs", "cache_info", "clear_cache", "compile", "const", "jit", "set_cache_size", "cos", "exp", "free_symbols", "grad", "log", "relu", "sigmoid",
     "simplify", "sin", "sqrt", "symbol", "symbols", "tanh", "topological_order",
+    "VerifyReport", "from_sympy", "to_sympy", "verify",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,8 @@ class Emitted:
     namespace_names: set[str]
     # line number (1-based) -> the nodes computed there: (node, its code text) pairs
     line_nodes: dict[int, tuple[tuple[Expr, str], ...]] = field(default_factory=dict)
+    # where each section's own nodes start in the topological order
+    section_starts: list[int] = field(default_factory=list)
 
 
 def _literal(value: int | float) -> tuple[str, int]:
@@ -117,11 +119,14 @@ def emit_function(
     returns: str,
     *,
     annotate: bool = False,
-    header: str = "",
+    header: Callable[[Mapping[Expr, str]], str] | None = None,
+    order: list[Expr] | None = None,
 ) -> Emitted:
     """One ``def`` computing every section's outputs; ``returns`` formats their names.
 
     ``returns`` uses ``{0}``, ``{1}``... for the outputs of all sections in order.
+    ``header(names)`` writes the opening comment, given each parameter's identifier.
+    ``order`` may pass ``topological_order`` of all the outputs if the caller has it.
     """
     namer = Namer(reserved_names())
     function_name = namer.claim(identifier(name))
@@ -130,7 +135,8 @@ def emit_function(
     param_text = dict(zip(params, param_names))
 
     all_outputs = [o for s in sections for o in s.outputs]
-    order = topological_order(all_outputs)
+    if order is None:
+        order = topological_order(all_outputs)
     uses: dict[Expr, int] = dict.fromkeys(order, 0)
     must_name: set[Expr] = set()
     for node in order:
@@ -209,8 +215,8 @@ def emit_function(
 
     signature = ", ".join(param_names)
     lines = [f"def {function_name}({signature}):"]
-    if header:
-        lines.append(f"    # {comment_text(header)}")
+    if header is not None:
+        lines.append(f"    # {comment_text(header(param_text))}")
     lines.extend(_check_input_lines(param_names))
     lines.append("    try:")
     offset = len(lines) + 1  # 1-based line number of body[0]
@@ -219,7 +225,8 @@ def emit_function(
     lines.append(f"        raise _explain(_error, ({signature}{',' if len(param_names) == 1 else ''})) from _error")
     source = "\n".join(lines) + "\n"
     line_nodes = {offset + i: nodes for i, nodes in body_nodes.items()}
-    return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes)
+    return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes,
+                   sorted(starts))
 
 
 def _check_input_lines(names: list[str]) -> list[str]:

@@ -62,7 +62,7 @@ class Op:
     def __call__(self, *args: Any) -> Expr:
         if len(args) != self.arity:
             raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
-        return make(self, tuple(as_expr(a, self.name) for a in args))
+        return make(self, tuple(a if type(a) is Expr else as_expr(a, self.name) for a in args))
 
     def __repr__(self) -> str:
         return f"<symgrad op {self.name}>"
@@ -79,28 +79,28 @@ class Expr:
 
     # Operators. Python numbers on either side become constants.
     def __add__(self, other: Any) -> Expr:
-        return _ops.add(self, other)
+        return _binary(_ops.add, self, other)
 
     def __radd__(self, other: Any) -> Expr:
-        return _ops.add(other, self)
+        return _binary(_ops.add, other, self)
 
     def __sub__(self, other: Any) -> Expr:
-        return _ops.sub(self, other)
+        return _binary(_ops.sub, self, other)
 
     def __rsub__(self, other: Any) -> Expr:
-        return _ops.sub(other, self)
+        return _binary(_ops.sub, other, self)
 
     def __mul__(self, other: Any) -> Expr:
-        return _ops.mul(self, other)
+        return _binary(_ops.mul, self, other)
 
     def __rmul__(self, other: Any) -> Expr:
-        return _ops.mul(other, self)
+        return _binary(_ops.mul, other, self)
 
     def __truediv__(self, other: Any) -> Expr:
-        return _ops.div(self, other)
+        return _binary(_ops.div, self, other)
 
     def __rtruediv__(self, other: Any) -> Expr:
-        return _ops.div(other, self)
+        return _binary(_ops.div, other, self)
 
     def __pow__(self, other: Any) -> Expr:
         return _ops.power(self, other)
@@ -169,7 +169,19 @@ class Expr:
         return self.op is _ops.CONST
 
 
-_interned: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
+class _InternRef(weakref.ref):
+    """A weak reference that knows its key in the intern table."""
+
+    __slots__ = ("key",)
+
+
+# (op, args[, param key]) -> weak reference to the one node with that structure.
+_interned: dict[tuple[Any, ...], _InternRef] = {}
+
+
+def _forget(ref: _InternRef) -> None:
+    if _interned.get(ref.key) is ref:
+        del _interned[ref.key]
 
 
 def _param_key(param: Any) -> Any:
@@ -182,12 +194,28 @@ def _param_key(param: Any) -> Any:
 def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
     key = (op, args, _param_key(param)) if param is not None else (op, args)
-    node = _interned.get(key)
-    if node is None:
-        node = object.__new__(Expr)
-        node.op, node.args, node.param = op, args, param
-        _interned[key] = node
+    ref = _interned.get(key)
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = object.__new__(Expr)
+    node.op = op
+    node.args = args
+    node.param = param
+    ref = _InternRef(node, _forget)
+    ref.key = key
+    _interned[key] = ref
     return node
+
+
+def _binary(op: Op, a: Any, b: Any) -> Expr:
+    # The hot path of building graphs: skip the generic argument handling.
+    if type(a) is not Expr:
+        a = as_expr(a, op.name)
+    if type(b) is not Expr:
+        b = as_expr(b, op.name)
+    return make(op, (a, b))
 
 
 def as_number(value: Any, what: str) -> int | float:
@@ -234,22 +262,38 @@ def symbols(names: str) -> Any:
 
 
 def topological_order(roots: Iterable[Expr]) -> list[Expr]:
-    """Every node reachable from ``roots``, each after its arguments (iterative DFS)."""
+    """Every node reachable from ``roots``, each after its arguments (iterative DFS).
+
+    Arguments are finished left to right and roots in the order given, so
+    the order is a deterministic function of the graph's structure.
+    """
     order: list[Expr] = []
     done: set[Expr] = set()
-    stack = list(reversed(list(roots)))
-    while stack:
-        node = stack[-1]
-        if node in done:
-            stack.pop()
+    finish, mark = order.append, done.add
+    for root in roots:
+        if root in done:
             continue
-        pending = [a for a in node.args if a not in done]
-        if pending:
-            stack.extend(reversed(pending))
-        else:
-            stack.pop()
-            done.add(node)
-            order.append(node)
+        stack: list[Any] = [root]
+        push, pop = stack.append, stack.pop
+        while stack:
+            item = pop()
+            if type(item) is tuple:  # (node,): all its arguments are finished
+                node = item[0]
+                if node not in done:
+                    mark(node)
+                    finish(node)
+                continue
+            if item in done:
+                continue
+            args = item.args
+            if not args:
+                mark(item)
+                finish(item)
+                continue
+            push((item,))
+            for arg in reversed(args):
+                if arg not in done:
+                    push(arg)
     return order
 
 

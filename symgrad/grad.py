@@ -36,14 +36,19 @@ def as_symbols(wrt: Any, what: str = "wrt") -> list[Expr]:
     return found
 
 
-def adjoints(output: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
-    """The adjoint of every node on a path from ``wrt`` to ``output`` (unsimplified)."""
-    order = topological_order([output])
-    targets = set(wrt)
-    active: set[Expr] = set()  # nodes that depend on some wrt symbol
+def adjoints(output: Expr, wrt: Sequence[Expr], order: list[Expr] | None = None) -> dict[Expr, Expr]:
+    """The adjoint of every node on a path from ``wrt`` to ``output`` (unsimplified).
+
+    ``order`` may pass ``topological_order([output])`` if the caller has it.
+    """
+    if order is None:
+        order = topological_order([output])
+    active = set(wrt)  # nodes that depend on some wrt symbol
     for node in order:
-        if node in targets or any(a in active for a in node.args):
-            active.add(node)
+        for arg in node.args:
+            if arg in active:
+                active.add(node)
+                break
     adjoint: dict[Expr, Expr] = {}
     if output in active:
         adjoint[output] = const(1.0)
@@ -51,8 +56,10 @@ def adjoints(output: Expr, wrt: Sequence[Expr]) -> dict[Expr, Expr]:
         g = adjoint.get(node)
         if g is None or not node.args:
             continue
-        extra = (node.param,) if node.param is not None else ()
-        parts = node.op.vjp(g, node, *node.args, *extra)
+        if node.param is None:
+            parts = node.op.vjp(g, node, *node.args)
+        else:
+            parts = node.op.vjp(g, node, *node.args, node.param)
         for arg, part in zip(node.args, parts):
             if part is None or arg not in active:
                 continue

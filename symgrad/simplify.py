@@ -46,14 +46,18 @@ class RewriteStats:
 
 def _fold(node: Expr) -> Expr | None:
     """``node`` evaluated to a constant, or None if it cannot or should not be."""
-    op = node.op
-    if op.impl is None or not all(a.op is CONST for a in node.args):
+    impl = node.op.impl
+    if impl is None:
         return None
-    values = [float(a.param) for a in node.args]
+    values = []
+    for arg in node.args:
+        if arg.op is not CONST:
+            return None
+        values.append(float(arg.param))  # floats: an int power cannot explode here
     if node.param is not None:
         values.append(node.param)
     try:
-        result = op.impl(*values)
+        result = impl(*values)
     except (ArithmeticError, ValueError, TypeError):
         return None  # left for run time, where the error names the node
     if not isinstance(result, (int, float)):
@@ -80,21 +84,33 @@ def _rewrite(node: Expr, stats: RewriteStats) -> Expr:
     return node
 
 
-def simplify(roots: Sequence[Expr]) -> tuple[list[Expr], RewriteStats]:
-    """Rewrite the graph under ``roots``; return the new roots and what was done."""
+def simplify_graph(
+    roots: Sequence[Expr], order: list[Expr] | None = None
+) -> tuple[list[Expr], list[Expr], RewriteStats]:
+    """``simplify``, also returning the topological order of the new graph."""
     stats = RewriteStats()
-    order = topological_order(roots)
+    if order is None:
+        order = topological_order(roots)
     stats.nodes_before = len(order)
     image: dict[Expr, Expr] = {}
+    lookup = image.__getitem__
     for node in order:
-        if not node.args:
+        args = node.args
+        if not args:
             image[node] = node
             continue
-        args = tuple(image[a] for a in node.args)
-        rebuilt = node if args == node.args else make(node.op, args, node.param)
+        new_args = tuple(map(lookup, args))
+        rebuilt = node if new_args == args else make(node.op, new_args, node.param)
         image[node] = _rewrite(rebuilt, stats)
     new_roots = [image[r] for r in roots]
-    kept = set(topological_order(new_roots))
-    stats.nodes_after = len(kept)
+    new_order = topological_order(new_roots)
+    kept = set(new_order)
+    stats.nodes_after = len(new_order)
     stats.dead = sum(1 for n in order if image[n] is n and n not in kept)
+    return new_roots, new_order, stats
+
+
+def simplify(roots: Sequence[Expr]) -> tuple[list[Expr], RewriteStats]:
+    """Rewrite the graph under ``roots``; return the new roots and what was done."""
+    new_roots, _, stats = simplify_graph(roots)
     return new_roots, stats

@@ -1,0 +1,80 @@
+"""``python -m symgrad``: demo, grad (print generated code), check (verify against SymPy)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from symgrad.errors import ParseError
+
+
+def _wrt(text: str | None) -> list[str] | None:
+    return None if text is None else [w for w in text.replace(",", " ").split() if w]
+
+
+def _highlight(source: str) -> str:
+    """Colour Python source when writing to a terminal and pygments is installed."""
+    if not sys.stdout.isatty():
+        return source
+    try:
+        from pygments import highlight
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        return source
+    return highlight(source, PythonLexer(), TerminalFormatter())
+
+
+def _cmd_grad(args: argparse.Namespace) -> int:
+    from symgrad.compiler import compile as compile_fn
+    from symgrad.parse import parse
+
+    fn = compile_fn(parse(args.expression), _wrt(args.wrt), annotate=args.annotate, name=args.name)
+    print(_highlight(fn.source), end="")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from symgrad.parse import parse
+    from symgrad.verify import verify
+
+    report = verify(parse(args.expression), _wrt(args.wrt), points=args.points)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from symgrad.demo import run
+
+    run(quick=args.quick)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m symgrad", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="compile an example, show its code, verify it, train an MLP")
+    demo.add_argument("--quick", action="store_true", help="a shorter training run")
+    demo.set_defaults(run=_cmd_demo)
+
+    grad = commands.add_parser("grad", help="print the generated value-and-gradient function")
+    grad.add_argument("expression", help='e.g. "tanh(x*y) + x**2/y"')
+    grad.add_argument("--wrt", help="variables to differentiate by, e.g. x,y (default: all)")
+    grad.add_argument("--annotate", action="store_true", help="comment each line with its subexpression")
+    grad.add_argument("--name", default="f", help="name of the generated function")
+    grad.set_defaults(run=_cmd_grad)
+
+    check = commands.add_parser("check", help="verify the gradient against sympy.diff")
+    check.add_argument("expression")
+    check.add_argument("--wrt", help="variables to differentiate by (default: all)")
+    check.add_argument("--points", type=int, default=5, help="random points to compare at")
+    check.set_defaults(run=_cmd_check)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ParseError, ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

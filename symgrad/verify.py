@@ -1,0 +1,316 @@
+"""The SymPy bridge: convert both ways, and check symgrad's derivatives against ``sympy.diff``.
+
+``verify`` is the oracle users (and the test suite) lean on. For each
+variable it compares the gradient symgrad generated with SymPy's own
+derivative three ways: symbolically (``simplify`` of the difference, under a
+time limit), numerically at random points of the domain (running the
+generated code itself), and against central finite differences::
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    >>> sg.verify(sg.tanh(x * y) + x**2 / y, [x, y]).ok
+    True
+
+SymPy is imported only here, and only when one of these functions runs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import threading
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from symgrad.errors import EvaluationError
+from symgrad.expr import Expr, as_expr, const, symbol, to_text, topological_order
+from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
+
+_NUMERIC_RTOL = 1e-9
+_FD_RTOL = 1e-4
+_MAX_SYMBOLIC_OPS = 3000
+
+
+def _sympy() -> Any:
+    import sympy
+
+    return sympy
+
+
+# ---- conversion ------------------------------------------------------------------
+
+
+def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
+    """SymPy expression(s) for symgrad expression(s); shared nodes stay shared.
+
+    Symbols become ``sympy.Symbol(name, real=True)``.
+    """
+    sp = _sympy()
+    single = isinstance(exprs, Expr)
+    roots = [exprs] if single else [as_expr(e) for e in exprs]
+    image: dict[Expr, Any] = {}
+    for node in topological_order(roots):
+        if node.op is SYMBOL:
+            image[node] = sp.Symbol(node.param, real=True)
+        elif node.op is CONST:
+            image[node] = sp.Integer(node.param) if isinstance(node.param, int) else sp.Float(node.param)
+        else:
+            if node.op.sympy is None:
+                raise TypeError(f"the op {node.op.name!r} has no SymPy mapping")
+            extra = (node.param,) if node.param is not None else ()
+            image[node] = node.op.sympy(sp, *(image[a] for a in node.args), *extra)
+    return image[roots[0]] if single else [image[r] for r in roots]
+
+
+def _sympy_functions() -> dict[str, Any]:
+    """SymPy function class name -> unary op, read off the op table's SymPy mappings."""
+    sp = _sympy()
+    probe = sp.Symbol("probe", real=True)
+    found = {}
+    for op in all_ops():
+        if op.arity != 1 or op.sympy is None or op.name in ("neg", "powi", "powc"):
+            continue
+        image = op.sympy(sp, probe)
+        if isinstance(image, sp.Function) and image.args == (probe,):
+            found[type(image).__name__] = op
+    return found
+
+
+def from_sympy(expr: Any) -> Expr:
+    """The symgrad expression for a SymPy expression built from supported functions.
+
+    Anything else (``erf``, ``Integral``, ...) raises a TypeError naming it.
+    """
+    sp = _sympy()
+    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    functions = _sympy_functions()
+    image: dict[Any, Expr] = {}
+    stack: list[tuple[Any, bool]] = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in image:
+            continue
+        if not expanded and node.args and not node.is_Number:
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args) if a not in image)
+            continue
+        image[node] = _convert_one(sp, node, [image.get(a) for a in node.args], functions)
+    return image[expr]
+
+
+def _convert_one(sp: Any, node: Any, args: list[Expr | None], functions: dict[str, Any]) -> Expr:
+    if node.is_Symbol:
+        return symbol(node.name)
+    if node.is_Integer:
+        return const(int(node))
+    if node.is_Number or node in (sp.pi, sp.E):
+        return const(float(node))
+    if node.is_Add:
+        out = args[0]
+        for a in args[1:]:
+            out = out + a
+        return out
+    if node.is_Mul:
+        # SymPy writes a/b as a*b**-1: put such factors back under a division.
+        sign = node.args[0] == -1
+        numerator: Expr | None = None
+        denominator: Expr | None = None
+        for part, image in list(zip(node.args, args))[1 if sign else 0:]:
+            if part.is_Pow and part.exp.is_Number and part.exp < 0:
+                image = power(image.args[0], -part.exp) if part.exp != -1 else image.args[0]
+                denominator = image if denominator is None else denominator * image
+            else:
+                numerator = image if numerator is None else numerator * image
+        out = (const(1.0) if numerator is None else numerator)
+        if denominator is not None:
+            out = out / denominator
+        return -out if sign else out
+    if node.is_Pow:
+        base, exponent = node.args
+        if exponent == sp.Rational(1, 2):
+            return sqrt(args[0])
+        if exponent.is_Number:
+            return power(args[0], int(exponent) if exponent.is_Integer else float(exponent))
+        return power(args[0], args[1])
+    if isinstance(node, sp.Max) and len(node.args) == 2 and 0 in node.args:
+        return relu(args[1] if node.args[0] == 0 else args[0])
+    name = type(node).__name__
+    if name in functions:
+        return functions[name](args[0])
+    raise TypeError(
+        f"from_sympy: {name} ({node}) has no symgrad op; supported: + - * / **, "
+        f"{', '.join(sorted(functions))}, Max(x, 0)"
+    )
+
+
+# ---- verification ------------------------------------------------------------------
+
+
+@dataclass
+class VerifyRow:
+    """The checks of one derivative (or of the value itself)."""
+
+    name: str
+    symbolic: str
+    numeric_error: float
+    fd_error: float | None
+    ok: bool
+
+
+@dataclass
+class VerifyReport:
+    """Per-variable agreement with SymPy; ``ok`` is True when every row agrees."""
+
+    expression: str
+    points: list[tuple[float, ...]]
+    rows: list[VerifyRow] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.rows) and all(r.ok for r in self.rows)
+
+    def __str__(self) -> str:
+        header = ("", "symbolic (sympy.diff)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
+        body = [
+            (r.name, r.symbolic, f"{r.numeric_error:.1e}",
+             "-" if r.fd_error is None else f"{r.fd_error:.1e}", "ok" if r.ok else "FAIL")
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in [header, *body]) for i in range(5)]
+        lines = [f"verify {self.expression}  at {len(self.points)} random points"]
+        for row in [header, *body]:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("all derivatives agree with sympy" if self.ok else "MISMATCH: see the rows marked FAIL")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise _Timeout after ``seconds`` (main thread on Unix); else no limit."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield False
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _symbolic_status(sp: Any, ours: Any, theirs: Any, timeout: float) -> tuple[str, Any]:
+    """("equal" | "differs" | "skipped: ..." , the difference if it did not vanish)."""
+    difference = ours - theirs
+    if difference == 0:
+        return "equal", None
+    if sp.count_ops(difference) > _MAX_SYMBOLIC_OPS:
+        return "skipped: too large", None
+    try:
+        with _time_limit(timeout):
+            simplified = sp.simplify(difference)
+    except _Timeout:
+        return f"skipped: over {timeout:g} s", None
+    if simplified == 0:
+        return "equal", None
+    return "differs", simplified
+
+
+def _close(a: float, b: float, atol: float = 1e-12) -> float:
+    """Relative error of a against b (0 when within atol)."""
+    gap = abs(a - b)
+    return 0.0 if gap <= atol else gap / max(1.0, abs(a), abs(b))
+
+
+def _sample_points(fn: Any, theirs: Any, n_vars: int, points: int, seed: int, scale: float
+                   ) -> list[tuple[tuple[float, ...], Any, Any]]:
+    """Random points where both the generated code and SymPy's derivative evaluate."""
+    rng = random.Random(seed)
+    found = []
+    for _ in range(points * 200):
+        if len(found) == points:
+            break
+        point = tuple(rng.uniform(-scale, scale) for _ in range(n_vars))
+        try:
+            ours = fn(*point)
+            reference = [complex(v) for v in theirs(*point)]
+        except (EvaluationError, ArithmeticError, ValueError, TypeError):
+            continue
+        if any(abs(v.imag) > 1e-12 or not math.isfinite(v.real) for v in reference):
+            continue
+        found.append((point, ours, [v.real for v in reference]))
+    return found
+
+
+def verify(f: Any, wrt: Any = None, *, points: int = 5, seed: int = 0, timeout: float = 5.0,
+           scale: float = 2.0) -> VerifyReport:
+    """Check symgrad's gradient of ``f`` against SymPy: symbolic, numeric, finite differences.
+
+    ``points`` random points are drawn uniformly from [-scale, scale] per
+    variable, keeping those where the expression is defined (so ``log(y)``
+    is checked at y > 0). ``timeout`` bounds each symbolic simplification.
+    """
+    from symgrad.compiler import compile as compile_fn
+
+    sp = _sympy()
+    f = as_expr(f, "verify() expression")
+    fn = compile_fn(f, wrt)
+    params = list(fn.params)
+    sym_params = to_sympy(params)
+    sym_f = to_sympy(f)
+    theirs_exprs = [sym_f, *(sp.diff(sym_f, to_sympy(w)) for w in fn.wrt)]
+    ours_exprs = to_sympy([fn.value_expr, *fn.grad_exprs])
+    theirs = sp.lambdify(sym_params, theirs_exprs, modules="math")
+
+    def flat(*args: float) -> list[float]:
+        value, grads = fn(*args)
+        return [value, *grads]
+
+    samples = _sample_points(flat, theirs, len(params), points, seed, scale)
+    report = VerifyReport(to_text(f, limit=80), [p for p, _, _ in samples])
+    names = ["value", *(f"d/d{w.param}" for w in fn.wrt)]
+    for i, name in enumerate(names):
+        status, leftover = _symbolic_status(sp, ours_exprs[i], theirs_exprs[i], timeout)
+        numeric = max((_close(ours[i], ref[i]) for _, ours, ref in samples), default=math.inf)
+        if status == "differs" and leftover is not None and numeric <= _NUMERIC_RTOL:
+            # A float constant folded by symgrad can leave a ~1e-17 residue: still equal.
+            residue = max((abs(complex(leftover.subs(dict(zip(sym_params, p))).evalf()))
+                           for p, _, _ in samples), default=math.inf)
+            if residue <= 1e-12:
+                status = "equal up to float rounding"
+        fd_error = None if i == 0 else max(
+            (_fd_error(fn.forward, p, i - 1, ours[i]) for p, ours, _ in samples), default=math.inf)
+        ok = (status.startswith("equal") or status.startswith("skipped")) and numeric <= _NUMERIC_RTOL \
+            and (fd_error is None or fd_error <= _FD_RTOL) and bool(samples)
+        report.rows.append(VerifyRow(name, status, numeric, fd_error, ok))
+    return report
+
+
+def _fd_error(forward: Any, point: tuple[float, ...], index: int, derivative: float) -> float:
+    h = 1e-6 * max(1.0, abs(point[index]))
+    up = list(point)
+    down = list(point)
+    up[index] += h
+    down[index] -= h
+    try:
+        estimate = (forward(*up) - forward(*down)) / (2 * h)
+    except (EvaluationError, ArithmeticError, ValueError):
+        return 0.0  # the point sits at the edge of the domain: nothing to compare
+    return _close(derivative, estimate, atol=1e-6)
+
+
+__all__ = ["VerifyReport", "VerifyRow", "from_sympy", "to_sympy", "verify"]

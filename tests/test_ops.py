@@ -1,0 +1,131 @@
+"""Every primitive's derivative against sympy.diff, and the conventions at kinks."""
+
+import math
+
+import pytest
+import sympy
+
+import symgrad as sg
+from symgrad import ops
+from symgrad.expr import make
+
+x, y = sg.symbols("x y")
+
+# Points per domain, with some close to the domain's edge.
+POINTS = {
+    "real": [-2.5, -1.0, -0.3, -1e-7, 1e-7, 0.2, 1.3, 3.0],
+    "positive": [1e-6, 1e-3, 0.01, 0.5, 1.0, 7.5],
+}
+
+
+def _unary_cases():
+    for op in ops.all_ops():
+        if op.arity == 1 and op.name not in ("powi", "powc"):
+            yield pytest.param(op(x), op.domain, id=op.name)
+    for k in (-3, -2, -1, 0, 1, 2, 3, 5):
+        yield pytest.param(x**k, "positive" if k < 0 else "real", id=f"powi{k}")
+    for c in (0.5, 1.5, -0.5, 2.7):
+        yield pytest.param(x**c, "positive", id=f"powc{c}")
+
+
+def _reference_derivative(f, var, point):
+    sym_f = sg.to_sympy(f)
+    sym_var = sg.to_sympy(var)
+    subs = {sg.to_sympy(s): v for s, v in point.items()}
+    return complex(sympy.diff(sym_f, sym_var).evalf(30, subs=subs))
+
+
+def _assert_close(got, want):
+    assert want.imag == 0
+    assert math.isclose(got, want.real, rel_tol=1e-9, abs_tol=1e-12), (got, want)
+
+
+@pytest.mark.parametrize("f, domain", _unary_cases())
+def test_unary_derivative_matches_sympy(f, domain):
+    fn = sg.compile(f, wrt=[x])
+    for point in POINTS[domain]:
+        _, (got,) = fn(point)
+        _assert_close(got, _reference_derivative(f, x, {x: point}))
+
+
+BINARY = [
+    pytest.param(ops.add, "real", "real", id="add"),
+    pytest.param(ops.sub, "real", "real", id="sub"),
+    pytest.param(ops.mul, "real", "real", id="mul"),
+    pytest.param(ops.div, "real", "positive", id="div"),
+    pytest.param(ops.power_op, "positive", "real", id="pow"),
+    pytest.param(ops.xlogy, "real", "positive", id="xlogy"),
+]
+
+
+@pytest.mark.parametrize("op, domain_x, domain_y", BINARY)
+def test_binary_derivatives_match_sympy(op, domain_x, domain_y):
+    f = op(x, y)
+    fn = sg.compile(f, wrt=[x, y])
+    for px in POINTS[domain_x][::2]:
+        for py in POINTS[domain_y][::2]:
+            _, (gx, gy) = fn(px, py)
+            _assert_close(gx, _reference_derivative(f, x, {x: px, y: py}))
+            _assert_close(gy, _reference_derivative(f, y, {x: px, y: py}))
+
+
+def test_every_op_in_the_table_is_covered_by_these_tests():
+    covered = {"symbol", "const", "powi", "powc", "add", "sub", "mul", "div", "pow", "xlogy"}
+    covered |= {op.name for op in ops.all_ops() if op.arity == 1}
+    assert covered == {op.name for op in ops.all_ops()}
+
+
+def test_every_op_has_a_label_a_sympy_mapping_and_a_rule():
+    for op in ops.all_ops():
+        if op.arity:
+            assert op.printer is not None and op.sympy is not None and op.vjp is not None, op.name
+            assert isinstance(op.label(2), str)
+
+
+@pytest.mark.parametrize("f, want", [(sg.relu(x), 0.0), (abs(x), 0.0)])
+def test_derivative_at_the_kink_is_zero(f, want):
+    _, (g,) = sg.compile(f, wrt=[x])(0.0)
+    assert g == want
+
+
+def test_relu_value_and_slope_either_side_of_zero():
+    fn = sg.compile(sg.relu(x), wrt=[x])
+    assert fn(-1e-300) == (0.0, (0.0,))
+    assert fn(2.0) == (2.0, (1.0,))
+
+
+def test_power_with_expression_exponent_has_zero_exponent_slope_at_zero_base():
+    _, (gx, gy) = sg.compile(x**y, wrt=[x, y])(0.0, 2.0)
+    assert (gx, gy) == (0.0, 0.0)
+
+
+def test_power_with_negative_base_and_fractional_exponent_is_an_error_not_a_complex():
+    with pytest.raises(sg.EvaluationError, match="pow"):
+        sg.compile(x**0.5 + x**1.5, wrt=[x])(-8.0)
+
+
+def test_sigmoid_never_overflows():
+    fn = sg.compile(sg.sigmoid(x), wrt=[x])
+    assert fn(-1000.0) == (0.0, (0.0,))
+    assert fn(1000.0) == (1.0, (0.0,))
+
+
+def test_small_integer_powers_are_printed_as_products():
+    assert "x * x * x" in sg.compile(x**3, wrt=[x]).source
+
+
+def test_square_root_power_is_printed_as_sqrt():
+    assert "sqrt(x)" in sg.compile(x**0.5, wrt=[x]).forward_source
+
+
+def test_inverse_power_is_printed_as_a_division():
+    assert "1.0 / x" in sg.compile(x**-1, wrt=[x]).forward_source
+
+
+def test_registering_a_second_op_with_a_taken_name_is_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        ops._register(ops.Op("exp", 1, label=str, printer=None, sympy=None, vjp=None, impl=None))
+
+
+def test_powi_zero_rule_keeps_value_one_at_zero():
+    assert sg.compile(make(ops.powi, (x,), 0) + x, wrt=[x])(0.0) == (1.0, (1.0,))
