@@ -6,17 +6,43 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
+from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, jit, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
-from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, jit, set_cache_size
 from symgrad.grad import grad
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.simplify import simplify
 from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
 
 __all__ = [
-    "CompiledFunction", "EvaluationError", "Expr", "ParseError", "SymgradError",
-    "abs", "cache_info", "clear_cache", "compile", "const", "jit", "set_cache_size", "cos", "exp", "free_symbols", "grad", "log", "relu", "sigmoid",
-    "simplify", "sin", "sqrt", "symbol", "symbols", "tanh", "topological_order",
-    "VerifyReport", "from_sympy", "to_sympy", "verify",
+    "CompiledFunction",
+    "EvaluationError",
+    "Expr",
+    "ParseError",
+    "SymgradError",
+    "VerifyReport",
+    "abs",
+    "cache_info",
+    "clear_cache",
+    "compile",
+    "const",
+    "cos",
+    "exp",
+    "free_symbols",
+    "from_sympy",
+    "grad",
+    "jit",
+    "log",
+    "relu",
+    "set_cache_size",
+    "sigmoid",
+    "simplify",
+    "sin",
+    "sqrt",
+    "symbol",
+    "symbols",
+    "tanh",
+    "to_sympy",
+    "topological_order",
+    "verify",
 ]

@@ -11,6 +11,7 @@ a user's label can never reach the source as code.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,9 @@ def identifier(label: str) -> str:
     >>> identifier("__import__('os')")
     'import_os'
     """
+    if label.isascii() and label.isidentifier() and len(label) <= _MAX_NAME and label[0] != "_" \
+            and label[-1] != "_" and "__" not in label:
+        return label  # already what the slow path would make of it
     text = "".join(ch if ch.isascii() else f"u{ord(ch):x}" for ch in label)
     text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")[:_MAX_NAME].rstrip("_")
     if not text:
@@ -74,10 +78,11 @@ class Namer:
 
     def temporary(self, prefix: str) -> str:
         n = self._counters.get(prefix, 0)
-        while f"{prefix}{n}" in self.taken:
+        name = prefix + str(n)
+        while name in self.taken:
             n += 1
+            name = prefix + str(n)
         self._counters[prefix] = n + 1
-        name = f"{prefix}{n}"
         self.taken.add(name)
         return name
 
@@ -139,17 +144,22 @@ def emit_function(
         order = topological_order(all_outputs)
     uses: dict[Expr, int] = dict.fromkeys(order, 0)
     must_name: set[Expr] = set()
+    templates: list[Any] = []  # per position in order; None for leaves
     for node in order:
         if node.args:
-            for arg, need in zip(node.args, node.op.printer(node.param).arg_prec):
+            template = node.op.printer(node.param)
+            templates.append(template)
+            for arg, need in zip(node.args, template.arg_prec):
                 uses[arg] += 1
                 if need >= ATOM and arg.args:
                     must_name.add(arg)
-        elif node.op is SYMBOL and node not in param_text:
-            raise ValueError(
-                f"the expression uses the symbol {node.param!r}, which is not an argument "
-                f"(arguments: {', '.join(p.param for p in params) or 'none'})"
-            )
+        else:
+            templates.append(None)
+            if node.op is SYMBOL and node not in param_text:
+                raise ValueError(
+                    f"the expression uses the symbol {node.param!r}, which is not an argument "
+                    f"(arguments: {', '.join(p.param for p in params) or 'none'})"
+                )
     for out in all_outputs:
         uses[out] += 1
 
@@ -172,19 +182,19 @@ def emit_function(
     body_nodes: dict[int, tuple[tuple[Expr, str], ...]] = {}
     ops_in: dict[Expr, int] = {}
     members: dict[Expr, list[tuple[Expr, str]]] = {}
-    namespace_names: set[str] = set(BASE_NAMESPACE_NAMES)
+    ops_used: set[Any] = set()
 
     for index, node in enumerate(order):
         if index in starts:
             section = starts[index]
             if section.heading:
                 body.append(f"{_INDENT}# {section.heading}")
-        if not node.args:
+        template = templates[index]
+        if template is None:
             if node.op is CONST:
                 text_of[node] = _literal(node.param)
             continue
-        template = node.op.printer(node.param)
-        namespace_names.update(node.op.namespace)
+        ops_used.add(node.op)
         parts = []
         count = 1
         pieces: list[tuple[Expr, str]] = []
@@ -196,19 +206,19 @@ def emit_function(
                 pieces.extend(members.pop(arg))
         code = template.text.format(*parts)
         pieces.append((node, code))
-        if uses[node] == 1 and node not in named_output and node not in must_name and count <= MAX_INLINE_OPS:
+        if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output and node not in must_name:
             text_of[node] = (code, template.prec)
             ops_in[node] = count
             members[node] = pieces
             continue
         local = named_output.get(node) or namer.temporary(section.prefix)
         text_of[node] = (local, ATOM)
-        line = f"{_INDENT}{local} = {code}"
         if annotate:
-            line += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
         body_nodes[len(body)] = tuple(pieces)
-        body.append(line)
+        body.append(f"{_INDENT}{local} = {code}")
 
+    namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
     for out_name, out in aliases:
         body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
     body.append(f"{_INDENT}return {returns.format(*output_names)}")
@@ -252,7 +262,7 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     position = {node: i for i, node in enumerate(order) if node in wanted}
     starts: dict[int, Section] = {0: sections[0]}
     end = 0
-    for before, section in zip(sections, sections[1:]):
+    for before, section in itertools.pairwise(sections):
         end = max([end, *(position[o] + 1 for o in before.outputs)])
         starts[end] = section
     return starts

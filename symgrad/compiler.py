@@ -40,11 +40,17 @@ from typing import Any
 from symgrad.codegen import Emitted, Section, emit_function, find_failing_node
 from symgrad.errors import EvaluationError
 from symgrad.expr import (
-    Expr, _rebuild_all, _serialise, as_expr, symbol, to_text, topological_order,
+    Expr,
+    _rebuild_all,
+    _serialise,
+    as_expr,
+    symbol,
+    to_text,
+    topological_order,
 )
 from symgrad.grad import adjoints, as_symbols
 from symgrad.ops import SYMBOL, all_ops
-from symgrad.simplify import RewriteStats, simplify_graph
+from symgrad.simplify import Rewriter, RewriteStats
 
 CODEGEN_VERSION = 1
 _counter = itertools.count(1)
@@ -64,14 +70,17 @@ class CompileStats:
     lines: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def _rules(self) -> str:
+        rules = self.rewrites.identities.most_common()
+        return f" ({', '.join(f'{k} ×{n}' for k, n in rules)})" if rules else ""
+
     def __str__(self) -> str:
         stages = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in self.seconds.items())
         return "\n".join([
             f"forward nodes          {self.forward_nodes}",
             f"backward nodes         {self.backward_nodes_before} before rewrites, {self.backward_nodes_after} after",
             f"constants folded       {self.rewrites.folded}",
-            f"identities applied     {sum(self.rewrites.identities.values())}"
-            + (f" ({', '.join(f'{k} ×{n}' for k, n in self.rewrites.identities.most_common())})" if self.rewrites.identities else ""),
+            f"identities applied     {sum(self.rewrites.identities.values())}{self._rules()}",
             f"dead nodes dropped     {self.rewrites.dead}",
             f"lines of code          {self.lines}",
             f"time                   {stages}",
@@ -276,24 +285,31 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
 def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name: str,
                          annotate: bool, order: list[Expr] | None = None
                          ) -> tuple[Emitted, CompileStats, list[Expr]]:
-    """Differentiate, rewrite and emit; also return the rewritten [value, *gradient]."""
+    """Rewrite, differentiate (rewriting as it goes) and emit; also return [value, *gradient]."""
     stats = CompileStats()
     clock = time.perf_counter()
     if order is None:
         order = topological_order([output])
-    adjoint = adjoints(output, wrt, order)
-    zero = as_expr(0.0)
-    raw = [adjoint.get(w, zero) for w in wrt]
-    stats.seconds["differentiate"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    simplified, new_order, stats.rewrites = simplify_graph([output, *raw])
-    value, grads = simplified[0], simplified[1:]
-    stats.forward_nodes = len(order)
-    stats.backward_nodes_before = stats.rewrites.nodes_before - len(order)
+    rewriter = Rewriter()
+    (value,) = rewriter.graph([output], order)
+    forward_order = topological_order([value]) if rewriter.changed else order
     stats.seconds["rewrite"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    settled = rewriter.settled
+    adjoint = adjoints(value, wrt, forward_order, rewrite=rewriter.expr)
+    zero = as_expr(0.0)
+    grads = [rewriter.expr(adjoint.get(w, zero)) for w in wrt]
+    full_order = topological_order([value, *grads], prefix=forward_order)
+    stats.forward_nodes = len(order)
+    stats.backward_nodes_before = rewriter.settled - settled
+    stats.backward_nodes_after = len(full_order) - len(forward_order)
+    stats.rewrites = rewriter.finish(full_order)
+    simplified = [value, *grads]
+    stats.seconds["differentiate"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+
     def header(names: dict[Expr, str]) -> str:
         wrt_text = ", ".join(names[w] for w in wrt)
         return f"value and gradient wrt ({wrt_text}) of {to_text(output, limit=60, names=names)}"
@@ -305,10 +321,8 @@ def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name
         "{0}, (" + ", ".join(f"{{{i + 1}}}" for i in range(len(wrt))) + ("," if len(wrt) == 1 else "") + ")",
         annotate=annotate,
         header=header,
-        order=new_order,
+        order=full_order,
     )
-    gradient_start = emitted.section_starts[1] if len(emitted.section_starts) > 1 else len(new_order)
-    stats.backward_nodes_after = len(new_order) - gradient_start
     stats.lines = emitted.source.count("\n")
     stats.seconds["emit"] = time.perf_counter() - clock
     return emitted, stats, simplified
@@ -404,14 +418,16 @@ def structural_key(roots: Sequence[Expr], *extra: Any, order: list[Expr] | None 
 def _order_params(used: list[Expr], wrt: list[Expr], args: Any) -> list[Expr]:
     if args is not None:
         params = as_symbols(args, "args")
-        missing = [s.param for s in used if s not in params]
+        given = set(params)
+        missing = [s.param for s in used if s not in given]
         if missing:
             raise ValueError(f"args leaves out symbols the expression uses: {', '.join(missing)}")
-        absent = [w.param for w in wrt if w not in params]
+        absent = [w.param for w in wrt if w not in given]
         if absent:
             raise ValueError(f"args must include every wrt symbol; missing: {', '.join(absent)}")
         return params
-    rest = sorted((s for s in used if s not in wrt), key=lambda s: s.param)
+    differentiated = set(wrt)
+    rest = sorted((s for s in used if s not in differentiated), key=lambda s: s.param)
     return [*wrt, *rest]
 
 

@@ -71,7 +71,7 @@ class Op:
 class Expr:
     """A node of the expression graph. Build it with ``symbols`` and operators."""
 
-    __slots__ = ("op", "args", "param", "__weakref__")
+    __slots__ = ("__weakref__", "args", "op", "param")
 
     op: Op
     args: tuple[Expr, ...]
@@ -261,14 +261,16 @@ def symbols(names: str) -> Any:
     return found[0] if len(found) == 1 else found
 
 
-def topological_order(roots: Iterable[Expr]) -> list[Expr]:
+def topological_order(roots: Iterable[Expr], prefix: list[Expr] | None = None) -> list[Expr]:
     """Every node reachable from ``roots``, each after its arguments (iterative DFS).
 
     Arguments are finished left to right and roots in the order given, so
     the order is a deterministic function of the graph's structure.
+    ``prefix``, if given, must be the order of some of the first roots: the
+    walk continues from it instead of repeating it.
     """
-    order: list[Expr] = []
-    done: set[Expr] = set()
+    order: list[Expr] = list(prefix) if prefix else []
+    done: set[Expr] = set(order)
     finish, mark = order.append, done.add
     for root in roots:
         if root in done:
@@ -334,9 +336,10 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
             budget[0] -= len(item)
             continue
         node, need = item
+        budget[0] -= 1  # every node costs, or a long left spine would be walked in full
         if budget[0] <= 0:
             out.append("...")
-            continue
+            break
         if names is not None and node in names:
             out.append(names[node])
             budget[0] -= len(names[node])

@@ -14,7 +14,7 @@ SymPy, and differentiated again. Time and size are linear in the graph.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, symbol, topological_order
@@ -25,21 +25,31 @@ def as_symbols(wrt: Any, what: str = "wrt") -> list[Expr]:
     """``wrt`` (symbols, or their names) as a list of symbol nodes, checked."""
     if isinstance(wrt, (Expr, str)):
         wrt = [wrt]
-    found = []
+    found: list[Expr] = []
+    seen: set[Expr] = set()
     for i, item in enumerate(wrt):
         node = symbol(item) if isinstance(item, str) else item
         if not isinstance(node, Expr) or node.op is not SYMBOL:
             raise TypeError(f"{what}[{i}] must be a symbol (or its name), got {item!r}")
-        if node in found:
+        if node in seen:
             raise ValueError(f"{what}[{i}]: the symbol {node.param!r} is listed twice")
+        seen.add(node)
         found.append(node)
     return found
 
 
-def adjoints(output: Expr, wrt: Sequence[Expr], order: list[Expr] | None = None) -> dict[Expr, Expr]:
-    """The adjoint of every node on a path from ``wrt`` to ``output`` (unsimplified).
+def adjoints(
+    output: Expr,
+    wrt: Sequence[Expr],
+    order: list[Expr] | None = None,
+    rewrite: Callable[[Expr], Expr] | None = None,
+) -> dict[Expr, Expr]:
+    """The adjoint of every node on a path from ``wrt`` to ``output``.
 
     ``order`` may pass ``topological_order([output])`` if the caller has it.
+    ``rewrite``, if given, is applied to every new adjoint term as it is
+    made (``symgrad.simplify.Rewriter.expr``), so no unsimplified backward
+    graph is ever built in full.
     """
     if order is None:
         order = topological_order([output])
@@ -64,7 +74,8 @@ def adjoints(output: Expr, wrt: Sequence[Expr], order: list[Expr] | None = None)
             if part is None or arg not in active:
                 continue
             previous = adjoint.get(arg)
-            adjoint[arg] = part if previous is None else previous + part
+            total = part if previous is None else previous + part
+            adjoint[arg] = total if rewrite is None else rewrite(total)
     return adjoint
 
 
@@ -74,13 +85,15 @@ def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:
     With ``simplify=True`` (the default) the rewrites of ``symgrad.simplify``
     are applied; a symbol the output does not depend on gets the constant 0.
     """
+    from symgrad.simplify import Rewriter
+
     output = as_expr(output, "grad() output")
     targets = as_symbols(wrt)
-    adjoint = adjoints(output, targets)
-    zero = const(0.0)
-    result = [adjoint.get(w, zero) for w in targets]
+    rewrite = None
     if simplify:
-        from symgrad.simplify import simplify as rewrite
-
-        result, _ = rewrite(result)
-    return result
+        rewriter = Rewriter()
+        (output,) = rewriter.graph([output])
+        rewrite = rewriter.expr
+    adjoint = adjoints(output, targets, rewrite=rewrite)
+    zero = const(0.0)
+    return [adjoint.get(w, zero) for w in targets]

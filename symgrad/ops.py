@@ -55,7 +55,8 @@ def all_ops() -> list[Op]:
 
 def call_template(fname: str, arity: int) -> Template:
     """``fname(a, b)``: arguments need no brackets, the call is an atom."""
-    return Template(f"{fname}({', '.join('{%d}' % i for i in range(arity))})", (0,) * arity, ATOM)
+    slots = ", ".join(f"{{{i}}}" for i in range(arity))
+    return Template(f"{fname}({slots})", (0,) * arity, ATOM)
 
 
 def _fixed(template: Template) -> Callable[[Any], Template]:
@@ -278,7 +279,7 @@ neg = NEG = _register(Op(
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
     sympy=lambda sp, a, k: a**k,
-    vjp=lambda g, out, a, k: (g * (k * make(powi, (a,), k - 1)),),
+    vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
@@ -403,7 +404,8 @@ def power(base: Any, exponent: Any) -> Expr:
     if isinstance(exponent, Expr):
         return power_op(base, exponent)
     number = as_number(exponent, "** exponent")
-    if isinstance(number, int) or (math.isfinite(number) and number.is_integer() and builtins.abs(number) < 2**53):
+    integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < 2**53
+    if isinstance(number, int) or integral:
         return make(powi, (base,), int(number))
     return make(powc, (base,), number)
 

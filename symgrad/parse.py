@@ -56,7 +56,8 @@ def parse(text: str) -> Expr:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
-        raise ParseError(f"not a valid expression: {error.msg}\n  {text}\n  {' ' * max(0, (error.offset or 1) - 1)}^") from None
+        caret = " " * max(0, (error.offset or 1) - 1) + "^"
+        raise ParseError(f"not a valid expression: {error.msg}\n  {text}\n  {caret}") from None
     except (RecursionError, MemoryError):
         raise ParseError("expression is nested too deeply to parse") from None
     text = text.strip()

@@ -46,9 +46,6 @@ class RewriteStats:
 
 def _fold(node: Expr) -> Expr | None:
     """``node`` evaluated to a constant, or None if it cannot or should not be."""
-    impl = node.op.impl
-    if impl is None:
-        return None
     values = []
     for arg in node.args:
         if arg.op is not CONST:
@@ -57,7 +54,7 @@ def _fold(node: Expr) -> Expr | None:
     if node.param is not None:
         values.append(node.param)
     try:
-        result = impl(*values)
+        result = node.op.impl(*values)
     except (ArithmeticError, ValueError, TypeError):
         return None  # left for run time, where the error names the node
     if not isinstance(result, (int, float)):
@@ -65,52 +62,93 @@ def _fold(node: Expr) -> Expr | None:
     return const(result)
 
 
-def _rewrite(node: Expr, stats: RewriteStats) -> Expr:
-    for _ in range(_MAX_REWRITES_PER_NODE):
-        if not node.args:
-            return node
-        folded = _fold(node)
-        if folded is not None:
-            stats.folded += 1
-            return folded
-        for rule in node.op.rewrites:
-            replacement = rule(node.args, node.param)
-            if replacement is not None:
-                stats.identities[rule.description] += 1
-                node = replacement
-                break
-        else:
-            return node
-    return node
+class Rewriter:
+    """Bottom-up rewriting with a memo: of a whole graph, or of new nodes as they appear.
 
+    ``image`` maps every node seen to its rewritten form (rewritten forms map
+    to themselves), so a node is rewritten once however often it is met.
+    Reverse mode calls ``expr`` on each new adjoint term, which rewrites the
+    handful of new nodes in it and stops at nodes already seen.
+    """
 
-def simplify_graph(
-    roots: Sequence[Expr], order: list[Expr] | None = None
-) -> tuple[list[Expr], list[Expr], RewriteStats]:
-    """``simplify``, also returning the topological order of the new graph."""
-    stats = RewriteStats()
-    if order is None:
-        order = topological_order(roots)
-    stats.nodes_before = len(order)
-    image: dict[Expr, Expr] = {}
-    lookup = image.__getitem__
-    for node in order:
+    def __init__(self) -> None:
+        self.image: dict[Expr, Expr] = {}
+        self.stats = RewriteStats()
+        self.changed = False  # did any node get a different image?
+        self.settled = 0  # nodes rewritten so far
+
+    def _settle(self, node: Expr) -> Expr:
+        """Rewrite ``node``, whose arguments are all in ``image`` already."""
+        image = self.image
+        self.settled += 1
         args = node.args
         if not args:
             image[node] = node
-            continue
-        new_args = tuple(map(lookup, args))
-        rebuilt = node if new_args == args else make(node.op, new_args, node.param)
-        image[node] = _rewrite(rebuilt, stats)
-    new_roots = [image[r] for r in roots]
-    new_order = topological_order(new_roots)
-    kept = set(new_order)
-    stats.nodes_after = len(new_order)
-    stats.dead = sum(1 for n in order if image[n] is n and n not in kept)
-    return new_roots, new_order, stats
+            return node
+        new_args = tuple(map(image.__getitem__, args))
+        current = node if new_args == args else make(node.op, new_args, node.param)
+        for _ in range(_MAX_REWRITES_PER_NODE):
+            op = current.op
+            if op.impl is not None and (folded := _fold(current)) is not None:
+                self.stats.folded += 1
+                current = folded
+                break
+            for rule in op.rewrites:
+                replacement = rule(current.args, current.param)
+                if replacement is not None:
+                    self.stats.identities[rule.description] += 1
+                    current = replacement
+                    break
+            else:
+                break
+            if not current.args:
+                break
+        image[node] = current
+        if current is not node:
+            self.changed = True
+            image.setdefault(current, current)
+        return current
+
+    def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
+        """Rewrite every node under ``roots`` (``order``: their topological order, if known)."""
+        settle, image = self._settle, self.image
+        for node in topological_order(roots) if order is None else order:
+            if node not in image:
+                settle(node)
+        return [image[r] for r in roots]
+
+    def expr(self, root: Expr) -> Expr:
+        """Rewrite the nodes of ``root`` not seen before (iterative; stops at seen nodes)."""
+        image = self.image
+        found = image.get(root)
+        if found is not None:
+            return found
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in image:
+                stack.pop()
+                continue
+            pending = [a for a in node.args if a not in image]
+            if pending:
+                stack.extend(pending)
+            else:
+                stack.pop()
+                self._settle(node)
+        return image[root]
+
+    def finish(self, new_order: list[Expr]) -> RewriteStats:
+        """Count what is left and what died, given the topological order of the final graph."""
+        kept = set(new_order)
+        self.stats.nodes_before = self.settled
+        self.stats.nodes_after = len(new_order)
+        self.stats.dead = sum(1 for k, v in self.image.items() if k is v and k not in kept)
+        return self.stats
 
 
 def simplify(roots: Sequence[Expr]) -> tuple[list[Expr], RewriteStats]:
     """Rewrite the graph under ``roots``; return the new roots and what was done."""
-    new_roots, _, stats = simplify_graph(roots)
-    return new_roots, stats
+    rewriter = Rewriter()
+    order = topological_order(roots)
+    new_roots = rewriter.graph(roots, order)
+    return new_roots, rewriter.finish(topological_order(new_roots))

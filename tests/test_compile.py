@@ -332,7 +332,7 @@ def test_threads_compiling_the_same_and_different_graphs_share_correct_results()
         t.start()
     for t in threads:
         t.join()
-    for k, fn, (value, (gx, gy)) in results.values():
+    for k, _fn, (value, (gx, gy)) in results.values():
         assert value == pytest.approx(math.exp(k) + 2.0)
         assert gx == pytest.approx(k * math.exp(k)) and gy == 1.0
     by_k = {}

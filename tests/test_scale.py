@@ -1,0 +1,74 @@
+"""Large graphs: everything is iterative, so depth never raises RecursionError."""
+
+import math
+import pickle
+
+import pytest
+
+import symgrad as sg
+
+pytestmark = pytest.mark.slow
+
+
+def chain(steps):
+    x0 = sg.symbols("x0")
+    x = x0
+    for _ in range(steps):
+        x = sg.sin(x) * 1.01 + 0.1 * x0
+    return x0, x
+
+
+def chain_by_hand(x0, steps):
+    """Value and derivative of the chain by forward mode in a plain loop."""
+    x, dx = x0, 1.0
+    for _ in range(steps):
+        x, dx = math.sin(x) * 1.01 + 0.1 * x0, math.cos(x) * 1.01 * dx + 0.1
+    return x, dx
+
+
+def test_a_million_node_chain_compiles_and_is_correct():
+    steps = 333_334  # 3 nodes per step: over 10**6 forward nodes
+    x0, x = chain(steps)
+    fn = sg.compile(x, wrt=[x0])
+    assert fn.stats.forward_nodes >= 1_000_000
+    value, (grad,) = fn(0.3)
+    want_value, want_grad = chain_by_hand(0.3, steps)
+    assert value == pytest.approx(want_value, rel=1e-9)
+    assert grad == pytest.approx(want_grad, rel=1e-6)
+
+
+def test_deep_nesting_survives_every_stage():
+    x = sg.symbols("x")
+    e = x
+    for _ in range(100_000):
+        e = sg.tanh(e)
+    (g,) = sg.grad(e, [x])
+    assert len(sg.topological_order([g])) > 100_000
+    assert pickle.loads(pickle.dumps(e)) is e
+    assert repr(g).startswith("(1.0 - ") or len(repr(g)) < 400
+    assert sg.verify(e, [x], points=1, max_sympy_nodes=1000).ok
+    value, (slope,) = sg.compile(e, wrt=[x])(0.5)
+    assert 0 < value < 0.5 and 0 < slope < 1
+
+
+def rosenbrock(xs):
+    return sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(len(xs) - 1))
+
+
+def rosenbrock_grad_by_hand(v):
+    g = [0.0] * len(v)
+    for i in range(len(v) - 1):
+        g[i] += -400 * v[i] * (v[i + 1] - v[i] ** 2) - 2 * (1 - v[i])
+        g[i + 1] += 200 * (v[i + 1] - v[i] ** 2)
+    return g
+
+
+def test_extended_rosenbrock_with_ten_thousand_variables():
+    n = 10_000
+    xs = [sg.symbol(f"x{i}") for i in range(n)]
+    fn = sg.compile(rosenbrock(xs), wrt=xs)
+    point = [math.sin(i) for i in range(n)]
+    value, grad = fn(*point)
+    assert value == pytest.approx(sum(100 * (point[i + 1] - point[i] ** 2) ** 2 + (1 - point[i]) ** 2
+                                      for i in range(n - 1)), rel=1e-12)
+    assert list(grad) == pytest.approx(rosenbrock_grad_by_hand(point), rel=1e-12, abs=1e-12)
