@@ -106,8 +106,8 @@ class Emitted:
     param_names: list[str]
     output_names: list[str]
     namespace_names: set[str]
-    # line number (1-based) -> the nodes computed there: (node, its code text) pairs
-    line_nodes: dict[int, tuple[tuple[Expr, str], ...]] = field(default_factory=dict)
+    # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
+    line_nodes: dict[int, Expr] = field(default_factory=dict)
     # where each section's own nodes start in the topological order
     section_starts: list[int] = field(default_factory=list)
 
@@ -179,9 +179,8 @@ def emit_function(
     starts = _section_starts(sections, order)
     section = sections[0]
     body: list[str] = []
-    body_nodes: dict[int, tuple[tuple[Expr, str], ...]] = {}
-    ops_in: dict[Expr, int] = {}
-    members: dict[Expr, list[tuple[Expr, str]]] = {}
+    body_nodes: dict[int, Expr] = {}
+    ops_in: dict[Expr, int] = {}  # inlined node -> operations its text holds
     ops_used: set[Any] = set()
 
     for index, node in enumerate(order):
@@ -195,27 +194,16 @@ def emit_function(
                 text_of[node] = _literal(node.param)
             continue
         ops_used.add(node.op)
-        parts = []
-        count = 1
-        pieces: list[tuple[Expr, str]] = []
-        for arg, need in zip(node.args, template.arg_prec):
-            arg_text, arg_prec = text_of[arg]
-            parts.append(f"({arg_text})" if arg_prec < need else arg_text)
-            if arg in members:  # written inline: its pieces belong to this line now
-                count += ops_in.pop(arg)
-                pieces.extend(members.pop(arg))
-        code = template.text.format(*parts)
-        pieces.append((node, code))
+        code, count = _code(template, node.args, text_of, ops_in)
         if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output and node not in must_name:
             text_of[node] = (code, template.prec)
             ops_in[node] = count
-            members[node] = pieces
             continue
         local = named_output.get(node) or namer.temporary(section.prefix)
         text_of[node] = (local, ATOM)
         if annotate:
             code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-        body_nodes[len(body)] = tuple(pieces)
+        body_nodes[len(body)] = node
         body.append(f"{_INDENT}{local} = {code}")
 
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
@@ -268,10 +256,41 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     return starts
 
 
-def find_failing_node(line_nodes: tuple[tuple[Expr, str], ...], failing_code: str | None) -> Expr:
-    """The node of a generated line whose code is the failing piece (else the line's node)."""
-    if failing_code is not None:
-        for node, code in line_nodes:
-            if code == failing_code.strip():
+def _code(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, tuple[str, int]],
+          ops_in: dict[Expr, int]) -> tuple[str, int]:
+    """A node's code from its template and its arguments' texts; also its operation count."""
+    parts = []
+    count = 1
+    for arg, need in zip(args, template.arg_prec):
+        arg_text, arg_prec = text_of[arg]
+        parts.append(f"({arg_text})" if arg_prec < need else arg_text)
+        if arg in ops_in:  # written inline
+            count += ops_in.pop(arg)
+    return template.text.format(*parts), count
+
+
+def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
+                      params: Mapping[Expr, str], failing_code: str | None) -> Expr:
+    """The node whose code is ``failing_code`` on the line that assigns ``line_node``.
+
+    The inlined pieces of a line are not stored: they are the line node's
+    descendants that no line assigns, rendered again exactly as emitted.
+    """
+    if failing_code is None:
+        return line_node
+    wanted = failing_code.strip()
+    text_of: dict[Expr, tuple[str, int]] = {p: (n, ATOM) for p, n in params.items()}
+    for lineno, node in line_nodes.items():
+        text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM)
+    pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
+    for node in pending:
+        if node.op is CONST:
+            text_of[node] = _literal(node.param)
+        elif node.args:
+            template = node.op.printer(node.param)
+            code, _ = _code(template, node.args, text_of, {})
+            if code == wanted:
                 return node
-    return line_nodes[-1][0]
+            if node is not line_node:
+                text_of[node] = (code, template.prec)
+    return line_node

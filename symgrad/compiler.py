@@ -113,6 +113,7 @@ class _Program:
     """Executable generated code plus what explains its failures."""
 
     emitted: Emitted
+    params: Sequence[Expr]
     filename: str
     function: Callable[..., Any]
 
@@ -142,10 +143,12 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException, tuple[Any, ..
         emitted = program.emitted
         lineno, span = _failure_location(error, program.filename)
         line = linecache.getline(program.filename, lineno).strip()
-        pieces = emitted.line_nodes.get(lineno)
+        line_node = emitted.line_nodes.get(lineno)
         args = ", ".join(f"{n}={v!r}" for n, v in zip(emitted.param_names, inputs))
-        if pieces:
-            node = find_failing_node(pieces, span)
+        if line_node is not None:
+            params = dict(zip(program.params, emitted.param_names))
+            source_lines = emitted.source.splitlines()
+            node = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span)
             what = f"{node.op.name} failed ({type(error).__name__}: {error})"
             where = f"in the subexpression {to_text(node, limit=200)}"
         else:
@@ -158,7 +161,7 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException, tuple[Any, ..
     return explain
 
 
-def _run(emitted: Emitted, kind: str) -> _Program:
+def _run(emitted: Emitted, params: Sequence[Expr], kind: str) -> _Program:
     """``exec`` generated source in a namespace holding only what its templates use."""
     filename = f"<symgrad:{emitted.function_name}:{kind}:{next(_counter)}>"
     namespace: dict[str, Any] = {
@@ -178,7 +181,7 @@ def _run(emitted: Emitted, kind: str) -> _Program:
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
     weakref.finalize(function, linecache.cache.pop, filename, None)
-    program = _Program(emitted, filename, function)
+    program = _Program(emitted, params, filename, function)
     holder.append(program)
     return program
 
@@ -233,7 +236,7 @@ class CompiledFunction:
                 [Section("", "t", [self.value_expr], ["value"])], "{0}",
                 header=lambda names: f"value of {to_text(self.output, limit=60, names=names)}",
             )
-            return _run(emitted, "forward")
+            return _run(emitted, self.params, "forward")
 
     @property
     def forward(self) -> Callable[..., float]:
@@ -252,12 +255,11 @@ class CompiledFunction:
         # Pickled as source: unpickling execs the stored code, nothing is re-derived.
         emitted = self._program.emitted
         line_keys = list(emitted.line_nodes)
-        line_graph = [node for k in line_keys for node, _ in emitted.line_nodes[k]]
         records, roots = _serialise([self.output, self.value_expr, *self.grad_exprs, *self.wrt,
-                                     *self.params, *line_graph])
+                                     *self.params, *(emitted.line_nodes[k] for k in line_keys)])
         state = {
             "graph": (records, roots), "n_wrt": len(self.wrt), "n_params": len(self.params),
-            "lines": [(k, [code for _, code in emitted.line_nodes[k]]) for k in line_keys],
+            "lines": line_keys,
             "source": emitted.source, "function_name": emitted.function_name,
             "param_names": emitted.param_names, "output_names": emitted.output_names,
             "namespace_names": sorted(emitted.namespace_names), "stats": self.stats, "name": self.name,
@@ -272,10 +274,10 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
     rewritten = [next(rest) for _ in range(state["n_wrt"] + 1)]
     wrt = [next(rest) for _ in range(state["n_wrt"])]
     params = [next(rest) for _ in range(state["n_params"])]
-    line_nodes = {k: tuple((next(rest), code) for code in codes) for k, codes in state["lines"]}
+    line_nodes = {k: next(rest) for k in state["lines"]}
     emitted = Emitted(state["source"], state["function_name"], state["param_names"],
                       state["output_names"], set(state["namespace_names"]), line_nodes)
-    return CompiledFunction(output, rewritten, wrt, params, _run(emitted, "restored"), state["stats"],
+    return CompiledFunction(output, rewritten, wrt, params, _run(emitted, params, "restored"), state["stats"],
                             state["name"])
 
 
@@ -467,7 +469,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 
         emitted, stats, simplified = _emit_value_and_grad(output, wrt_nodes, params, name, annotate, order)
         clock = time.perf_counter()
-        program = _run(emitted, "grad")
+        program = _run(emitted, params, "grad")
         stats.seconds["exec"] = time.perf_counter() - clock
         stats.seconds = {"cache key": key_seconds, **stats.seconds}
         fn = CompiledFunction(output, simplified, wrt_nodes, params, program, stats, name)

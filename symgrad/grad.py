@@ -74,8 +74,11 @@ def adjoints(
             if part is None or arg not in active:
                 continue
             previous = adjoint.get(arg)
-            total = part if previous is None else previous + part
-            adjoint[arg] = total if rewrite is None else rewrite(total)
+            if rewrite is None:
+                adjoint[arg] = part if previous is None else previous + part
+            else:  # rewriting the term first leaves only the sum's node new
+                part = rewrite(part)
+                adjoint[arg] = part if previous is None else rewrite(previous + part)
     return adjoint
 
 

@@ -85,16 +85,20 @@ def is_number(e: Expr, value: float | None = None) -> bool:
     return e.op is CONST and (value is None or e.param == value)
 
 
-def _rule(description: str):
+def _rule(description: str, triggers: tuple[str, ...] | None):
+    """Mark a rewrite: ``description`` names it in reports; ``triggers`` are the op names
+    one of which must be among the arguments for it to possibly apply (None: always try)."""
+
     def wrap(fn):
         fn.description = description
+        fn.triggers = triggers
         return fn
 
     return wrap
 
 
 def _drop_unit(unit: float, sides: str, description: str):
-    @_rule(description)
+    @_rule(description, ("const",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         if "right" in sides and is_number(args[1], unit):
             return args[0]
@@ -105,7 +109,7 @@ def _drop_unit(unit: float, sides: str, description: str):
     return rewrite
 
 
-@_rule("0*x → 0")
+@_rule("0*x → 0", ("const",))
 def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     # Assumes x is finite (0*inf is nan): the documented price of this identity.
     for i, other in ((0, 1), (1, 0)):
@@ -114,7 +118,7 @@ def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return None
 
 
-@_rule("-1*x → -x")
+@_rule("-1*x → -x", ("const",))
 def _mul_by_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     if is_number(args[0], -1):
         return neg(args[1])
@@ -123,14 +127,14 @@ def _mul_by_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return None
 
 
-@_rule("--x → x")
+@_rule("--x → x", ("neg",))
 def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return args[0].args[0] if args[0].op is NEG else None
 
 
 def _negation_outwards(symbol: str):
     # Exact in IEEE arithmetic, and it lets negations meet and cancel in add/sub.
-    @_rule(f"(-a){symbol}b → -(a{symbol}b)")
+    @_rule(f"(-a){symbol}b → -(a{symbol}b)", ("neg",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         a, b = args
         if a.op is NEG and b.op is NEG:
@@ -144,7 +148,7 @@ def _negation_outwards(symbol: str):
     return rewrite
 
 
-@_rule("a + -b → a - b")
+@_rule("a + -b → a - b", ("neg",))
 def _add_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     a, b = args
     if b.op is NEG:
@@ -154,22 +158,22 @@ def _add_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return None
 
 
-@_rule("a - -b → a + b")
+@_rule("a - -b → a + b", ("neg",))
 def _sub_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return add(args[0], args[1].args[0]) if args[1].op is NEG else None
 
 
-@_rule("0 - x → -x")
+@_rule("0 - x → -x", ("const",))
 def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return neg(args[1]) if is_number(args[0], 0) else None
 
 
-@_rule("x**1 → x")
+@_rule("x**1 → x", None)
 def _power_one(args: tuple[Expr, ...], k: int) -> Expr | None:
     return args[0] if k == 1 else None
 
 
-@_rule("x**0 → 1")
+@_rule("x**0 → 1", None)
 def _power_zero(args: tuple[Expr, ...], k: int) -> Expr | None:
     return const(1.0) if k == 0 else None
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from symgrad.expr import Expr, const, make, topological_order
-from symgrad.ops import CONST
+from symgrad.ops import CONST, by_name
 
 _MAX_REWRITES_PER_NODE = 16
 
@@ -62,6 +63,26 @@ def _fold(node: Expr) -> Expr | None:
     return const(result)
 
 
+_ALWAYS: frozenset[Any] = frozenset()
+_TRIGGERS: dict[Any, frozenset[Any]] = {}
+
+
+def _triggers(op: Any) -> frozenset[Any]:
+    """The ops whose presence among the arguments may let a rule or folding apply.
+
+    Checking them first skips most rule calls (measured: ~half of all nodes).
+    """
+    names = {"const"} if op.impl is not None else set()
+    for rule in op.rewrites:
+        if rule.triggers is None:
+            _TRIGGERS[op] = _ALWAYS
+            return _ALWAYS
+        names.update(rule.triggers)
+    found = frozenset(by_name(n) for n in names) or frozenset({None})
+    _TRIGGERS[op] = found
+    return found
+
+
 class Rewriter:
     """Bottom-up rewriting with a memo: of a whole graph, or of new nodes as they appear.
 
@@ -73,6 +94,7 @@ class Rewriter:
 
     def __init__(self) -> None:
         self.image: dict[Expr, Expr] = {}
+        self._lookup = self.image.__getitem__
         self.stats = RewriteStats()
         self.changed = False  # did any node get a different image?
         self.settled = 0  # nodes rewritten so far
@@ -85,10 +107,17 @@ class Rewriter:
         if not args:
             image[node] = node
             return node
-        new_args = tuple(map(image.__getitem__, args))
+        new_args = tuple(map(self._lookup, args))
         current = node if new_args == args else make(node.op, new_args, node.param)
         for _ in range(_MAX_REWRITES_PER_NODE):
             op = current.op
+            triggers = _TRIGGERS.get(op) or _triggers(op)
+            if triggers is not _ALWAYS:
+                for arg in current.args:
+                    if arg.op in triggers:
+                        break
+                else:  # no argument can make any rule (or folding) apply
+                    break
             if op.impl is not None and (folded := _fold(current)) is not None:
                 self.stats.folded += 1
                 current = folded
@@ -123,6 +152,11 @@ class Rewriter:
         found = image.get(root)
         if found is not None:
             return found
+        for arg in root.args:
+            if arg not in image:
+                break
+        else:  # the usual case: only the root is new
+            return self._settle(root)
         stack = [root]
         while stack:
             node = stack[-1]
