@@ -90,8 +90,13 @@ class CompileStats:
 # ---- running generated code ----------------------------------------------------------
 
 
+_FLOAT_ONLY = frozenset({float})
+
+
 def _float_converter(names: Sequence[str]) -> Callable[..., tuple[float, ...]]:
     def as_floats(*values: Any) -> tuple[float, ...]:
+        if set(map(type, values)) <= _FLOAT_ONLY:  # many arguments, all floats: C-speed check
+            return values
         out = []
         for name, value in zip(names, values):
             if type(value) is float:
@@ -202,7 +207,8 @@ class CompiledFunction:
                  program: _Program, stats: CompileStats, name: str) -> None:
         self.output = output
         self.value_expr = rewritten[0]
-        self.grad_exprs = tuple(rewritten[1:])
+        self.grad_exprs = tuple(rewritten[1 : 1 + len(wrt)])
+        self.aux_exprs = tuple(rewritten[1 + len(wrt) :])
         self.wrt = tuple(wrt)
         self.params = tuple(params)
         self._program = program
@@ -255,10 +261,11 @@ class CompiledFunction:
         # Pickled as source: unpickling execs the stored code, nothing is re-derived.
         emitted = self._program.emitted
         line_keys = list(emitted.line_nodes)
-        records, roots = _serialise([self.output, self.value_expr, *self.grad_exprs, *self.wrt,
-                                     *self.params, *(emitted.line_nodes[k] for k in line_keys)])
+        records, roots = _serialise([self.output, self.value_expr, *self.grad_exprs, *self.aux_exprs,
+                                     *self.wrt, *self.params, *(emitted.line_nodes[k] for k in line_keys)])
         state = {
             "graph": (records, roots), "n_wrt": len(self.wrt), "n_params": len(self.params),
+            "n_aux": len(self.aux_exprs),
             "lines": line_keys,
             "source": emitted.source, "function_name": emitted.function_name,
             "param_names": emitted.param_names, "output_names": emitted.output_names,
@@ -271,7 +278,7 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
     records, roots = state["graph"]
     rest = iter(_rebuild_all(records, roots))
     output = next(rest)
-    rewritten = [next(rest) for _ in range(state["n_wrt"] + 1)]
+    rewritten = [next(rest) for _ in range(1 + state["n_wrt"] + state["n_aux"])]
     wrt = [next(rest) for _ in range(state["n_wrt"])]
     params = [next(rest) for _ in range(state["n_params"])]
     line_nodes = {k: next(rest) for k in state["lines"]}
@@ -285,16 +292,16 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
 
 
 def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name: str,
-                         annotate: bool, order: list[Expr] | None = None
+                         annotate: bool, order: list[Expr] | None = None, aux: Sequence[Expr] = ()
                          ) -> tuple[Emitted, CompileStats, list[Expr]]:
-    """Rewrite, differentiate (rewriting as it goes) and emit; also return [value, *gradient]."""
+    """Rewrite, differentiate (rewriting as it goes) and emit; also return [value, *gradient, *aux]."""
     stats = CompileStats()
     clock = time.perf_counter()
     if order is None:
-        order = topological_order([output])
+        order = topological_order([output, *aux])
     rewriter = Rewriter()
-    (value,) = rewriter.graph([output], order)
-    forward_order = topological_order([value]) if rewriter.changed else order
+    value, *aux = rewriter.graph([output, *aux], order)
+    forward_order = topological_order([value, *aux]) if rewriter.changed else order
     stats.seconds["rewrite"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -302,12 +309,12 @@ def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name
     adjoint = adjoints(value, wrt, forward_order, rewrite=rewriter.expr)
     zero = as_expr(0.0)
     grads = [rewriter.expr(adjoint.get(w, zero)) for w in wrt]
-    full_order = topological_order([value, *grads], prefix=forward_order)
+    full_order = topological_order([value, *aux, *grads], prefix=forward_order)
     stats.forward_nodes = len(order)
     stats.backward_nodes_before = rewriter.settled - settled
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
-    simplified = [value, *grads]
+    simplified = [value, *grads, *aux]
     stats.seconds["differentiate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -318,9 +325,9 @@ def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name
 
     emitted = emit_function(
         f"{name}_and_grad", params,
-        [Section("value", "t", [value], ["value"]),
+        [Section("value", "t", [value, *aux], ["value", *(f"aux_{i}" for i in range(len(aux)))]),
          Section("gradient (reverse mode)", "g", grads, [f"d_{w.param}" for w in wrt])],
-        "{0}, (" + ", ".join(f"{{{i + 1}}}" for i in range(len(wrt))) + ("," if len(wrt) == 1 else "") + ")",
+        _returns(len(aux), len(wrt)),
         annotate=annotate,
         header=header,
         order=full_order,
@@ -342,6 +349,17 @@ def _no_gc_pauses():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _returns(n_aux: int, n_wrt: int) -> str:
+    """The return expression: ``value, (d_...)`` and, with aux outputs, ``, (aux_...)``."""
+
+    def group(start: int, count: int) -> str:
+        inner = ", ".join(f"{{{start + i}}}" for i in range(count))
+        return f"({inner}{',' if count == 1 else ''})"
+
+    grads = group(1 + n_aux, n_wrt)
+    return f"{{0}}, {grads}, {group(1, n_aux)}" if n_aux else f"{{0}}, {grads}"
 
 
 class _Cache:
@@ -441,6 +459,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     name: str = "f",
     annotate: bool = False,
     cache: bool = True,
+    aux: Sequence[Any] = (),
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
@@ -448,18 +467,21 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     symbol of ``output`` sorted by name. ``args``: the full positional order
     of the arguments (default: ``wrt`` then the other symbols, sorted).
     ``annotate=True`` adds to each generated line a comment with the
-    subexpression it computes. The result is cached by graph structure.
+    subexpression it computes. ``aux``: more expressions computed in the same
+    function (sharing its work), returned as a third item: ``(value, grads, aux)``.
+    The result is cached by graph structure.
     """
     output = as_expr(output, "compile() output")
+    aux = [as_expr(a, f"aux[{i}]") for i, a in enumerate(aux)]
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
     with _no_gc_pauses():
         clock = time.perf_counter()
-        order = topological_order([output])
+        order = topological_order([output, *aux])
         used = [n for n in order if n.op is SYMBOL]
         wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
         params = _order_params(used, wrt_nodes, args)
-        key = structural_key([output], tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
+        key = structural_key([output, *aux], tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
                              name, annotate, order=order) if cache else b""
         if cache:
             hit = _cache.get(key)
@@ -467,7 +489,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
                 return hit
         key_seconds = time.perf_counter() - clock
 
-        emitted, stats, simplified = _emit_value_and_grad(output, wrt_nodes, params, name, annotate, order)
+        emitted, stats, simplified = _emit_value_and_grad(output, wrt_nodes, params, name, annotate, order, aux)
         clock = time.perf_counter()
         program = _run(emitted, params, "grad")
         stats.seconds["exec"] = time.perf_counter() - clock

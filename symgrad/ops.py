@@ -394,6 +394,15 @@ abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
 ))
 
 
+def power_kind(exponent: int | float) -> tuple[Op, int | float]:
+    """The op and param for a number exponent: ``powi`` for integral values, else ``powc``."""
+    number = as_number(exponent, "** exponent")
+    integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < 2**53
+    if isinstance(number, int) or integral:
+        return powi, int(number)
+    return powc, number
+
+
 def power(base: Any, exponent: Any) -> Expr:
     """``base ** exponent``, choosing ``powi``, ``powc`` or ``pow`` by the exponent.
 
@@ -407,11 +416,8 @@ def power(base: Any, exponent: Any) -> Expr:
         exponent = exponent.param
     if isinstance(exponent, Expr):
         return power_op(base, exponent)
-    number = as_number(exponent, "** exponent")
-    integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < 2**53
-    if isinstance(number, int) or integral:
-        return make(powi, (base,), int(number))
-    return make(powc, (base,), number)
+    op, param = power_kind(exponent)
+    return make(op, (base,), param)
 
 
 # The ops users call as functions: sg.exp(x), sg.relu(x), ...
@@ -419,3 +425,17 @@ FUNCTIONS: dict[str, Op] = {
     op.name: op
     for op in (exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs)
 }
+
+
+def _method(op: Op) -> Callable[[Expr], Expr]:
+    def method(self: Expr) -> Expr:
+        return op(self)
+
+    method.__name__ = op.name
+    method.__doc__ = f"{op.name}(self), as micrograd's Value.{op.name}() is written."
+    return method
+
+
+# micrograd style: x.relu(), x.tanh(), ...
+for _name, _op in FUNCTIONS.items():
+    setattr(Expr, _name, _method(_op))

@@ -25,3 +25,28 @@ def test_rosenbrock_example_descends():
     assert out.returncode == 0, out.stderr
     values = [float(line.split("f = ")[1]) for line in out.stdout.splitlines() if "f = " in line]
     assert values[-1] < values[0] * 1e-3
+
+
+def test_micrograd_readme_example_prints_micrograds_numbers():
+    out = run_example("micrograd_readme.py")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["24.7041", "138.8338", "645.5773"]
+
+
+def test_moons_example_reaches_full_accuracy_and_draws(tmp_path):
+    import importlib.util
+
+    png = tmp_path / "moons.png"
+    out = run_example("moons.py", "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert "final accuracy 100%" in out.stdout
+    if importlib.util.find_spec("matplotlib"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    else:
+        assert "matplotlib is not installed" in out.stdout
+
+
+def test_moons_example_trains_eagerly_too():
+    out = run_example("moons.py", "--eager", "--steps", "3", "--plot", "")
+    assert out.returncode == 0, out.stderr
+    assert "eager Value.backward()" in out.stdout and "step   2" in out.stdout

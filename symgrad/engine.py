@@ -1,0 +1,302 @@
+"""micrograd's ``Value``, whose ``backward()`` runs code compiled by symgrad.
+
+Everything a micrograd user writes works unchanged::
+
+    >>> from symgrad.engine import Value
+    >>> a = Value(-4.0, label="a"); b = Value(2.0, label="b")
+    >>> g = (a * b + b**3).relu() / 2.0
+    >>> g.backward()
+    >>> g.data, a.grad, b.grad
+    (0.0, 0.0, 0.0)
+
+``.data`` is computed eagerly, as in micrograd. A Value also remembers how
+it was made; ``backward()`` turns that record into a symgrad expression,
+compiles its gradient with respect to every leaf (once per graph *shape*:
+a graph built again the same way, with any numbers in it, hits a cache),
+calls the compiled function, and adds the result to each leaf's ``.grad``.
+As in micrograd, gradients accumulate across calls: zero them between
+steps (``p.grad = 0.0``, or ``Module.zero_grad()`` in ``symgrad.nn``).
+
+Differences from micrograd, on purpose: ``backward()`` fills the ``.grad``
+of the *leaves* (the Values you created, the numbers mixed in are not
+leaves you can see); intermediate nodes keep ``.grad == 0``, except the
+output, which gets 1. Graphs of any depth work (no recursion). ``**``
+accepts a Value exponent. ``log``, ``sigmoid``, ``sin``, ``cos``,
+``sqrt`` and ``abs`` exist besides ``relu``, ``tanh`` and ``exp``.
+
+A Value meeting a symgrad expression becomes part of it (a Value that is
+a leaf stands for its number, or for the symbol ``symgrad.nn`` gives a
+parameter while it compiles a loss).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from symgrad import ops
+from symgrad.expr import Expr, as_expr, as_number, const, make, symbol
+
+_CACHE_SIZE = 128
+
+
+class Value:
+    """Stores a single scalar value and its gradient (micrograd's API)."""
+
+    __slots__ = ("_const", "_param", "_prev", "_prim", "_symbol", "data", "grad", "label")
+
+    def __init__(self, data: Any, _children: tuple[Value, ...] = (), _op: str = "", label: str = "") -> None:
+        if _children or _op:
+            raise TypeError("build Values with operators (a + b, a.relu(), ...), not by passing _children")
+        self.data = float(as_number(data, "Value(data)"))
+        self.grad = 0.0
+        self.label = label
+        self._prev: tuple[Value, ...] = ()
+        self._prim: ops.Op | None = None
+        self._param: Any = None
+        self._const = False  # a number mixed into an expression, not a Value the user made
+        self._symbol: Expr | None = None  # set while symgrad.nn traces a loss
+
+    @property
+    def _op(self) -> str:
+        """The op that produced this node, as micrograd's graph drawings label it."""
+        if self._prim is None:
+            return ""
+        return self._prim.label(self._param)
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    # ---- building -----------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Any:
+        return _binary(ops.add, self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _binary(ops.add, other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return _binary(ops.sub, self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _binary(ops.sub, other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return _binary(ops.mul, self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _binary(ops.mul, other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return _binary(ops.div, self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _binary(ops.div, other, self)
+
+    def __pow__(self, other: Any) -> Any:
+        if isinstance(other, (Value, Expr)):
+            return _binary(ops.power_op, self, other)
+        prim, param = ops.power_kind(other)
+        return _node(prim, (self,), param)
+
+    def __rpow__(self, other: Any) -> Any:
+        return _binary(ops.power_op, other, self)
+
+    def __neg__(self) -> Value:
+        return _node(ops.neg, (self,))
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return _node(ops.abs, (self,))
+
+    # ---- backward -----------------------------------------------------------------
+
+    def backward(self) -> None:
+        """Add d(self)/d(leaf) to every leaf's ``.grad``, with compiled code."""
+        order = _topological(self)
+        program = _compiled_for(order)
+        _, grads = program.run(order)
+        for leaf, g in zip(program.wrt_leaves(order), grads):
+            leaf.grad += g
+        if self._prev:
+            self.grad = 1.0
+
+    def expr(self) -> Expr:
+        """This Value's computation as a symgrad expression (leaves become their numbers,
+        or their symbol while ``symgrad.nn`` compiles a loss)."""
+        return to_expr([self])[0]
+
+
+def _unary_method(prim: ops.Op) -> Callable[[Value], Value]:
+    def method(self: Value) -> Value:
+        return _node(prim, (self,))
+
+    method.__name__ = prim.name
+    return method
+
+
+for _name, _prim in ops.FUNCTIONS.items():
+    setattr(Value, _name, _unary_method(_prim))
+
+
+def _constant(number: Any) -> Value:
+    v = Value(number)
+    v._const = True
+    return v
+
+
+def _node(prim: ops.Op, args: tuple[Value, ...], param: Any = None) -> Value:
+    out = Value.__new__(Value)
+    datas = [a.data for a in args]
+    out.data = prim.impl(*datas) if param is None else prim.impl(*datas, param)
+    out.grad = 0.0
+    out.label = ""
+    out._prev = args
+    out._prim = prim
+    out._param = param
+    out._const = False
+    out._symbol = None
+    return out
+
+
+def _binary(prim: ops.Op, a: Any, b: Any) -> Any:
+    if isinstance(a, Expr) or isinstance(b, Expr):  # joining a symbolic expression
+        return prim(_as_expr(a), _as_expr(b))
+    if not isinstance(a, Value):
+        a = _constant(a)
+    if not isinstance(b, Value):
+        b = _constant(b)
+    return _node(prim, (a, b))
+
+
+def _as_expr(item: Any) -> Expr:
+    return to_expr([item])[0] if isinstance(item, Value) else as_expr(item)
+
+
+def _topological(root: Value) -> list[Value]:
+    """The Values under ``root``, each after its children (iterative, like everything here)."""
+    order: list[Value] = []
+    done: set[int] = set()
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if type(item) is tuple:
+            node = item[0]
+            if id(node) not in done:
+                done.add(id(node))
+                order.append(node)
+            continue
+        if id(item) in done:
+            continue
+        if not item._prev:
+            done.add(id(item))
+            order.append(item)
+            continue
+        stack.append((item,))
+        stack.extend(c for c in reversed(item._prev) if id(c) not in done)
+    return order
+
+
+def to_expr(roots: list[Any], leaf: Callable[[Value], Expr] | None = None) -> list[Expr]:
+    """symgrad expressions for Values (leaves: ``leaf(v)``; default, their symbol or number)."""
+    image: dict[int, Expr] = {}
+    for root in roots:
+        if not isinstance(root, Value):
+            continue
+        for v in _topological(root):
+            if id(v) in image:
+                continue
+            if not v._prev:
+                image[id(v)] = leaf(v) if leaf else (v._symbol if v._symbol is not None else const(v.data))
+            else:
+                args = tuple(image[id(c)] for c in v._prev)
+                image[id(v)] = make(v._prim, args, v._param)
+    return [image[id(r)] if isinstance(r, Value) else as_expr(r) for r in roots]
+
+
+# ---- compiled backward, cached by shape ------------------------------------------------
+
+
+class _Program:
+    """A compiled value-and-gradient for one graph shape, and where its inputs come from."""
+
+    def __init__(self, fn: Any, wrt_positions: list[int], const_positions: list[int]) -> None:
+        self.fn = fn
+        self.wrt_positions = wrt_positions
+        self.const_positions = const_positions
+
+    def wrt_leaves(self, order: list[Value]) -> list[Value]:
+        return [order[i] for i in self.wrt_positions]
+
+    def run(self, order: list[Value]) -> tuple[float, tuple[float, ...]]:
+        args = [order[i].data for i in self.wrt_positions]
+        args.extend(order[i].data for i in self.const_positions)
+        return self.fn(*args)
+
+
+_programs: OrderedDict[tuple[Any, ...], _Program] = OrderedDict()
+_programs_lock = threading.Lock()
+stats = {"hits": 0, "misses": 0}
+
+
+def _shape(order: list[Value]) -> tuple[Any, ...]:
+    """The graph's structure without its numbers: ops, params, labels, wiring."""
+    index: dict[int, int] = {}
+    shape: list[Any] = []
+    for i, v in enumerate(order):
+        index[id(v)] = i
+        if v._prev:
+            shape.append((v._prim, v._param, *(index[id(c)] for c in v._prev)))
+        else:
+            shape.append((v._const, v.label))
+    return tuple(shape)
+
+
+def _compiled_for(order: list[Value]) -> _Program:
+    key = _shape(order)
+    with _programs_lock:
+        program = _programs.get(key)
+        if program is not None:
+            _programs.move_to_end(key)
+            stats["hits"] += 1
+            return program
+    program = _compile_shape(order)
+    with _programs_lock:
+        stats["misses"] += 1
+        _programs[key] = program
+        while len(_programs) > _CACHE_SIZE:
+            _programs.popitem(last=False)
+    return program
+
+
+def _compile_shape(order: list[Value]) -> _Program:
+    from symgrad.codegen import identifier
+    from symgrad.compiler import compile as compile_fn
+
+    taken: set[str] = set()
+    symbols: dict[int, Expr] = {}
+    wrt_positions, const_positions = [], []
+    for i, v in enumerate(order):
+        if v._prev:
+            continue
+        wanted = identifier(v.label) if v.label else ("c" if v._const else "v") + str(i)
+        name = wanted if wanted not in taken else f"{wanted}_{i}"
+        taken.add(name)
+        symbols[id(v)] = symbol(name)
+        (const_positions if v._const else wrt_positions).append(i)
+    (root,) = to_expr([order[-1]], leaf=lambda v: symbols[id(v)])
+    wrt = [symbols[id(order[i])] for i in wrt_positions]
+    args = wrt + [symbols[id(order[i])] for i in const_positions]
+    fn = compile_fn(root, wrt=wrt, args=args, name="value")
+    return _Program(fn, wrt_positions, const_positions)
+
+
+def clear_cache() -> None:
+    """Forget the compiled backward passes of every graph shape seen so far."""
+    with _programs_lock:
+        _programs.clear()
+        stats["hits"] = stats["misses"] = 0

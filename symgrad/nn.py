@@ -1,0 +1,206 @@
+"""micrograd's ``nn`` (Neuron, Layer, MLP) on symgrad Values, plus a compile-once training path.
+
+The classes and their initialisation are micrograd's: weights drawn from
+``random.uniform(-1, 1)`` in the same order, biases 0, ReLU on every layer
+but the last. Eager training works exactly as in micrograd (build the loss
+from Values, ``zero_grad()``, ``loss.backward()``, update ``p.data``).
+
+The compile-once path builds the loss *symbolically* once and compiles it::
+
+    >>> from symgrad.nn import MLP
+    >>> model = MLP(2, [4, 1])
+    >>> loss_fn = model.compile_loss(lambda score, y: (1 - y * score).relu(), [[0.5, -1.0]], [1.0])
+    >>> model.zero_grad()
+    >>> loss, scores = loss_fn()       # value and gradient at the current p.data; p.grad += ...
+    >>> for p in model.parameters():
+    ...     p.data -= 0.1 * p.grad
+
+Each call then runs generated straight-line code: one compiled function per
+sample shape (parameters, inputs and target are its arguments), called for
+every sample, and one for the regularisation term.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from symgrad.codegen import identifier
+from symgrad.compiler import CompiledFunction
+from symgrad.compiler import compile as compile_fn
+from symgrad.engine import Value
+from symgrad.expr import Expr, as_expr, symbol
+
+
+class Module:
+    """Something with parameters."""
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to 0 (gradients accumulate, as in micrograd)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def parameters(self) -> list[Value]:
+        return []
+
+    def compile_loss(
+        self,
+        sample_loss: Callable[[Any, Any], Any],
+        inputs: Sequence[Sequence[float]],
+        targets: Sequence[Any],
+        *,
+        reduce: str = "mean",
+        regularization: Callable[[list[Any]], Any] | None = None,
+    ) -> CompiledLoss:
+        """Compile ``reduce_i sample_loss(model(x_i), y_i) + regularization(parameters)``.
+
+        ``sample_loss(output, target)`` is traced once with symbols for the
+        parameters, the input features and the target; ``regularization``
+        (optional) once with the parameters. ``reduce`` is "mean" or "sum".
+        See ``CompiledLoss`` for what a call does.
+        """
+        return CompiledLoss(self, sample_loss, inputs, targets, reduce, regularization)
+
+
+class Neuron(Module):
+    def __init__(self, nin: int, nonlin: bool = True) -> None:
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0)
+        self.nonlin = nonlin
+
+    def __call__(self, x: Sequence[Any]) -> Any:
+        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return act.relu() if self.nonlin else act
+
+    def parameters(self) -> list[Value]:
+        return [*self.w, self.b]
+
+    def __repr__(self) -> str:
+        return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
+        self.neurons = [Neuron(nin, **kwargs) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Any]) -> Any:
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    def __init__(self, nin: int, nouts: list[int]) -> None:
+        sizes = [nin, *nouts]
+        self.layers = [Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
+        for i, layer in enumerate(self.layers):  # names for the generated code: w_layer_neuron_input
+            for j, neuron in enumerate(layer.neurons):
+                for k, w in enumerate(neuron.w):
+                    w.label = f"w_{i}_{j}_{k}"
+                neuron.b.label = f"b_{i}_{j}"
+
+    def __call__(self, x: Sequence[Any]) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+
+class CompiledLoss:
+    """A model's loss over a data set, compiled once; calling it is one training step's work.
+
+    ``loss_fn()`` evaluates the loss and its gradient at the parameters'
+    current ``.data``, adds the gradient to each parameter's ``.grad`` (as
+    ``backward()`` would) and returns ``(loss, outputs)``: the loss value and
+    the model's output for every sample (for accuracy, say).
+    """
+
+    def __init__(self, model: Module, sample_loss: Callable[[Any, Any], Any], inputs: Sequence[Sequence[float]],
+                 targets: Sequence[Any], reduce: str, regularization: Callable[[list[Any]], Any] | None) -> None:
+        if reduce not in ("mean", "sum"):
+            raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+        if len(inputs) != len(targets) or not inputs:
+            raise ValueError(f"need as many targets as inputs (and at least one): {len(inputs)} vs {len(targets)}")
+        self.params = model.parameters()
+        self.inputs = [[float(v) for v in row] for row in inputs]
+        self.targets = [[float(t)] if not isinstance(t, (list, tuple)) else [float(v) for v in t] for t in targets]
+        self.scale = 1.0 / len(inputs) if reduce == "mean" else 1.0
+        x_symbols = [symbol(f"x{i}") for i in range(len(self.inputs[0]))]
+        y_symbols = [symbol(f"y{i}" if len(self.targets[0]) > 1 else "y") for i in range(len(self.targets[0]))]
+        param_symbols = _parameter_symbols(self.params, {s.name for s in (*x_symbols, *y_symbols)})
+        y = y_symbols if isinstance(targets[0], (list, tuple)) else y_symbols[0]
+
+        for p, s in zip(self.params, param_symbols):
+            p._symbol = s
+        try:
+            output = model(x_symbols)
+            outputs = output if isinstance(output, list) else [output]
+            loss = sample_loss(output, y)
+            self.per_sample: CompiledFunction = compile_fn(
+                as_expr(_expr(loss), "sample_loss"), wrt=param_symbols,
+                args=[*param_symbols, *x_symbols, *y_symbols], aux=[_expr(o) for o in outputs], name="sample_loss",
+            )
+            self.regularization: CompiledFunction | None = None
+            if regularization is not None:
+                reg = _expr(regularization(self.params))
+                self.regularization = compile_fn(reg, wrt=param_symbols, args=param_symbols, name="regularization")
+        finally:
+            for p in self.params:
+                p._symbol = None
+        self.single_output = not isinstance(output, list)
+
+    def __call__(self) -> tuple[float, list[Any]]:
+        data = [p.data for p in self.params]
+        total = 0.0
+        grad = [0.0] * len(data)
+        outputs = []
+        fn = self.per_sample._call
+        for x, y in zip(self.inputs, self.targets):
+            value, g, aux = fn(*data, *x, *y)
+            total += value
+            grad = list(map(float.__add__, grad, g))
+            outputs.append(aux[0] if self.single_output else list(aux))
+        total *= self.scale
+        scale = self.scale
+        if self.regularization is not None:
+            reg_value, reg_grad = self.regularization(*data)
+            total += reg_value
+            for p, g, r in zip(self.params, grad, reg_grad):
+                p.grad += g * scale + r
+        else:
+            for p, g in zip(self.params, grad):
+                p.grad += g * scale
+        return total, outputs
+
+    @property
+    def source(self) -> str:
+        """The generated per-sample function (and the regularisation's, if any)."""
+        return self.per_sample.source + ("\n" + self.regularization.source if self.regularization else "")
+
+
+def _expr(item: Any) -> Expr:
+    return item.expr() if isinstance(item, Value) else as_expr(item)
+
+
+def _parameter_symbols(params: list[Value], taken: set[str]) -> list[Expr]:
+    """A symbol per parameter, named after its label (made unique), else p<index>."""
+    taken = set(taken)
+    out = []
+    for i, p in enumerate(params):
+        name = identifier(p.label) if p.label else f"p{i}"
+        while name in taken:
+            name = f"{name}_{i}"
+        taken.add(name)
+        out.append(symbol(name))
+    return out
