@@ -9,10 +9,11 @@
 from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, jit, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
-from symgrad.grad import grad
+from symgrad.grad import grad, value_and_grad
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.simplify import simplify
 from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
+from symgrad.viz import draw
 
 __all__ = [
     "CompiledFunction",
@@ -27,6 +28,7 @@ __all__ = [
     "compile",
     "const",
     "cos",
+    "draw",
     "exp",
     "free_symbols",
     "from_sympy",
@@ -42,6 +44,7 @@ __all__ = [
     "symbol",
     "symbols",
     "tanh",
+    "value_and_grad",
     "to_sympy",
     "topological_order",
     "verify",

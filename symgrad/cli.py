@@ -1,4 +1,4 @@
-"""``python -m symgrad``: demo, grad (print generated code), check (verify against SymPy)."""
+"""``python -m symgrad``: demo, grad (print generated code), check (verify against SymPy), dot (draw)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_dot(args: argparse.Namespace) -> int:
+    from symgrad.parse import parse
+    from symgrad.viz import draw
+
+    at = None
+    if args.at:
+        at = {}
+        for item in args.at.replace(",", " ").split():
+            name, _, number = item.partition("=")
+            at[name.strip()] = float(number)
+    dot = draw(parse(args.expression), _wrt(args.wrt), backward=args.backward, at=at,
+               max_nodes=None if args.all else 500)
+    stem, _, extension = args.output.rpartition(".")
+    if extension == "dot" or not stem:
+        with open(args.output, "w") as out:
+            out.write(dot.source)
+    else:
+        dot.format = extension
+        dot.render(outfile=args.output, cleanup=True)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from symgrad.demo import run
 
@@ -66,6 +89,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     grad.add_argument("--name", default="f", help="name of the generated function")
     grad.set_defaults(run=_cmd_grad)
 
+    dot = commands.add_parser("dot", help="draw the expression's graph (Graphviz)")
+    dot.add_argument("expression")
+    dot.add_argument("-o", "--output", default="graph.svg", help="file to write: .svg, .png, .pdf or .dot")
+    dot.add_argument("--backward", action="store_true", help="draw the backward graph too")
+    dot.add_argument("--wrt", help="variables for the backward graph (default: all)")
+    dot.add_argument("--at", help="values to show, e.g. x=0.5,y=2")
+    dot.add_argument("--all", action="store_true", help="draw even graphs over 500 nodes")
+    dot.set_defaults(run=_cmd_dot)
+
     check = commands.add_parser("check", help="verify the gradient against sympy.diff")
     check.add_argument("expression")
     check.add_argument("--wrt", help="variables to differentiate by (default: all)")
@@ -75,6 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ParseError, ValueError, TypeError) as error:
+    except (ParseError, ValueError, TypeError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -110,6 +110,7 @@ class Emitted:
     line_nodes: dict[int, Expr] = field(default_factory=dict)
     # where each section's own nodes start in the topological order
     section_starts: list[int] = field(default_factory=list)
+    shared: int = 0  # computed nodes used more than once (what hash-consing shares)
 
 
 def _literal(value: int | float) -> tuple[str, int]:
@@ -223,8 +224,9 @@ def emit_function(
     lines.append(f"        raise _explain(_error, ({signature}{',' if len(param_names) == 1 else ''})) from _error")
     source = "\n".join(lines) + "\n"
     line_nodes = {offset + i: nodes for i, nodes in body_nodes.items()}
+    shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
     return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes,
-                   sorted(starts))
+                   sorted(starts), shared)
 
 
 def _check_input_lines(names: list[str]) -> list[str]:

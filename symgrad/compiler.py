@@ -41,9 +41,9 @@ from symgrad.codegen import Emitted, Section, emit_function, find_failing_node
 from symgrad.errors import EvaluationError
 from symgrad.expr import (
     Expr,
-    _rebuild_all,
-    _serialise,
     as_expr,
+    rebuild_graph,
+    serialise_graph,
     symbol,
     to_text,
     topological_order,
@@ -67,6 +67,7 @@ class CompileStats:
     backward_nodes_before: int = 0
     backward_nodes_after: int = 0
     rewrites: RewriteStats = field(default_factory=RewriteStats)
+    shared_nodes: int = 0
     lines: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -82,6 +83,7 @@ class CompileStats:
             f"constants folded       {self.rewrites.folded}",
             f"identities applied     {sum(self.rewrites.identities.values())}{self._rules()}",
             f"dead nodes dropped     {self.rewrites.dead}",
+            f"shared nodes (CSE)     {self.shared_nodes} computed once, used more than once",
             f"lines of code          {self.lines}",
             f"time                   {stages}",
         ])
@@ -253,6 +255,16 @@ class CompiledFunction:
     def forward_source(self) -> str:
         return self._forward_program.emitted.source
 
+    def draw(self, **options: Any) -> Any:
+        """The value and gradient graphs after rewrites, as ``sg.draw`` draws them."""
+        from symgrad.viz import draw
+
+        return draw(self, **options)
+
+    def report(self) -> str:
+        """What compiling did, as text: ``print(fn.report())``."""
+        return f"{self!r}\n{self.stats}"
+
     def __repr__(self) -> str:
         return (f"<CompiledFunction {self._program.emitted.function_name}({', '.join(self.arg_names)}) "
                 f"gradient wrt ({', '.join(self.wrt_names)}), {self.stats.lines} lines>")
@@ -261,7 +273,7 @@ class CompiledFunction:
         # Pickled as source: unpickling execs the stored code, nothing is re-derived.
         emitted = self._program.emitted
         line_keys = list(emitted.line_nodes)
-        records, roots = _serialise([self.output, self.value_expr, *self.grad_exprs, *self.aux_exprs,
+        records, roots = serialise_graph([self.output, self.value_expr, *self.grad_exprs, *self.aux_exprs,
                                      *self.wrt, *self.params, *(emitted.line_nodes[k] for k in line_keys)])
         state = {
             "graph": (records, roots), "n_wrt": len(self.wrt), "n_params": len(self.params),
@@ -276,7 +288,7 @@ class CompiledFunction:
 
 def _restore(state: dict[str, Any]) -> CompiledFunction:
     records, roots = state["graph"]
-    rest = iter(_rebuild_all(records, roots))
+    rest = iter(rebuild_graph(records, roots))
     output = next(rest)
     rewritten = [next(rest) for _ in range(1 + state["n_wrt"] + state["n_aux"])]
     wrt = [next(rest) for _ in range(state["n_wrt"])]
@@ -333,6 +345,7 @@ def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name
         order=full_order,
     )
     stats.lines = emitted.source.count("\n")
+    stats.shared_nodes = emitted.shared
     stats.seconds["emit"] = time.perf_counter() - clock
     return emitted, stats, simplified
 

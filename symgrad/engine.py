@@ -295,6 +295,21 @@ def _compile_shape(order: list[Value]) -> _Program:
     return _Program(fn, wrt_positions, const_positions)
 
 
+def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:  # noqa: A002  (micrograd's name)
+    """micrograd's ``draw_dot``: the graph under ``root``, each node with its data and gradient.
+
+    The gradients shown are d root / d node for every node (computed here,
+    whether or not ``backward()`` ran). Returns a ``graphviz.Digraph``.
+    """
+    from symgrad.viz import draw
+
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
+    dot = draw(root, rankdir=rankdir)
+    dot.format = format
+    return dot
+
+
 def clear_cache() -> None:
     """Forget the compiled backward passes of every graph shape seen so far."""
     with _programs_lock:

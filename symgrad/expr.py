@@ -141,7 +141,7 @@ class Expr:
     __int__ = __index__ = __complex__ = __float__
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (_serialise([self]),))
+        return (_rebuild, (serialise_graph([self]),))
 
     def __repr__(self) -> str:
         return to_text(self)
@@ -379,14 +379,16 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
     return "".join(out)
 
 
-def _serialise(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]]:
+def serialise_graph(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """The graph under ``roots`` as plain records (op name, param, argument indices), for pickling."""
     order = topological_order(roots)
     index = {node: i for i, node in enumerate(order)}
     records = [(n.op.name, n.param, tuple(index[a] for a in n.args)) for n in order]
     return records, [index[r] for r in roots]
 
 
-def _rebuild_all(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
+def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
+    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph)."""
     nodes: list[Expr] = []
     for op_name, param, arg_ids in records:
         nodes.append(make(_ops.by_name(op_name), tuple(nodes[i] for i in arg_ids), param))
@@ -394,7 +396,7 @@ def _rebuild_all(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]
 
 
 def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:
-    return _rebuild_all(*payload)[0]
+    return rebuild_graph(*payload)[0]
 
 
 from symgrad import ops as _ops  # noqa: E402  (ops builds on the classes above)

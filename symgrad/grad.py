@@ -88,6 +88,11 @@ def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:
     With ``simplify=True`` (the default) the rewrites of ``symgrad.simplify``
     are applied; a symbol the output does not depend on gets the constant 0.
     """
+    return value_and_grad(output, wrt, simplify=simplify)[1]
+
+
+def value_and_grad(output: Any, wrt: Any, *, simplify: bool = True) -> tuple[Expr, list[Expr]]:
+    """The (rewritten) output and its gradient, sharing nodes: what gets compiled and drawn."""
     from symgrad.simplify import Rewriter
 
     output = as_expr(output, "grad() output")
@@ -99,4 +104,4 @@ def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:
         rewrite = rewriter.expr
     adjoint = adjoints(output, targets, rewrite=rewrite)
     zero = const(0.0)
-    return [adjoint.get(w, zero) for w in targets]
+    return output, [adjoint.get(w, zero) for w in targets]

@@ -1,0 +1,251 @@
+"""Graphviz drawings of the forward graph and of reverse mode, micrograd's ``draw_dot`` style.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    >>> dot = sg.draw(sg.tanh(x * y) + x, at={"x": 0.5, "y": 2.0})
+    >>> dot.source.startswith("digraph")
+    True
+
+Each value is a record node (its text, and with ``at`` its data and
+gradient); each operation is a small node feeding it. Symbols are blue,
+constants grey, adjoint nodes of the backward graph orange, gradient
+outputs bold. Drawings are ``graphviz.Digraph`` objects: ``.source`` is the
+DOT text, ``.render()`` / ``.pipe()`` need Graphviz's ``dot`` program, and
+Jupyter shows them inline. Graphviz is imported only here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from symgrad.expr import Expr, as_expr, const, format_number, symbol, to_text, topological_order
+from symgrad.ops import CONST, SYMBOL
+
+MAX_NODES = 500
+
+_INSTALL_DOT = (
+    "Graphviz's `dot` program is needed to render drawings (the DOT text is in `.source`). "
+    "Install it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
+    "or `conda install graphviz`."
+)
+
+_STYLE = {
+    "symbol": {"shape": "record", "style": "filled", "fillcolor": "#cfe2ff"},
+    "const": {"shape": "record", "style": "filled,dashed", "fillcolor": "#eeeeee"},
+    "forward": {"shape": "record"},
+    "adjoint": {"shape": "record", "style": "filled", "fillcolor": "#ffd8a8"},
+    "op": {"shape": "ellipse", "fontsize": "10", "width": "0.3", "height": "0.3"},
+    "adjoint_op": {"shape": "ellipse", "fontsize": "10", "width": "0.3", "height": "0.3",
+                   "style": "filled", "fillcolor": "#ffe8cc"},
+    "cut": {"shape": "plaintext", "label": "…"},
+}
+
+
+@functools.cache
+def _drawing_class() -> type:
+    import graphviz
+
+    class DotNotFound(graphviz.ExecutableNotFound):
+        """``dot`` is missing: the message says how to install it."""
+
+        _msg = "failed to execute {!r}. " + _INSTALL_DOT
+
+    class Drawing(graphviz.Digraph):
+        """A ``graphviz.Digraph`` whose rendering errors say how to install ``dot``."""
+
+        def pipe(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().pipe(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise DotNotFound(["dot"]) from None
+
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().render(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise DotNotFound(["dot"]) from None
+
+    return Drawing
+
+
+def _escape(text: str) -> str:
+    """Text safe inside a record label (record syntax uses | { } < > as structure)."""
+    out = []
+    for ch in text:
+        if ch in '{}|<>"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _evaluate(order: Sequence[Expr], at: Mapping[str, float]) -> dict[Expr, float]:
+    """Numbers of every node, by the ops' own ``impl`` (missing symbols are an error)."""
+    values: dict[Expr, float] = {}
+    for node in order:
+        if node.op is SYMBOL:
+            if node.param not in at:
+                raise ValueError(f"draw(at=...) has no value for the symbol {node.param!r}")
+            values[node] = float(at[node.param])
+        elif node.op is CONST:
+            values[node] = float(node.param)
+        else:
+            args = [values[a] for a in node.args]
+            try:
+                values[node] = node.op.impl(*args) if node.param is None else node.op.impl(*args, node.param)
+            except (ArithmeticError, ValueError):
+                values[node] = float("nan")
+    return values
+
+
+def _levels(root_nodes: Sequence[Expr], depth: int) -> set[Expr]:
+    """Nodes at most ``depth`` operations away from the roots."""
+    keep: set[Expr] = set(root_nodes)
+    frontier = list(root_nodes)
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            for arg in node.args:
+                if arg not in keep:
+                    keep.add(arg)
+                    nxt.append(arg)
+        frontier = nxt
+    return keep
+
+
+def draw(
+    f: Any,
+    wrt: Any = None,
+    *,
+    backward: bool = False,
+    at: Mapping[str, float] | None = None,
+    max_nodes: int | None = MAX_NODES,
+    depth: int | None = None,
+    rankdir: str = "LR",
+) -> Any:
+    """Draw ``f`` (an Expr, a ``symgrad.engine.Value``, or a compiled function).
+
+    ``at``: symbol values; each node then shows its data and its gradient
+    (d f / d node). ``backward=True`` adds the backward graph (the gradient
+    with respect to ``wrt``, default every symbol) after rewrites, in orange.
+    A graph over ``max_nodes`` nodes raises a ValueError unless
+    ``max_nodes=None`` (draw anyway) or ``depth=k`` (only the ``k`` levels
+    nearest the output).
+    """
+    from symgrad.compiler import CompiledFunction
+    from symgrad.engine import Value
+
+    if isinstance(f, CompiledFunction):
+        return _draw_graph(f.value_expr, list(f.wrt), list(f.grad_exprs), at, max_nodes, depth, rankdir,
+                           show_backward=True)
+    if isinstance(f, Value):
+        f, leaves = _from_value(f)
+        at = {**leaves, **(at or {})}
+    f = as_expr(f, "draw()")
+    from symgrad.grad import as_symbols
+
+    symbols = [n for n in topological_order([f]) if n.op is SYMBOL]
+    wrt_nodes = as_symbols(sorted(symbols, key=lambda s: s.param) if wrt is None else wrt)
+    grads: list[Expr] = []
+    if backward:
+        from symgrad.grad import value_and_grad
+
+        f, grads = value_and_grad(f, wrt_nodes)
+    return _draw_graph(f, wrt_nodes, grads, at, max_nodes, depth, rankdir, show_backward=backward)
+
+
+def _from_value(root: Any) -> tuple[Expr, dict[str, float]]:
+    """A Value graph as an expression whose leaves are symbols named after their labels."""
+    from symgrad.codegen import identifier
+    from symgrad.engine import _topological, to_expr
+
+    leaves: dict[int, Expr] = {}
+    at: dict[str, float] = {}
+    for i, v in enumerate(_topological(root)):
+        if v._prev:
+            continue
+        if v._const:  # a number mixed in: a constant, not an input
+            leaves[id(v)] = const(v.data)
+            continue
+        name = identifier(v.label) if v.label else f"v{i}"
+        if name in at:
+            name = f"{name}_{i}"
+        leaves[id(v)] = symbol(name)
+        at[name] = v.data
+    (expr,) = to_expr([root], leaf=lambda v: leaves[id(v)])
+    return expr, at
+
+
+def _draw_graph(value: Expr, wrt: list[Expr], grads: list[Expr], at: Mapping[str, float] | None,
+                max_nodes: int | None, depth: int | None, rankdir: str, show_backward: bool) -> Any:
+    forward = topological_order([value])
+    forward_set = set(forward)
+    nodes = topological_order([value, *grads]) if show_backward else forward
+    if depth is not None:
+        keep = _levels([value, *(grads if show_backward else [])], depth)
+    else:
+        keep = set(nodes)
+        if max_nodes is not None and len(nodes) > max_nodes:
+            raise ValueError(
+                f"the graph has {len(nodes)} nodes, over max_nodes={max_nodes}: drawn whole it would be "
+                "unreadable. Pass max_nodes=None to draw it anyway, or depth=k to draw the k levels "
+                "nearest the output."
+            )
+
+    numbers: dict[Expr, float] = {}
+    adjoint_values: dict[Expr, float] = {}
+    if at is not None:
+        numbers = _evaluate(nodes, at)
+        from symgrad.grad import adjoints
+
+        adjoint = adjoints(value, wrt)
+        adjoint_nodes = topological_order(list(adjoint.values()))
+        adjoint_numbers = _evaluate(adjoint_nodes, at)
+        adjoint_values = {node: adjoint_numbers[a] for node, a in adjoint.items()}
+
+    dot = _drawing_class()(format="svg", graph_attr={"rankdir": rankdir})
+    ids = {node: f"n{i}" for i, node in enumerate(nodes)}
+    outputs = {g: f"d_{w.param}" for w, g in zip(wrt, grads)} if show_backward else {}
+
+    for node in nodes:
+        if node not in keep:
+            continue
+        kind = ("symbol" if node.op is SYMBOL else "const" if node.op is CONST
+                else "forward" if node in forward_set else "adjoint")
+        text = _node_text(node, outputs)
+        fields = [_escape(text)]
+        if node in numbers and kind != "const":
+            fields.append(f"data {numbers[node]:.4f}")
+            if node in forward_set:
+                fields.append(f"grad {adjoint_values.get(node, 0.0):.4f}")
+        attrs = dict(_STYLE[kind])
+        if node in outputs:
+            attrs["penwidth"] = "2.5"
+        dot.node(ids[node], label="{ " + " | ".join(fields) + " }", **attrs)
+        if node.args:
+            op_id = ids[node] + "_op"
+            dot.node(op_id, label=_escape(node.op.label(node.param)),
+                     **_STYLE["op" if kind != "adjoint" else "adjoint_op"])
+            dot.edge(op_id, ids[node])
+            for arg in node.args:
+                if arg in keep:
+                    reused = kind == "adjoint" and arg in forward_set
+                    dot.edge(ids[arg], op_id, **({"style": "dashed", "color": "#e8590c"} if reused else {}))
+                else:
+                    cut = f"{ids[arg]}_cut_{ids[node]}"
+                    dot.node(cut, **_STYLE["cut"])
+                    dot.edge(cut, op_id)
+    return dot
+
+
+def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:
+    if node.op is SYMBOL:
+        return node.param
+    if node.op is CONST:
+        return format_number(node.param)
+    text = to_text(node, limit=28)
+    return f"{outputs[node]} = {text}" if node in outputs else text
