@@ -44,8 +44,8 @@ __all__ = [
     "symbol",
     "symbols",
     "tanh",
-    "value_and_grad",
     "to_sympy",
     "topological_order",
+    "value_and_grad",
     "verify",
 ]
