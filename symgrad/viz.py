@@ -219,9 +219,9 @@ def _draw_graph(value: Expr, wrt: list[Expr], grads: list[Expr], at: Mapping[str
         text = _node_text(node, outputs)
         fields = [_escape(text)]
         if node in numbers and kind != "const":
-            fields.append(f"data {numbers[node]:.4f}")
+            fields.append(f"data {numbers[node] + 0.0:.4f}")  # + 0.0: no "-0.0000"
             if node in forward_set:
-                fields.append(f"grad {adjoint_values.get(node, 0.0):.4f}")
+                fields.append(f"grad {adjoint_values.get(node, 0.0) + 0.0:.4f}")
         attrs = dict(_STYLE[kind])
         if node in outputs:
             attrs["penwidth"] = "2.5"

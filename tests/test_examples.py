@@ -50,3 +50,17 @@ def test_moons_example_trains_eagerly_too():
     out = run_example("moons.py", "--eager", "--steps", "3", "--plot", "")
     assert out.returncode == 0, out.stderr
     assert "eager Value.backward()" in out.stdout and "step   2" in out.stdout
+
+
+def test_draw_example_writes_the_readme_figures(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz dot is not installed")
+    out = run_example("draw.py", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    for name in ("micrograd_expression", "neuron", "backward"):
+        assert (tmp_path / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
