@@ -58,8 +58,11 @@ class Op:
     rewrites: tuple[Callable[..., Any], ...] = ()
     domain: str = "real"
     doc: str = ""
+    takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
 
     def __call__(self, *args: Any) -> Expr:
+        if self.takes_param:
+            raise TypeError(f"{self.name} nodes need a parameter: build them with operators (x ** 2, ...)")
         if len(args) != self.arity:
             raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
         return make(self, tuple(a if type(a) is Expr else as_expr(a, self.name) for a in args))

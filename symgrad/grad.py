@@ -9,7 +9,7 @@ SymPy, and differentiated again. Time and size are linear in the graph.
     >>> import symgrad as sg
     >>> x, y = sg.symbols("x y")
     >>> sg.grad(x * y + x, [x, y])
-    [y + 1, x]
+    [1.0 + y, x]
 """
 
 from __future__ import annotations

@@ -234,11 +234,11 @@ def _superscript(p: Any) -> str:
 
 SYMBOL = _register(
     Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
-       doc="An input variable; its param is the name.")
+       doc="An input variable; its param is the name.", takes_param=True)
 )
 CONST = _register(
     Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
-       impl=None, doc="A number; its param is the value (int or float).")
+       impl=None, doc="A number; its param is the value (int or float).", takes_param=True)
 )
 
 # ---- arithmetic ---------------------------------------------------------------------
@@ -287,6 +287,7 @@ powi = _register(Op(
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
+    takes_param=True,
 ))
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
@@ -296,6 +297,7 @@ powc = _register(Op(
     namespace={"pow": math.pow, "sqrt": math.sqrt},
     domain="positive",
     doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
+    takes_param=True,
 ))
 xlogy = _register(Op(
     "xlogy", 2, label=_fixed_label("xlogy"),

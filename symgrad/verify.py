@@ -61,7 +61,10 @@ def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
             if node.op.sympy is None:
                 raise TypeError(f"the op {node.op.name!r} has no SymPy mapping")
             extra = (node.param,) if node.param is not None else ()
-            image[node] = node.op.sympy(sp, *(image[a] for a in node.args), *extra)
+            try:
+                image[node] = node.op.sympy(sp, *(image[a] for a in node.args), *extra)
+            except ZeroDivisionError:  # SymPy's Float refuses x/0.0: the value is undefined
+                image[node] = sp.nan
     return image[roots[0]] if single else [image[r] for r in roots]
 
 
@@ -71,7 +74,7 @@ def _sympy_functions() -> dict[str, Any]:
     probe = sp.Symbol("probe", real=True)
     found = {}
     for op in all_ops():
-        if op.arity != 1 or op.sympy is None or op.name in ("neg", "powi", "powc"):
+        if op.arity != 1 or op.sympy is None or op.takes_param:
             continue
         image = op.sympy(sp, probe)
         if isinstance(image, sp.Function) and image.args == (probe,):

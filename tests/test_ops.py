@@ -40,7 +40,7 @@ def _assert_close(got, want):
     assert math.isclose(got, want.real, rel_tol=1e-9, abs_tol=1e-12), (got, want)
 
 
-@pytest.mark.parametrize("f, domain", _unary_cases())
+@pytest.mark.parametrize("f, domain", list(_unary_cases()))
 def test_unary_derivative_matches_sympy(f, domain):
     fn = sg.compile(f, wrt=[x])
     for point in POINTS[domain]:

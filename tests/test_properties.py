@@ -52,7 +52,7 @@ def test_gradient_matches_sympy_and_finite_differences(f):
     fn = sg.compile(f, wrt=[X, Y, Z])
     try:
         sym_f = sg.to_sympy(f)
-    except TypeError:  # SymPy refuses e.g. relu(1/0) between complex infinities: not our case
+    except TypeError:  # SymPy refuses e.g. relu(zoo): an expression undefined everywhere
         assume(False)
     syms = sg.to_sympy([X, Y, Z])
     reference = sympy.lambdify(syms, [sympy.diff(sym_f, s) for s in syms], modules="math")

@@ -90,3 +90,7 @@ def test_from_sympy_names_an_unsupported_function():
 def test_from_sympy_accepts_pi_and_rationals():
     f = sg.from_sympy(sympy.pi * sympy.Symbol("x") / 3)
     assert sg.compile(f, wrt=[x]).forward(3.0) == pytest.approx(math.pi)
+
+
+def test_to_sympy_of_a_division_by_zero_is_undefined_not_a_crash():
+    assert sg.to_sympy(sg.const(1.0) / sg.const(0.0)) is sympy.nan
