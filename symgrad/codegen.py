@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import itertools
 import keyword
+import operator
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.expr import Expr, format_number, to_text, topological_order
-from symgrad.ops import ATOM, CONST, SYMBOL, UNARY, all_ops
+from symgrad.ops import ATOM, CONST, UNARY, all_ops
 
 MAX_INLINE_OPS = 2
 _MAX_NAME = 40
@@ -143,26 +145,8 @@ def emit_function(
     all_outputs = [o for s in sections for o in s.outputs]
     if order is None:
         order = topological_order(all_outputs)
-    uses: dict[Expr, int] = dict.fromkeys(order, 0)
-    must_name: set[Expr] = set()
-    templates: list[Any] = []  # per position in order; None for leaves
-    for node in order:
-        if node.args:
-            template = node.op.printer(node.param)
-            templates.append(template)
-            for arg, need in zip(node.args, template.arg_prec):
-                uses[arg] += 1
-                if need >= ATOM and arg.args:
-                    must_name.add(arg)
-        else:
-            templates.append(None)
-            if node.op is SYMBOL and node not in param_text:
-                raise ValueError(
-                    f"the expression uses the symbol {node.param!r}, which is not an argument "
-                    f"(arguments: {', '.join(p.param for p in params) or 'none'})"
-                )
-    for out in all_outputs:
-        uses[out] += 1
+    uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
+    uses.update(all_outputs)
 
     # Outputs that are computed nodes take their wanted name; the rest are aliases.
     output_names: list[str] = []
@@ -184,28 +168,49 @@ def emit_function(
     ops_in: dict[Expr, int] = {}  # inlined node -> operations its text holds
     ops_used: set[Any] = set()
 
+    def assign(node: Expr, code: str, local: str) -> None:
+        if annotate:
+            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+        body_nodes[len(body)] = node
+        body.append(f"{_INDENT}{local} = {code}")
+        text_of[node] = (local, ATOM)
+
     for index, node in enumerate(order):
         if index in starts:
             section = starts[index]
             if section.heading:
                 body.append(f"{_INDENT}# {section.heading}")
-        template = templates[index]
-        if template is None:
+        args = node.args
+        if not args:
             if node.op is CONST:
                 text_of[node] = _literal(node.param)
+            elif node not in param_text:
+                raise ValueError(
+                    f"the expression uses the symbol {node.param!r}, which is not an argument "
+                    f"(arguments: {', '.join(p.param for p in params) or 'none'})"
+                )
             continue
         ops_used.add(node.op)
-        code, count = _code(template, node.args, text_of, ops_in)
-        if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output and node not in must_name:
+        template = node.op.printer(node.param)
+        parts = []
+        count = 1
+        for arg, need in zip(args, template.arg_prec):
+            arg_text, arg_prec = text_of[arg]
+            if arg in ops_in:  # written inline so far
+                if need >= ATOM:  # an argument repeated in the template is computed once
+                    del ops_in[arg]
+                    local = namer.temporary(section.prefix)
+                    assign(arg, arg_text, local)
+                    arg_text, arg_prec = local, ATOM
+                else:
+                    count += ops_in.pop(arg)
+            parts.append(f"({arg_text})" if arg_prec < need else arg_text)
+        code = template.text.format(*parts)
+        if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
             text_of[node] = (code, template.prec)
             ops_in[node] = count
             continue
-        local = named_output.get(node) or namer.temporary(section.prefix)
-        text_of[node] = (local, ATOM)
-        if annotate:
-            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-        body_nodes[len(body)] = node
-        body.append(f"{_INDENT}{local} = {code}")
+        assign(node, code, named_output.get(node) or namer.temporary(section.prefix))
 
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
     for out_name, out in aliases:
@@ -227,6 +232,9 @@ def emit_function(
     shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
     return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes,
                    sorted(starts), shared)
+
+
+_args_of = operator.attrgetter("args")
 
 
 def _check_input_lines(names: list[str]) -> list[str]:

@@ -65,6 +65,8 @@ class Op:
             raise TypeError(f"{self.name} nodes need a parameter: build them with operators (x ** 2, ...)")
         if len(args) != self.arity:
             raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
+        if len(args) == 1 and type(args[0]) is Expr:  # the hot path
+            return make(self, args)
         return make(self, tuple(a if type(a) is Expr else as_expr(a, self.name) for a in args))
 
     def __repr__(self) -> str:
@@ -112,7 +114,7 @@ class Expr:
         return _ops.power(other, self)
 
     def __neg__(self) -> Expr:
-        return _ops.neg(self)
+        return make(_ops.NEG, (self,))
 
     def __pos__(self) -> Expr:
         return self
@@ -223,6 +225,9 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
 
 def as_number(value: Any, what: str) -> int | float:
     """``value`` as an int or float constant, or a TypeError naming ``what``."""
+    kind = type(value)
+    if kind is float or kind is int:  # the hot path: skip the ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {value!r}"
@@ -236,12 +241,13 @@ def as_expr(value: Any, what: str = "argument") -> Expr:
     """``value`` if it is an Expr, else the constant for a Python number."""
     if isinstance(value, Expr):
         return value
-    return const(as_number(value, what))
+    return make(_ops.CONST, (), as_number(value, what))
 
 
 def const(value: int | float) -> Expr:
     """The constant node for a Python number."""
-    return make(_ops.CONST, (), as_number(value, "const()"))
+    kind = type(value)
+    return make(_ops.CONST, (), value if kind is float or kind is int else as_number(value, "const()"))
 
 
 def symbol(name: str) -> Expr:

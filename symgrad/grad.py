@@ -62,24 +62,31 @@ def adjoints(
     adjoint: dict[Expr, Expr] = {}
     if output in active:
         adjoint[output] = const(1.0)
+    if rewrite is None:
+        rewrite = _unchanged
     for node in reversed(order):
         g = adjoint.get(node)
-        if g is None or not node.args:
+        if g is None:
+            continue
+        args = node.args
+        if not args:
             continue
         if node.param is None:
-            parts = node.op.vjp(g, node, *node.args)
+            parts = node.op.vjp(g, node, *args)
         else:
-            parts = node.op.vjp(g, node, *node.args, node.param)
-        for arg, part in zip(node.args, parts):
+            parts = node.op.vjp(g, node, *args, node.param)
+        for arg, part in zip(args, parts):
             if part is None or arg not in active:
                 continue
             previous = adjoint.get(arg)
-            if rewrite is None:
-                adjoint[arg] = part if previous is None else previous + part
-            else:  # rewriting the term first leaves only the sum's node new
-                part = rewrite(part)
-                adjoint[arg] = part if previous is None else rewrite(previous + part)
+            # Rewriting the term first leaves only the sum's node new.
+            part = rewrite(part)
+            adjoint[arg] = part if previous is None else rewrite(previous + part)
     return adjoint
+
+
+def _unchanged(node: Expr) -> Expr:
+    return node
 
 
 def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from symgrad.expr import Expr, Op, Template, as_number, const, format_number, make
+from symgrad.expr import Expr, Op, Template, as_expr, as_number, const, format_number, make
 
 # Python precedences, loosest to tightest, for bracket-free printing.
 COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
@@ -85,9 +85,10 @@ def is_number(e: Expr, value: float | None = None) -> bool:
     return e.op is CONST and (value is None or e.param == value)
 
 
-def _rule(description: str, triggers: tuple[str, ...] | None):
-    """Mark a rewrite: ``description`` names it in reports; ``triggers`` are the op names
-    one of which must be among the arguments for it to possibly apply (None: always try)."""
+def _rule(description: str, triggers: tuple[str | float, ...] | None):
+    """Mark a rewrite: ``description`` names it in reports; ``triggers`` say what must be
+    among the arguments for it to possibly apply: an op name, or a number for a constant
+    of that value (None: always try)."""
 
     def wrap(fn):
         fn.description = description
@@ -98,7 +99,7 @@ def _rule(description: str, triggers: tuple[str, ...] | None):
 
 
 def _drop_unit(unit: float, sides: str, description: str):
-    @_rule(description, ("const",))
+    @_rule(description, (unit,))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         if "right" in sides and is_number(args[1], unit):
             return args[0]
@@ -109,7 +110,7 @@ def _drop_unit(unit: float, sides: str, description: str):
     return rewrite
 
 
-@_rule("0*x → 0", ("const",))
+@_rule("0*x → 0", (0,))
 def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     # Assumes x is finite (0*inf is nan): the documented price of this identity.
     for i, other in ((0, 1), (1, 0)):
@@ -118,7 +119,7 @@ def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return None
 
 
-@_rule("-1*x → -x", ("const",))
+@_rule("-1*x → -x", (-1,))
 def _mul_by_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     if is_number(args[0], -1):
         return neg(args[1])
@@ -163,7 +164,7 @@ def _sub_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return add(args[0], args[1].args[0]) if args[1].op is NEG else None
 
 
-@_rule("0 - x → -x", ("const",))
+@_rule("0 - x → -x", (0,))
 def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return neg(args[1]) if is_number(args[0], 0) else None
 
@@ -411,9 +412,10 @@ def power(base: Any, exponent: Any) -> Expr:
     An integral exponent (``2`` or ``2.0``) is ``powi``; another number is
     ``powc``; an expression is ``pow``.
     """
-    from symgrad.expr import as_expr
-
-    base = as_expr(base, "** base")
+    if type(base) is not Expr:
+        base = as_expr(base, "** base")
+    if type(exponent) is int:  # the hot path: x**2
+        return make(powi, (base,), exponent)
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
     if isinstance(exponent, Expr):

@@ -46,12 +46,8 @@ class RewriteStats:
 
 
 def _fold(node: Expr) -> Expr | None:
-    """``node`` evaluated to a constant, or None if it cannot or should not be."""
-    values = []
-    for arg in node.args:
-        if arg.op is not CONST:
-            return None
-        values.append(float(arg.param))  # floats: an int power cannot explode here
+    """``node``, whose arguments are all constants, evaluated; None if it cannot or should not be."""
+    values = [float(arg.param) for arg in node.args]  # floats: an int power cannot explode here
     if node.param is not None:
         values.append(node.param)
     try:
@@ -63,22 +59,31 @@ def _fold(node: Expr) -> Expr | None:
     return const(result)
 
 
-_ALWAYS: frozenset[Any] = frozenset()
-_TRIGGERS: dict[Any, frozenset[Any]] = {}
+@dataclass(frozen=True)
+class _Triggers:
+    """What among a node's arguments lets one of its op's rules possibly apply.
 
-
-def _triggers(op: Any) -> frozenset[Any]:
-    """The ops whose presence among the arguments may let a rule or folding apply.
-
-    Checking them first skips most rule calls (measured: ~half of all nodes).
+    Checking it first skips most rule calls (measured: ~2/3 of all nodes).
     """
-    names = {"const"} if op.impl is not None else set()
+
+    always: bool  # some rule must always be tried
+    ops: frozenset[Any]  # an argument with one of these ops
+    constants: frozenset[float]  # a constant argument equal to one of these
+
+
+_TRIGGERS: dict[Any, _Triggers] = {}
+
+
+def _triggers(op: Any) -> _Triggers:
+    names: set[str] = set()
+    constants: set[float] = set()
+    always = False
     for rule in op.rewrites:
         if rule.triggers is None:
-            _TRIGGERS[op] = _ALWAYS
-            return _ALWAYS
-        names.update(rule.triggers)
-    found = frozenset(by_name(n) for n in names) or frozenset({None})
+            always = True
+        for trigger in rule.triggers or ():
+            (names if isinstance(trigger, str) else constants).add(trigger)
+    found = _Triggers(always, frozenset(by_name(n) for n in names), frozenset(constants))
     _TRIGGERS[op] = found
     return found
 
@@ -111,19 +116,26 @@ class Rewriter:
         current = node if new_args == args else make(node.op, new_args, node.param)
         for _ in range(_MAX_REWRITES_PER_NODE):
             op = current.op
-            triggers = _TRIGGERS.get(op) or _triggers(op)
-            if triggers is not _ALWAYS:
-                for arg in current.args:
-                    if arg.op in triggers:
+            args = current.args
+            if op.impl is not None:
+                for arg in args:
+                    if arg.op is not CONST:
                         break
-                else:  # no argument can make any rule (or folding) apply
+                else:
+                    folded = _fold(current)
+                    if folded is not None:
+                        self.stats.folded += 1
+                        current = folded
+                        break
+            triggers = _TRIGGERS.get(op) or _triggers(op)
+            if not triggers.always:
+                for arg in args:
+                    if arg.op in triggers.ops or (arg.op is CONST and arg.param in triggers.constants):
+                        break
+                else:  # no argument can make any rule apply
                     break
-            if op.impl is not None and (folded := _fold(current)) is not None:
-                self.stats.folded += 1
-                current = folded
-                break
             for rule in op.rewrites:
-                replacement = rule(current.args, current.param)
+                replacement = rule(args, current.param)
                 if replacement is not None:
                     self.stats.identities[rule.description] += 1
                     current = replacement
@@ -152,23 +164,18 @@ class Rewriter:
         found = image.get(root)
         if found is not None:
             return found
-        for arg in root.args:
-            if arg not in image:
-                break
-        else:  # the usual case: only the root is new
-            return self._settle(root)
+        settle = self._settle
         stack = [root]
         while stack:
             node = stack[-1]
-            if node in image:
+            for arg in node.args:
+                if arg not in image:
+                    stack.append(arg)
+                    break
+            else:  # every argument is rewritten (the usual case for the root at once)
                 stack.pop()
-                continue
-            pending = [a for a in node.args if a not in image]
-            if pending:
-                stack.extend(pending)
-            else:
-                stack.pop()
-                self._settle(node)
+                if node not in image:
+                    settle(node)
         return image[root]
 
     def finish(self, new_order: list[Expr]) -> RewriteStats:
