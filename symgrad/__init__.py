@@ -6,11 +6,20 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
-from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, jit, set_cache_size
+from symgrad.compiler import (
+    CompiledFunction,
+    HVPFunction,
+    cache_info,
+    clear_cache,
+    compile,
+    compile_hvp,
+    jit,
+    set_cache_size,
+)
 from symgrad.errors import EvaluationError, ParseError, SymgradError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
-from symgrad.grad import grad, value_and_grad
-from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
+from symgrad.grad import grad, hessian, jacobian, value_and_grad
+from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
 from symgrad.simplify import simplify
 from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
 from symgrad.viz import draw
@@ -19,6 +28,7 @@ __all__ = [
     "CompiledFunction",
     "EvaluationError",
     "Expr",
+    "HVPFunction",
     "ParseError",
     "SymgradError",
     "VerifyReport",
@@ -26,6 +36,7 @@ __all__ = [
     "cache_info",
     "clear_cache",
     "compile",
+    "compile_hvp",
     "const",
     "cos",
     "draw",
@@ -33,8 +44,11 @@ __all__ = [
     "free_symbols",
     "from_sympy",
     "grad",
+    "hessian",
+    "jacobian",
     "jit",
     "log",
+    "primitive",
     "relu",
     "set_cache_size",
     "sigmoid",

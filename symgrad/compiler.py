@@ -42,15 +42,16 @@ from symgrad.errors import EvaluationError
 from symgrad.expr import (
     Expr,
     as_expr,
+    format_number,
     rebuild_graph,
     serialise_graph,
     symbol,
     to_text,
     topological_order,
 )
-from symgrad.grad import adjoints, as_symbols
-from symgrad.ops import SYMBOL, all_ops
-from symgrad.simplify import Rewriter, RewriteStats
+from symgrad.grad import Differentiator, as_symbols
+from symgrad.ops import CONST, SYMBOL, all_ops
+from symgrad.simplify import RewriteStats
 
 CODEGEN_VERSION = 1
 _counter = itertools.count(1)
@@ -123,6 +124,7 @@ class _Program:
     params: Sequence[Expr]
     filename: str
     function: Callable[..., Any]
+    helper_spec: Any = None  # what rebuilds the helpers (kept for pickling)
 
 
 def _failure_location(error: BaseException, filename: str) -> tuple[int, str | None]:
@@ -168,8 +170,8 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException, tuple[Any, ..
     return explain
 
 
-def _run(emitted: Emitted, params: Sequence[Expr], kind: str) -> _Program:
-    """``exec`` generated source in a namespace holding only what its templates use."""
+def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any = None) -> _Program:
+    """``exec`` generated source in a namespace holding only what its templates use (and its helpers)."""
     filename = f"<symgrad:{emitted.function_name}:{kind}:{next(_counter)}>"
     namespace: dict[str, Any] = {
         "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
@@ -182,13 +184,14 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str) -> _Program:
     holder: list[_Program] = []
     namespace["_as_floats"] = _float_converter(emitted.param_names)
     namespace["_explain"] = _explainer(holder)
+    namespace.update(_helpers(helper_spec))
     code = builtins.compile(emitted.source, filename, "exec")
     exec(code, namespace)
     function = namespace[emitted.function_name]
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
     weakref.finalize(function, linecache.cache.pop, filename, None)
-    program = _Program(emitted, params, filename, function)
+    program = _Program(emitted, params, filename, function, helper_spec)
     holder.append(program)
     return program
 
@@ -197,22 +200,31 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str) -> _Program:
 
 
 class CompiledFunction:
-    """Value and gradient of an expression, as generated Python.
+    """Value and derivatives of an expression (or of several), as generated Python.
 
-    ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; ``fn.forward(*args)``
-    returns the value alone. Arguments are positional or by keyword, named
-    by ``fn.arg_names``: the ``wrt`` symbols first, then any other symbols of
-    the expression, sorted by name.
+    ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; with ``order=2``
+    also the Hessian, ``(value, gradient, hessian)``; for a list of outputs
+    ``((value_0, ...), jacobian)`` with one gradient row per output. ``aux``
+    values come last. ``fn.forward(*args)`` returns the value(s) alone.
+    Arguments are positional or by keyword, named by ``fn.arg_names``: the
+    ``wrt`` symbols first, then any other symbols of the expression, sorted by name.
     """
 
-    def __init__(self, output: Expr, rewritten: list[Expr], wrt: list[Expr], params: list[Expr],
-                 program: _Program, stats: CompileStats, name: str) -> None:
-        self.output = output
-        self.value_expr = rewritten[0]
-        self.grad_exprs = tuple(rewritten[1 : 1 + len(wrt)])
-        self.aux_exprs = tuple(rewritten[1 + len(wrt) :])
+    def __init__(self, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
+                 program: _Program, stats: CompileStats, name: str, multi: bool = False) -> None:
+        self.outputs = tuple(outputs)
+        self.output = outputs[0]
+        self.multi = multi
+        self.order = 1 if derived.hessian is None else 2
+        self.value_exprs = tuple(derived.values)
+        self.value_expr = derived.values[0]
+        self.jacobian_exprs = tuple(map(tuple, derived.jacobian))
+        self.grad_exprs = self.jacobian_exprs[0]
+        self.hessian_exprs = None if derived.hessian is None else tuple(map(tuple, derived.hessian))
+        self.aux_exprs = tuple(derived.aux)
         self.wrt = tuple(wrt)
         self.params = tuple(params)
+        self._derived = derived
         self._program = program
         self._call = program.function
         self.stats = stats
@@ -221,7 +233,7 @@ class CompiledFunction:
 
     @property
     def source(self) -> str:
-        """The generated source of ``fn(...)`` (value and gradient), exactly as it ran."""
+        """The generated source of ``fn(...)`` (value and derivatives), exactly as it ran."""
         return self._program.emitted.source
 
     @property
@@ -233,22 +245,24 @@ class CompiledFunction:
     def wrt_names(self) -> tuple[str, ...]:
         return tuple(w.param for w in self.wrt)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[float, tuple[float, ...]]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._call(*args, **kwargs)
 
     @functools.cached_property
     def _forward_program(self) -> _Program:
         with self._forward_lock:
+            names = [f"value_{i}" for i in range(len(self.value_exprs))] if self.multi else ["value"]
+            returns = _tuple_text([f"{{{i}}}" for i in range(len(names))]) if self.multi else "{0}"
+            shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
             emitted = emit_function(
-                self.name, self.params,
-                [Section("", "t", [self.value_expr], ["value"])], "{0}",
-                header=lambda names: f"value of {to_text(self.output, limit=60, names=names)}",
+                self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
+                header=lambda _names: f"value of {shown}",
             )
             return _run(emitted, self.params, "forward")
 
     @property
-    def forward(self) -> Callable[..., float]:
-        """The value alone, no gradient work (generated on first use)."""
+    def forward(self) -> Callable[..., Any]:
+        """The value alone (a tuple of them for several outputs), no derivative work."""
         return self._forward_program.function
 
     @property
@@ -266,19 +280,23 @@ class CompiledFunction:
         return f"{self!r}\n{self.stats}"
 
     def __repr__(self) -> str:
+        what = {1: "gradient", 2: "gradient and hessian"}[self.order]
+        if self.multi:
+            what = f"jacobian of {len(self.outputs)} outputs"
         return (f"<CompiledFunction {self._program.emitted.function_name}({', '.join(self.arg_names)}) "
-                f"gradient wrt ({', '.join(self.wrt_names)}), {self.stats.lines} lines>")
+                f"{what} wrt ({', '.join(self.wrt_names)}), {self.stats.lines} lines>")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as source: unpickling execs the stored code, nothing is re-derived.
         emitted = self._program.emitted
         line_keys = list(emitted.line_nodes)
-        records, roots = serialise_graph([self.output, self.value_expr, *self.grad_exprs, *self.aux_exprs,
-                                     *self.wrt, *self.params, *(emitted.line_nodes[k] for k in line_keys)])
+        derived = self._derived.flat()
+        records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params,
+                                          *(emitted.line_nodes[k] for k in line_keys)])
         state = {
-            "graph": (records, roots), "n_wrt": len(self.wrt), "n_params": len(self.params),
-            "n_aux": len(self.aux_exprs),
-            "lines": line_keys,
+            "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
+            "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order, "multi": self.multi,
+            "lines": line_keys, "helpers": self._program.helper_spec,
             "source": emitted.source, "function_name": emitted.function_name,
             "param_names": emitted.param_names, "output_names": emitted.output_names,
             "namespace_names": sorted(emitted.namespace_names), "stats": self.stats, "name": self.name,
@@ -289,65 +307,190 @@ class CompiledFunction:
 def _restore(state: dict[str, Any]) -> CompiledFunction:
     records, roots = state["graph"]
     rest = iter(rebuild_graph(records, roots))
-    output = next(rest)
-    rewritten = [next(rest) for _ in range(1 + state["n_wrt"] + state["n_aux"])]
-    wrt = [next(rest) for _ in range(state["n_wrt"])]
-    params = [next(rest) for _ in range(state["n_params"])]
+
+    def take(count: int) -> list[Expr]:
+        return [next(rest) for _ in range(count)]
+
+    outputs = take(state["n_outputs"])
+    derived = _Derived.unflatten(take(state["n_derived"]), len(outputs), state["n_wrt"], state["order"] == 2)
+    wrt = take(state["n_wrt"])
+    params = take(state["n_params"])
     line_nodes = {k: next(rest) for k in state["lines"]}
     emitted = Emitted(state["source"], state["function_name"], state["param_names"],
                       state["output_names"], set(state["namespace_names"]), line_nodes)
-    return CompiledFunction(output, rewritten, wrt, params, _run(emitted, params, "restored"), state["stats"],
-                            state["name"])
+    program = _run(emitted, params, "restored", state["helpers"])
+    return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], state["name"], state["multi"])
 
 
 # ---- pipeline -----------------------------------------------------------------------
 
 
-def _emit_value_and_grad(output: Expr, wrt: list[Expr], params: list[Expr], name: str,
-                         annotate: bool, order: list[Expr] | None = None, aux: Sequence[Expr] = ()
-                         ) -> tuple[Emitted, CompileStats, list[Expr]]:
-    """Rewrite, differentiate (rewriting as it goes) and emit; also return [value, *gradient, *aux]."""
-    stats = CompileStats()
+@dataclass
+class _Derived:
+    """The rewritten outputs and their derivatives, sharing one graph."""
+
+    values: list[Expr]
+    jacobian: list[list[Expr]]  # one gradient row per output
+    hessian: list[list[Expr]] | None  # of the single output, when order=2
+    aux: list[Expr]
+
+    def flat(self) -> list[Expr]:
+        hessian = [e for row in self.hessian for e in row] if self.hessian else []
+        return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
+
+    @classmethod
+    def unflatten(cls, exprs: list[Expr], n_values: int, n_wrt: int, hessian: bool) -> _Derived:
+        rest = iter(exprs)
+        values = [next(rest) for _ in range(n_values)]
+        jacobian = [[next(rest) for _ in range(n_wrt)] for _ in range(n_values)]
+        matrix = [[next(rest) for _ in range(n_wrt)] for _ in range(n_wrt)] if hessian else None
+        return cls(values, jacobian, matrix, list(rest))
+
+
+def _derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: bool,
+            order: list[Expr] | None, stats: CompileStats) -> tuple[_Derived, list[Expr]]:
+    """Rewrite the outputs, differentiate them (rewriting as it goes); also the final topological order."""
     clock = time.perf_counter()
     if order is None:
-        order = topological_order([output, *aux])
-    rewriter = Rewriter()
-    value, *aux = rewriter.graph([output, *aux], order)
-    forward_order = topological_order([value, *aux]) if rewriter.changed else order
+        order = topological_order([*outputs, *aux])
+    d = Differentiator()
+    rewriter = d.rewriter
+    roots = d.prepare([*outputs, *aux], order)
+    values, aux = roots[: len(outputs)], roots[len(outputs) :]
+    forward_order = topological_order(roots) if rewriter.changed else order
     stats.seconds["rewrite"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     settled = rewriter.settled
-    adjoint = adjoints(value, wrt, forward_order, rewrite=rewriter.expr)
-    zero = as_expr(0.0)
-    grads = [rewriter.expr(adjoint.get(w, zero)) for w in wrt]
-    full_order = topological_order([value, *aux, *grads], prefix=forward_order)
+    single = len(values) == 1
+    jacobian = [d.gradient(v, wrt, forward_order if single else None) for v in values]
+    hessian = d.hessian(jacobian[0], wrt) if second_order else None
+    derived = _Derived(values, jacobian, hessian, aux)
+    full_order = topological_order(derived.flat(), prefix=forward_order)
     stats.forward_nodes = len(order)
     stats.backward_nodes_before = rewriter.settled - settled
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
-    simplified = [value, *grads, *aux]
     stats.seconds["differentiate"] = time.perf_counter() - clock
+    return derived, full_order
 
+
+# A Hessian up to this size is returned as a tuple literal in the source; a larger
+# one is filled in by a helper from its distinct non-constant entries (sparse ones stay small).
+MAX_LITERAL_MATRIX = 8
+
+
+def _tuple_text(items: Sequence[str]) -> str:
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+
+
+@dataclass
+class _Layout:
+    """How the derived expressions become sections of the generated function and its return."""
+
+    sections: list[Section]
+    returns: str
+    matrix_cells: list[tuple[int, int, Any]] | None = None  # (i, j, output slot or constant)
+
+
+def _layout(derived: _Derived, wrt: list[Expr], multi: bool) -> _Layout:
+    """Section outputs and the ``return`` text (``{k}`` is the k-th output over all sections)."""
+    w_names = [w.param for w in wrt]
+    slots = itertools.count()
+    value_names = [f"value_{i}" for i in range(len(derived.values))] if multi else ["value"]
+    aux_names = [f"aux_{i}" for i in range(len(derived.aux))]
+    value_slots = [f"{{{next(slots)}}}" for _ in value_names]
+    aux_slots = [f"{{{next(slots)}}}" for _ in aux_names]
+    sections = [Section("value", "t", [*derived.values, *derived.aux], [*value_names, *aux_names])]
+
+    if multi:
+        grad_names = [f"d{i}_{w}" for i in range(len(derived.values)) for w in w_names]
+        heading = "jacobian (reverse mode, one sweep per output)"
+    else:
+        grad_names = [f"d_{w}" for w in w_names]
+        heading = "gradient (reverse mode)"
+    sections.append(Section(heading, "g", [e for row in derived.jacobian for e in row], grad_names))
+    rows = [_tuple_text([f"{{{next(slots)}}}" for _ in row]) for row in derived.jacobian]
+    parts = [_tuple_text(value_slots) if multi else value_slots[0], _tuple_text(rows) if multi else rows[0]]
+
+    cells = None
+    if derived.hessian is not None:
+        # Each distinct entry of the upper triangle is computed once; constants are written in place.
+        n = len(wrt)
+        distinct: dict[Expr, str] = {}
+        hessian_outputs: list[Expr] = []
+        hessian_names: list[str] = []
+        upper: dict[tuple[int, int], str] = {}
+        for i in range(n):
+            for j in range(i, n):
+                entry = derived.hessian[i][j]
+                if entry.op is CONST:
+                    upper[i, j] = format_number(float(entry.param))
+                    continue
+                if entry not in distinct:
+                    distinct[entry] = f"{{{next(slots)}}}"
+                    hessian_outputs.append(entry)
+                    hessian_names.append(f"h_{w_names[i]}_{w_names[j]}")
+                upper[i, j] = distinct[entry]
+        sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", hessian_outputs,
+                                hessian_names))
+        if n <= MAX_LITERAL_MATRIX:
+            matrix = [_tuple_text([upper[min(i, j), max(i, j)] for j in range(n)]) for i in range(n)]
+            parts.append(_tuple_text(matrix))
+        else:
+            first = len(value_slots) + len(aux_slots) + len(grad_names)
+            cells = [(i, j, int(t[1:-1]) - first if t.startswith("{") else float(t))
+                     for (i, j), t in upper.items() if t != "0.0"]
+            parts.append(f"_matrix{_tuple_text(list(distinct.values()))}")
+    if aux_slots:
+        parts.append(_tuple_text(aux_slots))
+    return _Layout(sections, ", ".join(parts), cells)
+
+
+def _helpers(spec: Any) -> dict[str, Any]:
+    """The helpers generated code may call besides the op table's functions: ``_matrix``."""
+    if spec is None:
+        return {}
+    n, cells = spec
+    return {"_matrix": _matrix_builder(n, cells)}
+
+
+def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., tuple[tuple[float, ...], ...]]:
+    """The helper a large Hessian's return calls: a symmetric n×n tuple from its distinct entries."""
+    slots = [(i, j, k) for i, j, k in cells if isinstance(k, int)]
+    constants = [(i, j, c) for i, j, c in cells if isinstance(c, float)]
+
+    def matrix(*entries: float) -> tuple[tuple[float, ...], ...]:
+        rows = [[0.0] * n for _ in range(n)]
+        for i, j, c in constants:
+            rows[i][j] = rows[j][i] = c
+        for i, j, k in slots:
+            rows[i][j] = rows[j][i] = entries[k]
+        return tuple(map(tuple, rows))
+
+    return matrix
+
+
+def _emit(derived: _Derived, layout: _Layout, outputs: list[Expr], wrt: list[Expr], params: list[Expr],
+          name: str, annotate: bool, full_order: list[Expr], second_order: bool, multi: bool,
+          stats: CompileStats) -> Emitted:
     clock = time.perf_counter()
+    what = "value, gradient and hessian" if second_order else "value and gradient"
+    if multi:
+        what = "values and jacobian"
 
     def header(names: dict[Expr, str]) -> str:
         wrt_text = ", ".join(names[w] for w in wrt)
-        return f"value and gradient wrt ({wrt_text}) of {to_text(output, limit=60, names=names)}"
+        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
+        return f"{what} wrt ({wrt_text}) of {shown}"
 
-    emitted = emit_function(
-        f"{name}_and_grad", params,
-        [Section("value", "t", [value, *aux], ["value", *(f"aux_{i}" for i in range(len(aux)))]),
-         Section("gradient (reverse mode)", "g", grads, [f"d_{w.param}" for w in wrt])],
-        _returns(len(aux), len(wrt)),
-        annotate=annotate,
-        header=header,
-        order=full_order,
-    )
+    suffix = "_hessian" if second_order else ("_jacobian" if what.endswith("jacobian") else "_and_grad")
+    emitted = emit_function(f"{name}{suffix}", params, layout.sections, layout.returns,
+                            annotate=annotate, header=header, order=full_order)
     stats.lines = emitted.source.count("\n")
     stats.shared_nodes = emitted.shared
     stats.seconds["emit"] = time.perf_counter() - clock
-    return emitted, stats, simplified
+    return emitted
 
 
 @contextlib.contextmanager
@@ -362,17 +505,6 @@ def _no_gc_pauses():
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _returns(n_aux: int, n_wrt: int) -> str:
-    """The return expression: ``value, (d_...)`` and, with aux outputs, ``, (aux_...)``."""
-
-    def group(start: int, count: int) -> str:
-        inner = ", ".join(f"{{{start + i}}}" for i in range(count))
-        return f"({inner}{',' if count == 1 else ''})"
-
-    grads = group(1 + n_aux, n_wrt)
-    return f"{{0}}, {grads}, {group(1, n_aux)}" if n_aux else f"{{0}}, {grads}"
 
 
 class _Cache:
@@ -416,6 +548,7 @@ _cache = _Cache()
 def clear_cache() -> None:
     """Forget every compiled function."""
     _cache.clear()
+    _hvp_cache.clear()
 
 
 def set_cache_size(size: int) -> None:
@@ -443,7 +576,7 @@ def structural_key(roots: Sequence[Expr], *extra: Any, order: list[Expr] | None 
     if order is None:
         order = topological_order(roots)
     index = {node: i for i, node in enumerate(order)}
-    records = [(n.op.name, n.param, tuple(index[a] for a in n.args)) for n in order]
+    records = [(n.op.token, n.param, tuple(index[a] for a in n.args)) for n in order]
     payload = (CODEGEN_VERSION, sys.version_info[:2], records, [index[r] for r in roots], extra)
     return hashlib.blake2b(marshal.dumps(payload), digest_size=20).digest()
 
@@ -473,42 +606,156 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     annotate: bool = False,
     cache: bool = True,
     aux: Sequence[Any] = (),
+    order: int = 1,
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
-    ``wrt``: the symbols (or names) to differentiate by; default, every
-    symbol of ``output`` sorted by name. ``args``: the full positional order
-    of the arguments (default: ``wrt`` then the other symbols, sorted).
-    ``annotate=True`` adds to each generated line a comment with the
-    subexpression it computes. ``aux``: more expressions computed in the same
-    function (sharing its work), returned as a third item: ``(value, grads, aux)``.
-    The result is cached by graph structure.
+    ``output`` may be a list of expressions: the function then returns their
+    values and the Jacobian (one gradient row per output), all outputs
+    sharing one schedule. ``order=2`` adds the Hessian of a single output:
+    ``value, gradient, hessian = fn(...)``. ``wrt``: the symbols (or names)
+    to differentiate by; default, every symbol sorted by name. ``args``: the
+    full positional order of the arguments (default: ``wrt`` then the other
+    symbols, sorted). ``annotate=True`` adds to each generated line a comment
+    with the subexpression it computes. ``aux``: more expressions computed in
+    the same function (sharing its work), returned last. Cached by graph structure.
+
+        >>> import symgrad as sg
+        >>> x, y = sg.symbols("x y")
+        >>> sg.compile(x**2 * y, wrt=[x, y], order=2)(1.0, 3.0)
+        (3.0, (6.0, 1.0), ((6.0, 2.0), (2.0, 0.0)))
     """
-    output = as_expr(output, "compile() output")
+    multi = isinstance(output, (list, tuple))
+    outputs = [as_expr(o, f"compile() output {i}") for i, o in enumerate(output)] if multi \
+        else [as_expr(output, "compile() output")]
+    if not outputs:
+        raise ValueError("compile() needs at least one output expression")
     aux = [as_expr(a, f"aux[{i}]") for i, a in enumerate(aux)]
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order must be 1 (gradient) or 2 (gradient and hessian), got {order!r}")
+    if order == 2 and multi:
+        raise ValueError("order=2 (the hessian) needs a single output; compile each output separately")
     with _no_gc_pauses():
         clock = time.perf_counter()
-        order = topological_order([output, *aux])
-        used = [n for n in order if n.op is SYMBOL]
+        graph_order = topological_order([*outputs, *aux])
+        used = [n for n in graph_order if n.op is SYMBOL]
         wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
         params = _order_params(used, wrt_nodes, args)
-        key = structural_key([output, *aux], tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
-                             name, annotate, order=order) if cache else b""
+        key = structural_key([*outputs, *aux], len(outputs), multi, order, tuple(w.param for w in wrt_nodes),
+                             tuple(p.param for p in params), name, annotate, order=graph_order) if cache else b""
         if cache:
             hit = _cache.get(key)
             if hit is not None:
                 return hit
         key_seconds = time.perf_counter() - clock
 
-        emitted, stats, simplified = _emit_value_and_grad(output, wrt_nodes, params, name, annotate, order, aux)
+        stats = CompileStats()
+        derived, full_order = _derive(outputs, aux, wrt_nodes, order == 2, graph_order, stats)
+        layout = _layout(derived, wrt_nodes, multi)
+        emitted = _emit(derived, layout, outputs, wrt_nodes, params, name, annotate, full_order, order == 2,
+                        multi, stats)
         clock = time.perf_counter()
-        program = _run(emitted, params, "grad")
+        helper_spec = None if layout.matrix_cells is None else (len(wrt_nodes), layout.matrix_cells)
+        program = _run(emitted, params, "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
         stats.seconds = {"cache key": key_seconds, **stats.seconds}
-        fn = CompiledFunction(output, simplified, wrt_nodes, params, program, stats, name)
+        fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, name, multi)
     return _cache.put(key, fn) if cache else fn
+
+
+# ---- Hessian-vector products --------------------------------------------------------
+
+
+class HVPFunction:
+    """``hvp(point, vector)``: the Hessian of one expression at ``point`` times ``vector``.
+
+    ``point`` holds the values of ``arg_names`` (the ``wrt`` symbols first);
+    ``vector`` has one entry per ``wrt`` symbol. H is never formed: the
+    generated code is forward mode over the reverse-mode gradient
+    (see ``symgrad.grad.Differentiator.hvp``).
+    """
+
+    def __init__(self, program: _Program, n_point: int, n_wrt: int, exprs: list[Expr]) -> None:
+        self._program = program
+        self._call = program.function
+        self._n_point = n_point
+        self._n_wrt = n_wrt
+        self.exprs = tuple(exprs)
+
+    @property
+    def source(self) -> str:
+        return self._program.emitted.source
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(self._program.emitted.param_names[: self._n_point])
+
+    def __call__(self, point: Sequence[float], vector: Sequence[float]) -> tuple[float, ...]:
+        point, vector = tuple(point), tuple(vector)
+        if len(point) != self._n_point:
+            raise TypeError(f"hvp: point needs {self._n_point} values ({', '.join(self.arg_names)}), "
+                            f"got {len(point)}")
+        if len(vector) != self._n_wrt:
+            raise TypeError(f"hvp: vector needs {self._n_wrt} values (one per wrt symbol), got {len(vector)}")
+        return self._call(*point, *vector)
+
+
+def _fresh_symbols(bases: Sequence[str], taken: set[str]) -> list[Expr]:
+    """One new symbol per base name, named apart from ``taken`` (and from each other)."""
+    found = []
+    for base in bases:
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        found.append(symbol(name))
+    return found
+
+
+_hvp_cache: _Cache = _Cache()
+
+
+def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "f",
+                cache: bool = True) -> HVPFunction:
+    """Compile a Hessian-vector product of ``output``: ``hvp(point, vector) -> H @ vector``.
+
+        >>> import symgrad as sg
+        >>> x, y = sg.symbols("x y")
+        >>> hvp = sg.compile_hvp(x**2 * y, [x, y])
+        >>> hvp((1.0, 3.0), (1.0, 0.0))      # first column of [[6, 2], [2, 0]]
+        (6.0, 2.0)
+    """
+    output = as_expr(output, "compile_hvp() output")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {name!r}")
+    with _no_gc_pauses():
+        graph_order = topological_order([output])
+        used = [n for n in graph_order if n.op is SYMBOL]
+        wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
+        params = _order_params(used, wrt_nodes, args)
+        key = structural_key([output], "hvp", tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
+                             name, order=graph_order)
+        hit = _hvp_cache.get(key) if cache else None
+        if hit is not None:
+            return hit
+        vector = _fresh_symbols([f"v_{w.param}" for w in wrt_nodes], {p.param for p in params})
+        d = Differentiator()
+        (value,) = d.prepare([output], graph_order)
+        products = d.hvp(d.gradient(value, wrt_nodes), wrt_nodes, vector)
+        all_params = [*params, *vector]
+        emitted = emit_function(
+            f"{name}_hvp", all_params,
+            [Section("hessian-vector product (forward mode over the reverse-mode gradient)", "t", products,
+                     [f"hv_{w.param}" for w in wrt_nodes])],
+            _tuple_text([f"{{{i}}}" for i in range(len(products))]),
+            header=lambda names: f"hessian of {to_text(output, limit=60, names=names)} times "
+                                 f"({', '.join(names[v] for v in vector)})",
+        )
+        fn = HVPFunction(_run(emitted, all_params, "hvp"), len(params), len(wrt_nodes), products)
+    return _hvp_cache.put(key, fn) if cache else fn
 
 
 # ---- @jit ---------------------------------------------------------------------------
@@ -553,6 +800,15 @@ class Jitted:
 
     def grad(self, *args: Any, **kwargs: Any) -> tuple[float, ...]:
         return self.compiled(*args, **kwargs)[1]
+
+    @functools.cached_property
+    def compiled_hessian(self) -> CompiledFunction:
+        return compile(self.expr, wrt=list(self.arg_names), args=list(self.arg_names),
+                       name=self.fn.__name__, order=2)
+
+    def hessian(self, *args: Any, **kwargs: Any) -> tuple[tuple[float, ...], ...]:
+        """The matrix of second derivatives at a point (compiled on first use)."""
+        return self.compiled_hessian(*args, **kwargs)[2]
 
     @property
     def source(self) -> str:

@@ -59,6 +59,8 @@ class Op:
     domain: str = "real"
     doc: str = ""
     takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
+    user: bool = False  # registered by ``sg.primitive``
+    token: int = 0  # unique per registration: a replaced primitive never matches a cache key
 
     def __call__(self, *args: Any) -> Expr:
         if self.takes_param:

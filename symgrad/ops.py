@@ -18,6 +18,9 @@ exponent are three ops with their own rule and domain; ``d(x**y)/dy`` is
 from __future__ import annotations
 
 import builtins
+import inspect
+import itertools
+import keyword
 import math
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +31,15 @@ from symgrad.expr import Expr, Op, Template, as_expr, as_number, const, format_n
 COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
 
 _TABLE: dict[str, Op] = {}
+_tokens = itertools.count(1)
 
 
-def _register(op: Op) -> Op:
-    if op.name in _TABLE:
-        raise ValueError(f"an op named {op.name!r} is already registered")
+def _register(op: Op, replace: bool = False) -> Op:
+    existing = _TABLE.get(op.name)
+    if existing is not None and not (replace and existing.user):
+        hint = "; pass replace=True to redefine it" if existing.user else " (a built-in)"
+        raise ValueError(f"an op named {op.name!r} is already registered{hint}")
+    op.token = next(_tokens)
     _TABLE[op.name] = op
     return op
 
@@ -422,6 +429,89 @@ def power(base: Any, exponent: Any) -> Expr:
         return power_op(base, exponent)
     op, param = power_kind(exponent)
     return make(op, (base,), param)
+
+
+# ---- user-defined primitives ---------------------------------------------------------
+
+
+def primitive(
+    name: str,
+    impl: Callable[..., float],
+    derivative: Callable[..., Any],
+    sympy: Callable[..., Any] | None = None,
+    *,
+    arity: int | None = None,
+    domain: str = "real",
+    replace: bool = False,
+    doc: str = "",
+) -> Op:
+    """Register a new op in the table the built-ins live in, and return it (call it to build nodes).
+
+    ``impl`` computes the value from floats; it is called by name from the
+    generated code and folds constants. ``derivative(*args)`` returns the
+    partial derivative (a tuple of them for several arguments) as symgrad
+    expressions of the argument expressions, so it can be differentiated
+    again. ``sympy(*args)`` maps it to SymPy for ``sg.verify``; without it,
+    verification falls back to finite differences. ``domain="positive"``
+    makes ``verify`` sample positive points. ``replace=True`` redefines a
+    primitive of the same name (compiled functions of the old one are not reused).
+
+        >>> import math, sympy, symgrad as sg
+        >>> softplus = sg.primitive("softplus", impl=lambda x: math.log1p(math.exp(x)),
+        ...                         derivative=lambda x: sg.sigmoid(x),
+        ...                         sympy=lambda x: sympy.log(1 + sympy.exp(x)), replace=True)
+        >>> x = sg.symbols("x")
+        >>> sg.compile(softplus(2 * x), wrt=[x])(0.0)
+        (0.6931471805599453, (1.0,))
+    """
+    from symgrad.codegen import reserved_names
+    from symgrad.expr import free_symbols, symbol
+
+    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() or name.startswith("_") \
+            or keyword.iskeyword(name):
+        raise ValueError(f"a primitive's name must be a plain ASCII identifier not starting with _, got {name!r}")
+    existing = _TABLE.get(name)
+    if name in reserved_names() and not (existing is not None and existing.user):
+        raise ValueError(f"the name {name!r} is taken by symgrad's generated code; choose another")
+    if not callable(impl) or not callable(derivative) or not (sympy is None or callable(sympy)):
+        raise TypeError(f"primitive {name!r}: impl, derivative and sympy must be callables")
+    if arity is None:
+        try:
+            parameters = inspect.signature(impl).parameters.values()
+        except (TypeError, ValueError):
+            raise TypeError(f"primitive {name!r}: cannot read impl's signature; pass arity=") from None
+        arity = sum(1 for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                    and p.default is p.empty)
+    if not isinstance(arity, int) or arity < 1:
+        raise ValueError(f"primitive {name!r}: arity must be a positive int, got {arity!r}")
+
+    def partials(args: tuple[Expr, ...]) -> tuple[Expr, ...]:
+        found = derivative(*args)
+        if arity == 1 and not isinstance(found, (tuple, list)):
+            found = (found,)
+        if not isinstance(found, (tuple, list)) or len(found) != arity:
+            raise TypeError(f"primitive {name!r}: derivative must return {arity} partial derivative(s), "
+                            f"got {found!r}")
+        return tuple(as_expr(p, f"primitive {name!r} derivative") for p in found)
+
+    # Check the rule once now, on placeholder symbols, so a mistake surfaces here.
+    probes = tuple(symbol(f"{name}_arg{i}") for i in range(arity))
+    try:
+        probe_partials = partials(probes)
+    except TypeError as error:
+        raise TypeError(f"primitive {name!r}: derivative must build symgrad expressions "
+                        f"(use sg.exp, sg.sigmoid, ... not math): {error}") from error
+    strays = [s.param for s in free_symbols(probe_partials) if s not in probes]
+    if strays:
+        raise ValueError(f"primitive {name!r}: derivative uses symbols other than its arguments: {strays}")
+
+    op = Op(
+        name, arity, label=_fixed_label(name), printer=_call(name, arity),
+        sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
+        vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
+        impl=impl, namespace={name: impl}, domain=domain, doc=doc or f"user primitive {name}", user=True,
+    )
+    return _register(op, replace=replace)
 
 
 # The ops users call as functions: sg.exp(x), sg.relu(x), ...
