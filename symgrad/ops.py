@@ -441,7 +441,6 @@ def primitive(
     sympy: Callable[..., Any] | None = None,
     *,
     arity: int | None = None,
-    domain: str = "real",
     replace: bool = False,
     doc: str = "",
 ) -> Op:
@@ -452,9 +451,10 @@ def primitive(
     partial derivative (a tuple of them for several arguments) as symgrad
     expressions of the argument expressions, so it can be differentiated
     again. ``sympy(*args)`` maps it to SymPy for ``sg.verify``; without it,
-    verification falls back to finite differences. ``domain="positive"``
-    makes ``verify`` sample positive points. ``replace=True`` redefines a
-    primitive of the same name (compiled functions of the old one are not reused).
+    verification falls back to finite differences (``verify`` keeps the
+    random points where ``impl`` raises no ValueError or ArithmeticError).
+    ``replace=True`` redefines a primitive of the same name (compiled
+    functions of the old one are never reused).
 
         >>> import math, sympy, symgrad as sg
         >>> softplus = sg.primitive("softplus", impl=lambda x: math.log1p(math.exp(x)),
@@ -471,7 +471,9 @@ def primitive(
             or keyword.iskeyword(name):
         raise ValueError(f"a primitive's name must be a plain ASCII identifier not starting with _, got {name!r}")
     existing = _TABLE.get(name)
-    if name in reserved_names() and not (existing is not None and existing.user):
+    if existing is not None and not existing.user:
+        raise ValueError(f"{name!r} is a built-in op; it cannot be redefined")
+    if name in reserved_names() and existing is None:
         raise ValueError(f"the name {name!r} is taken by symgrad's generated code; choose another")
     if not callable(impl) or not callable(derivative) or not (sympy is None or callable(sympy)):
         raise TypeError(f"primitive {name!r}: impl, derivative and sympy must be callables")
@@ -509,7 +511,7 @@ def primitive(
         name, arity, label=_fixed_label(name), printer=_call(name, arity),
         sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
         vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
-        impl=impl, namespace={name: impl}, domain=domain, doc=doc or f"user primitive {name}", user=True,
+        impl=impl, namespace={name: impl}, doc=doc or f"user primitive {name}", user=True,
     )
     return _register(op, replace=replace)
 

@@ -176,7 +176,7 @@ class VerifyReport:
         return bool(self.rows) and all(r.ok for r in self.rows)
 
     def __str__(self) -> str:
-        header = ("", "symbolic (sympy.diff)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
+        header = ("", "symbolic (sympy)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
         body = [
             (r.name, r.symbolic, "-" if r.numeric_error is None else f"{r.numeric_error:.1e}",
              "-" if r.fd_error is None else f"{r.fd_error:.1e}", "ok" if r.ok else "FAIL")
@@ -263,72 +263,132 @@ def _sample_points(fn: Any, theirs: Any, n_vars: int, points: int, seed: int, sc
     return found
 
 
-def verify(f: Any, wrt: Any = None, *, points: int = 5, seed: int = 0, symbolic: bool = True,
-           timeout: float = 5.0, scale: float = 2.0, max_sympy_nodes: int = 5000) -> VerifyReport:
-    """Check symgrad's gradient of ``f`` against SymPy: symbolic, numeric, finite differences.
+@dataclass
+class _Entry:
+    """One number the compiled function returns, what SymPy says it is, and how to difference it."""
 
-    ``points`` random points are drawn uniformly from [-scale, scale] per
-    variable, keeping those where the expression is defined (so ``log(y)``
-    is checked at y > 0). ``symbolic=False`` skips ``simplify``; ``timeout``
-    bounds each simplification. Graphs over ``max_sympy_nodes`` nodes are
-    checked by finite differences alone (SymPy recurses on deep trees).
+    name: str
+    ours: Expr
+    theirs: Any  # SymPy expression, or None
+    base: int | None  # index of the entry it is the derivative of (None: a value)
+    var: int = 0  # ... with respect to this argument
+
+
+def _entries(fn: Any, sp: Any, sym_outputs: list[Any] | None, syms: list[Any]) -> list[_Entry]:
+    """The checked entries in the order ``_flatten`` lays out the compiled function's result."""
+    w = [v.param for v in fn.wrt]
+    n_out, n = len(fn.value_exprs), len(w)
+    theirs_jacobian = theirs_hessian = None
+    if sym_outputs is not None:
+        theirs_jacobian = sp.Matrix(sym_outputs).jacobian(syms)
+        if fn.order == 2:
+            theirs_hessian = sp.hessian(sym_outputs[0], syms)
+    value_names = [f"f{k}" for k in range(n_out)] if fn.multi else ["value"]
+    def reference(matrix: Any, i: int, j: int) -> Any:
+        return None if matrix is None else matrix[i, j]
+
+    entries = [_Entry(value_names[k], fn.value_exprs[k], None if sym_outputs is None else sym_outputs[k], None)
+               for k in range(n_out)]
+    for k in range(n_out):
+        prefix = f"d{value_names[k]}" if fn.multi else "d"
+        entries += [_Entry(f"{prefix}/d{w[j]}", fn.jacobian_exprs[k][j],
+                           reference(theirs_jacobian, k, j), k, j) for j in range(n)]
+    if fn.order == 2:
+        entries += [_Entry(f"d2/d{w[i]} d{w[j]}", fn.hessian_exprs[i][j],
+                           reference(theirs_hessian, i, j), n_out + i, j)
+                    for i in range(n) for j in range(i, n)]
+    return entries
+
+
+def _flatten(fn: Any) -> Any:
+    """The compiled function's result as one flat list, in ``_entries`` order."""
+    n = len(fn.wrt)
+
+    def flat(*args: float) -> list[float]:
+        result = fn(*args)
+        if fn.multi:
+            return [*result[0], *(g for row in result[1] for g in row)]
+        hessian = [result[2][i][j] for i in range(n) for j in range(i, n)] if fn.order == 2 else []
+        return [result[0], *result[1], *hessian]
+
+    return flat
+
+
+def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: int = 0, symbolic: bool = True,
+           timeout: float = 5.0, scale: float = 2.0, max_sympy_nodes: int = 5000) -> VerifyReport:
+    """Check symgrad's derivatives of ``f`` against SymPy: symbolic, numeric, finite differences.
+
+    ``f`` may be one expression (its gradient is checked against ``sympy.diff``;
+    with ``order=2`` also its Hessian, against ``sympy.hessian``) or a list of
+    them (their Jacobian, against ``sympy.Matrix.jacobian``). ``points``
+    random points are drawn uniformly from [-scale, scale] per variable,
+    keeping those where the expression is defined (so ``log(y)`` is checked
+    at y > 0). ``symbolic=False`` skips ``simplify``; ``timeout`` bounds each
+    simplification. Graphs over ``max_sympy_nodes`` nodes, or with a
+    primitive that has no SymPy mapping, are checked by finite differences alone.
     """
     from symgrad.compiler import compile as compile_fn
 
-    f = as_expr(f, "verify() expression")
-    fn = compile_fn(f, wrt)
-    use_sympy = len(topological_order([f])) <= max_sympy_nodes
+    multi = isinstance(f, (list, tuple))
+    outputs = [as_expr(o, "verify() expression") for o in (f if multi else [f])]
+    fn = compile_fn(outputs if multi else outputs[0], wrt, order=order)
+    graph = topological_order(outputs)
+    skipped = "skipped: graph too large for sympy" if len(graph) > max_sympy_nodes else None
+    unmapped = sorted({n.op.name for n in graph if n.args and n.op.sympy is None})
+    if unmapped:
+        skipped = f"skipped: no SymPy mapping for {', '.join(unmapped)}"
 
-    if use_sympy:
+    sp = theirs = sym_outputs = None
+    syms: list[Any] = []
+    if skipped is None:
         sp = _sympy()
         sym_params = to_sympy(list(fn.params))
-        sym_f = to_sympy(f)
-        theirs_exprs = [sym_f, *(sp.diff(sym_f, to_sympy(w)) for w in fn.wrt)]
-        ours_exprs = to_sympy([fn.value_expr, *fn.grad_exprs])
-        theirs = sp.lambdify(sym_params, theirs_exprs, modules="math")
-    else:
-        theirs = None
+        sym_outputs = to_sympy(outputs)
+        syms = to_sympy(list(fn.wrt))
+    entries = _entries(fn, sp, sym_outputs, syms)
+    if skipped is None:
+        theirs = sp.lambdify(sym_params, [e.theirs for e in entries], modules="math")
+        ours_exprs = to_sympy([e.ours for e in entries])
 
-    def flat(*args: float) -> list[float]:
-        value, grads = fn(*args)
-        return [value, *grads]
-
+    flat = _flatten(fn)
     samples = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
-    report = VerifyReport(to_text(f, limit=80), [p for p, _, _ in samples])
-    for i, name in enumerate(["value", *(f"d/d{w.param}" for w in fn.wrt)]):
+    shown = "; ".join(to_text(o, limit=80 // len(outputs)) for o in outputs)
+    report = VerifyReport(shown, [p for p, _, _ in samples])
+    for i, entry in enumerate(entries):
         numeric = None
-        status = "skipped: graph too large for sympy"
-        if use_sympy:
+        status = skipped
+        if skipped is None:
             numeric = max((_close(ours[i], ref[i]) for _, ours, ref in samples), default=math.inf)
             status = "skipped: symbolic=False"
             if symbolic:
-                status, leftover = _symbolic_status(sp, ours_exprs[i], theirs_exprs[i], timeout)
+                status, leftover = _symbolic_status(sp, ours_exprs[i], entry.theirs, timeout)
                 if status == "differs" and numeric <= _NUMERIC_RTOL:
                     # A constant folded in floats can leave a ~1e-17 residue: still equal.
                     residue = max((abs(complex(leftover.subs(dict(zip(sym_params, p))).evalf()))
                                    for p, _, _ in samples), default=math.inf)
                     if residue <= 1e-12:
                         status = "equal up to float rounding"
-        fd_error = None if i == 0 else max(
-            (_fd_error(fn.forward, p, i - 1, ours[i]) for p, ours, _ in samples), default=math.inf)
+        fd_error = None if entry.base is None else max(
+            (_fd_error(flat, p, entry.base, entry.var, ours[i]) for p, ours, _ in samples), default=math.inf)
         ok = (
             bool(samples)
             and status != "differs"
             and (numeric is None or numeric <= _NUMERIC_RTOL)
             and (fd_error is None or fd_error <= _FD_RTOL)
         )
-        report.rows.append(VerifyRow(name, status, numeric, fd_error, ok))
+        report.rows.append(VerifyRow(entry.name, status, numeric, fd_error, ok))
     return report
 
 
-def _fd_error(forward: Any, point: tuple[float, ...], index: int, derivative: float) -> float:
+def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, derivative: float) -> float:
+    """Relative error of ``derivative`` against a central difference of entry ``base`` along ``index``."""
     h = 1e-6 * max(1.0, abs(point[index]))
     up = list(point)
     down = list(point)
     up[index] += h
     down[index] -= h
     try:
-        estimate = (forward(*up) - forward(*down)) / (2 * h)
+        estimate = (flat(*up)[base] - flat(*down)[base]) / (2 * h)
     except (EvaluationError, ArithmeticError, ValueError):
         return 0.0  # the point sits at the edge of the domain: nothing to compare
     return _close(derivative, estimate, atol=1e-6)
