@@ -64,3 +64,11 @@ def test_draw_example_writes_the_readme_figures(tmp_path):
     for name in ("micrograd_expression", "neuron", "backward"):
         assert (tmp_path / f"{name}.svg").read_text().lstrip().startswith("<?xml")
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_newton_example_converges_to_the_minimum_in_a_handful_of_steps():
+    out = run_example("newton.py")
+    assert out.returncode == 0, out.stderr
+    assert "def f_hessian(x, y):" in out.stdout
+    assert "Newton: 7 iterations to (1.0000000000, 1.0000000000)" in out.stdout
+    assert "gradient descent" in out.stdout

@@ -120,3 +120,41 @@ def test_any_labels_give_safe_source_that_computes_the_right_numbers(labels):
     value, grads = fn(*args)
     assert value == 2.0 + sum(math.exp(a) for a in args[1:])
     assert grads == (2.0, *(math.exp(a) for a in args[1:]))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expressions)
+def test_hessian_and_hessian_vector_product_match_sympy(f):
+    fn = sg.compile(f, wrt=[X, Y, Z], order=2)
+    hvp = sg.compile_hvp(f, [X, Y, Z])
+    try:
+        sym_f = sg.to_sympy(f)
+    except TypeError:
+        assume(False)
+    syms = sg.to_sympy([X, Y, Z])
+    # Away from a kink, the DiracDelta SymPy writes for relu'' or |x|'' is 0, as symgrad's rules say.
+    matrix = sympy.hessian(sym_f, syms).replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    reference = sympy.lambdify(syms, [matrix[i, j] for i in range(3) for j in range(3)], modules="math")
+    vector = (0.3, -1.1, 0.7)
+    checked = 0
+    for point in _points():
+        try:
+            _, _, hessian = fn(*point)
+            want = [complex(v) for v in reference(*point)]
+        except (ArithmeticError, ValueError, TypeError):
+            continue
+        flat = [h for row in hessian for h in row]
+        if any(abs(w.imag) > 0 or not math.isfinite(w.real) for w in want) or max(map(abs, flat)) > 1e8:
+            continue
+        checked += 1
+        for got, w in zip(flat, want):
+            assert abs(got - w.real) <= 1e-7 * (1 + abs(w.real)), (f, point, flat, want)
+        assert all(hessian[i][j] == hessian[j][i] for i in range(3) for j in range(3))
+        products = hvp(point, vector)
+        for row, got in zip(hessian, products):
+            want_product = sum(h * v for h, v in zip(row, vector))
+            assert abs(got - want_product) <= 1e-9 * (1 + sum(abs(h) for h in row)), (f, point)
+        if checked == 2:
+            break
+    assume(checked > 0)
