@@ -42,6 +42,7 @@ from symgrad.errors import EvaluationError
 from symgrad.expr import (
     Expr,
     as_expr,
+    const,
     format_number,
     rebuild_graph,
     serialise_graph,
@@ -338,6 +339,10 @@ class _Derived:
         hessian = [e for row in self.hessian for e in row] if self.hessian else []
         return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
 
+    def roots(self) -> list[Expr]:
+        """Every distinct expression, each once (a Hessian has n² entries, most of them often 0)."""
+        return list(dict.fromkeys(self.flat()))
+
     @classmethod
     def unflatten(cls, exprs: list[Expr], n_values: int, n_wrt: int, hessian: bool) -> _Derived:
         rest = iter(exprs)
@@ -366,7 +371,7 @@ def _derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order:
     jacobian = [d.gradient(v, wrt, forward_order if single else None) for v in values]
     hessian = d.hessian(jacobian[0], wrt) if second_order else None
     derived = _Derived(values, jacobian, hessian, aux)
-    full_order = topological_order(derived.flat(), prefix=forward_order)
+    full_order = topological_order(derived.roots(), prefix=forward_order)
     stats.forward_nodes = len(order)
     stats.backward_nodes_before = rewriter.settled - settled
     stats.backward_nodes_after = len(full_order) - len(forward_order)
@@ -374,6 +379,8 @@ def _derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order:
     stats.seconds["differentiate"] = time.perf_counter() - clock
     return derived, full_order
 
+
+_ZERO = const(0.0)
 
 # A Hessian up to this size is returned as a tuple literal in the source; a larger
 # one is filled in by a helper from its distinct non-constant entries (sparse ones stay small).
@@ -420,12 +427,13 @@ def _layout(derived: _Derived, wrt: list[Expr], multi: bool) -> _Layout:
         distinct: dict[Expr, str] = {}
         hessian_outputs: list[Expr] = []
         hessian_names: list[str] = []
-        upper: dict[tuple[int, int], str] = {}
-        for i in range(n):
+        upper: dict[tuple[int, int], str] = {}  # non-zero entries of the upper triangle
+        for i, row in enumerate(derived.hessian):
             for j in range(i, n):
-                entry = derived.hessian[i][j]
+                entry = row[j]
                 if entry.op is CONST:
-                    upper[i, j] = format_number(float(entry.param))
+                    if entry is not _ZERO:
+                        upper[i, j] = format_number(float(entry.param))
                     continue
                 if entry not in distinct:
                     distinct[entry] = f"{{{next(slots)}}}"
@@ -435,12 +443,11 @@ def _layout(derived: _Derived, wrt: list[Expr], multi: bool) -> _Layout:
         sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", hessian_outputs,
                                 hessian_names))
         if n <= MAX_LITERAL_MATRIX:
-            matrix = [_tuple_text([upper[min(i, j), max(i, j)] for j in range(n)]) for i in range(n)]
+            matrix = [_tuple_text([upper.get((min(i, j), max(i, j)), "0.0") for j in range(n)]) for i in range(n)]
             parts.append(_tuple_text(matrix))
         else:
             first = len(value_slots) + len(aux_slots) + len(grad_names)
-            cells = [(i, j, int(t[1:-1]) - first if t.startswith("{") else float(t))
-                     for (i, j), t in upper.items() if t != "0.0"]
+            cells = [(i, j, int(t[1:-1]) - first if t.startswith("{") else float(t)) for (i, j), t in upper.items()]
             parts.append(f"_matrix{_tuple_text(list(distinct.values()))}")
     if aux_slots:
         parts.append(_tuple_text(aux_slots))

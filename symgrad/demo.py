@@ -1,4 +1,4 @@
-"""What ``python -m symgrad demo`` shows: compile, read the code, verify, the micrograd numbers, train."""
+"""What ``python -m symgrad demo`` shows: compile, read the code, verify, a Hessian, the micrograd numbers, train."""
 
 from __future__ import annotations
 
@@ -41,13 +41,25 @@ def run(quick: bool = False) -> None:
     _section("2. verify against sympy.diff (symbolic, numeric, finite differences)")
     print(sg.verify(f, [x, y]))
 
-    _section("3. micrograd's README expression, compiled")
+    _section("3. beyond the gradient: the Hessian, compiled and verified against sympy.hessian")
+    r = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    newton = sg.compile(r, wrt=[x, y], order=2)
+    print(newton.source)
+    point = [-1.2, 1.0]
+    for _ in range(8):  # Newton's method: solve H d = -g (2x2, by Cramer's rule)
+        _, (gx, gy), ((hxx, hxy), (_, hyy)) = newton(*point)
+        det = hxx * hyy - hxy * hxy
+        point = [point[0] - (hyy * gx - hxy * gy) / det, point[1] - (hxx * gy - hxy * gx) / det]
+    print(f"Newton's method from (-1.2, 1) after 8 steps: ({point[0]:.10f}, {point[1]:.10f})")
+    print(sg.verify(r, [x, y], order=2))
+
+    _section("4. micrograd's README expression, compiled")
     a, b = sg.symbols("a b")
     g = sg.compile(micrograd_expression(a, b, sg.relu), wrt=[a, b])
     value, (ga, gb) = g(-4.0, 2.0)
     print(f"g = {value:.4f}, dg/da = {ga:.4f}, dg/db = {gb:.4f}   (micrograd: 24.7041 138.8338 645.5773)")
 
-    _section("4. micrograd's moons demo, trained by compiled code")
+    _section("5. micrograd's moons demo, trained by compiled code")
     start = time.perf_counter()
     _, _, _, history = train_moons(steps=30 if quick else 100)
     print(f"final accuracy {history[-1][2] * 100:.0f}% in {time.perf_counter() - start:.2f} s "

@@ -151,15 +151,24 @@ class Differentiator:
         """d output / d w for each ``w`` (0 where it does not depend on ``w``)."""
         adjoint = adjoints(output, wrt, order, rewrite=self.rewrite)
         zero = const(0.0)
-        return [self.rewrite(adjoint.get(w, zero)) for w in wrt]
+        return [self.rewrite(adjoint[w]) if w in adjoint else zero for w in wrt]
 
     def hessian(self, gradient: Sequence[Expr], wrt: Sequence[Expr]) -> list[list[Expr]]:
         """Second derivatives from the gradient: one reverse sweep per row, over the
-        upper triangle only, mirrored, so ``H[i][j] is H[j][i]``."""
+        upper triangle only, mirrored, so ``H[i][j] is H[j][i]``.
+
+        Row ``i`` is swept only by the symbols its gradient entry depends on,
+        so a sparse Hessian costs time in its non-zeros, not in n².
+        """
         n = len(wrt)
-        rows: list[list[Any]] = [[None] * n for _ in range(n)]
+        position = {w: j for j, w in enumerate(wrt)}
+        zero = const(0.0)
+        rows: list[list[Expr]] = [[zero] * n for _ in range(n)]
         for i in range(n):
-            for j, entry in enumerate(self.gradient(gradient[i], wrt[i:]), start=i):
+            order = topological_order([gradient[i]])
+            later = [w for w in order if position.get(w, -1) >= i]
+            for w, entry in zip(later, self.gradient(gradient[i], later, order)):
+                j = position[w]
                 rows[i][j] = rows[j][i] = entry
         return rows
 
