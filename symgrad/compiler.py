@@ -424,31 +424,33 @@ def _layout(derived: _Derived, wrt: list[Expr], multi: bool) -> _Layout:
     if derived.hessian is not None:
         # Each distinct entry of the upper triangle is computed once; constants are written in place.
         n = len(wrt)
-        distinct: dict[Expr, str] = {}
-        hessian_outputs: list[Expr] = []
+        distinct: dict[Expr, int] = {}  # entry -> its index among the Hessian's outputs
         hessian_names: list[str] = []
-        upper: dict[tuple[int, int], str] = {}  # non-zero entries of the upper triangle
+        upper: dict[tuple[int, int], int | float] = {}  # non-zero cells: output index, or a constant
         for i, row in enumerate(derived.hessian):
             for j in range(i, n):
                 entry = row[j]
                 if entry.op is CONST:
                     if entry is not _ZERO:
-                        upper[i, j] = format_number(float(entry.param))
-                    continue
-                if entry not in distinct:
-                    distinct[entry] = f"{{{next(slots)}}}"
-                    hessian_outputs.append(entry)
+                        upper[i, j] = float(entry.param)
+                elif entry in distinct:
+                    upper[i, j] = distinct[entry]
+                else:
+                    upper[i, j] = distinct[entry] = len(distinct)
                     hessian_names.append(f"h_{w_names[i]}_{w_names[j]}")
-                upper[i, j] = distinct[entry]
-        sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", hessian_outputs,
+        sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", list(distinct),
                                 hessian_names))
+        first = next(slots)  # the slot of the Hessian's first output
+
+        def cell(i: int, j: int) -> str:
+            found = upper.get((min(i, j), max(i, j)), 0.0)
+            return format_number(found) if isinstance(found, float) else f"{{{first + found}}}"
+
         if n <= MAX_LITERAL_MATRIX:
-            matrix = [_tuple_text([upper.get((min(i, j), max(i, j)), "0.0") for j in range(n)]) for i in range(n)]
-            parts.append(_tuple_text(matrix))
+            parts.append(_tuple_text([_tuple_text([cell(i, j) for j in range(n)]) for i in range(n)]))
         else:
-            first = len(value_slots) + len(aux_slots) + len(grad_names)
-            cells = [(i, j, int(t[1:-1]) - first if t.startswith("{") else float(t)) for (i, j), t in upper.items()]
-            parts.append(f"_matrix{_tuple_text(list(distinct.values()))}")
+            cells = [(i, j, found) for (i, j), found in upper.items()]
+            parts.append(f"_matrix{_tuple_text([f'{{{first + k}}}' for k in range(len(distinct))])}")
     if aux_slots:
         parts.append(_tuple_text(aux_slots))
     return _Layout(sections, ", ".join(parts), cells)

@@ -140,8 +140,8 @@ def draw(
     from symgrad.engine import Value
 
     if isinstance(f, CompiledFunction):
-        return _draw_graph(f.value_expr, list(f.wrt), list(f.grad_exprs), at, max_nodes, depth, rankdir,
-                           show_backward=True)
+        return _draw_graph(list(f.value_exprs), list(f.wrt), _compiled_outputs(f), at, max_nodes, depth,
+                           rankdir, show_backward=True)
     if isinstance(f, Value):
         f, leaves = _from_value(f)
         at = {**leaves, **(at or {})}
@@ -155,7 +155,23 @@ def draw(
         from symgrad.grad import value_and_grad
 
         f, grads = value_and_grad(f, wrt_nodes)
-    return _draw_graph(f, wrt_nodes, grads, at, max_nodes, depth, rankdir, show_backward=backward)
+    labels = {g: f"d_{w.param}" for w, g in zip(wrt_nodes, grads)}
+    return _draw_graph([f], wrt_nodes, labels, at, max_nodes, depth, rankdir, show_backward=backward)
+
+
+def _compiled_outputs(fn: Any) -> dict[Expr, str]:
+    """What a compiled function returns besides its values, each labelled as in its source."""
+    names = [w.param for w in fn.wrt]
+    labels: dict[Expr, str] = {}
+    for k, row in enumerate(fn.jacobian_exprs):
+        prefix = f"d{k}" if fn.multi else "d"
+        for name, entry in zip(names, row):
+            labels.setdefault(entry, f"{prefix}_{name}")
+    for i, row in enumerate(fn.hessian_exprs or ()):
+        for j in range(i, len(row)):
+            if row[j].args:
+                labels.setdefault(row[j], f"h_{names[i]}_{names[j]}")
+    return labels
 
 
 def _from_value(root: Any) -> tuple[Expr, dict[str, float]]:
@@ -180,13 +196,15 @@ def _from_value(root: Any) -> tuple[Expr, dict[str, float]]:
     return expr, at
 
 
-def _draw_graph(value: Expr, wrt: list[Expr], grads: list[Expr], at: Mapping[str, float] | None,
+def _draw_graph(values: list[Expr], wrt: list[Expr], derived: dict[Expr, str], at: Mapping[str, float] | None,
                 max_nodes: int | None, depth: int | None, rankdir: str, show_backward: bool) -> Any:
-    forward = topological_order([value])
+    """``derived``: each derivative drawn (with ``show_backward``) -> its label."""
+    grads = list(derived) if show_backward else []
+    forward = topological_order(values)
     forward_set = set(forward)
-    nodes = topological_order([value, *grads]) if show_backward else forward
+    nodes = topological_order([*values, *grads])
     if depth is not None:
-        keep = _levels([value, *(grads if show_backward else [])], depth)
+        keep = _levels([*values, *grads], depth)
     else:
         keep = set(nodes)
         if max_nodes is not None and len(nodes) > max_nodes:
@@ -200,16 +218,18 @@ def _draw_graph(value: Expr, wrt: list[Expr], grads: list[Expr], at: Mapping[str
     adjoint_values: dict[Expr, float] = {}
     if at is not None:
         numbers = _evaluate(nodes, at)
+    show_grads = at is not None and len(values) == 1  # each forward node's grad: d value / d node
+    if show_grads:
         from symgrad.grad import adjoints
 
-        adjoint = adjoints(value, wrt)
+        adjoint = adjoints(values[0], wrt)
         adjoint_nodes = topological_order(list(adjoint.values()))
         adjoint_numbers = _evaluate(adjoint_nodes, at)
         adjoint_values = {node: adjoint_numbers[a] for node, a in adjoint.items()}
 
     dot = _drawing_class()(format="svg", graph_attr={"rankdir": rankdir})
     ids = {node: f"n{i}" for i, node in enumerate(nodes)}
-    outputs = {g: f"d_{w.param}" for w, g in zip(wrt, grads)} if show_backward else {}
+    outputs = derived if show_backward else {}
 
     for node in nodes:
         if node not in keep:
@@ -220,7 +240,7 @@ def _draw_graph(value: Expr, wrt: list[Expr], grads: list[Expr], at: Mapping[str
         fields = [_escape(text)]
         if node in numbers and kind != "const":
             fields.append(f"data {numbers[node] + 0.0:.4f}")  # + 0.0: no "-0.0000"
-            if node in forward_set:
+            if node in forward_set and show_grads:
                 fields.append(f"grad {adjoint_values.get(node, 0.0) + 0.0:.4f}")
         attrs = dict(_STYLE[kind])
         if node in outputs:

@@ -231,3 +231,21 @@ def test_verify_catches_a_rule_that_is_right_once_but_wrong_twice():
     report = sg.verify(cube(x), [x], order=2)
     rows = {r.name: r.ok for r in report.rows}
     assert rows == {"value": True, "d/dx": True, "d2/dx dx": False}
+
+
+def test_aux_outputs_come_last_after_the_hessian():
+    value, gradient, hessian, aux = sg.compile(x**2 * y, wrt=[x, y], order=2, aux=[x + y])(1.0, 3.0)
+    assert (value, gradient, hessian, aux) == (3.0, (6.0, 1.0), ((6.0, 2.0), (2.0, 0.0)), (4.0,))
+
+
+def test_aux_outputs_come_last_after_the_jacobian():
+    values, jacobian, aux = sg.compile([x * y, x + y], wrt=[x, y], aux=[x - y])(2.0, 3.0)
+    assert (values, jacobian, aux) == ((6.0, 5.0), ((3.0, 2.0), (1.0, 1.0)), (-1.0,))
+
+
+def test_large_hessian_with_aux_keeps_every_output_in_its_place():
+    f, xs = _rosenbrock(10)
+    point = [0.2] * 10
+    value, gradient, hessian, (aux,) = sg.compile(f, wrt=xs, order=2, aux=[xs[0] * 3])(*point)
+    plain = sg.compile(f, wrt=xs, order=2)(*point)
+    assert (value, gradient, hessian) == plain and aux == pytest.approx(0.6)

@@ -158,3 +158,33 @@ def test_hessian_and_hessian_vector_product_match_sympy(f):
         if checked == 2:
             break
     assume(checked > 0)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expressions, expressions)
+def test_jacobian_of_two_outputs_matches_sympy(f, g):
+    fn = sg.compile([f, g], wrt=[X, Y, Z])
+    try:
+        sym = sg.to_sympy([f, g])
+    except TypeError:
+        assume(False)
+    syms = sg.to_sympy([X, Y, Z])
+    matrix = sympy.Matrix(sym).jacobian(syms)
+    reference = sympy.lambdify(syms, [matrix[i, j] for i in range(2) for j in range(3)], modules="math")
+    checked = 0
+    for point in _points():
+        try:
+            _, jacobian = fn(*point)
+            want = [complex(v) for v in reference(*point)]
+        except (ArithmeticError, ValueError, TypeError):
+            continue
+        flat = [d for row in jacobian for d in row]
+        if any(abs(w.imag) > 0 or not math.isfinite(w.real) for w in want) or max(map(abs, flat)) > 1e8:
+            continue
+        checked += 1
+        for got, w in zip(flat, want):
+            assert abs(got - w.real) <= 1e-7 * (1 + abs(w.real)), (f, g, point, flat, want)
+        if checked == 2:
+            break
+    assume(checked > 0)

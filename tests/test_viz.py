@@ -181,3 +181,16 @@ def test_cli_dot_renders_svg(tmp_path):
     out = run_cli("dot", "tanh(x*y) + x", "-o", str(tmp_path / "g.svg"), "--at", "x=0.5,y=2")
     assert out.returncode == 0, out.stderr
     ET.parse(tmp_path / "g.svg")
+
+
+def test_drawing_a_compiled_hessian_labels_each_derivative_as_the_source_names_it():
+    x, y = sg.symbols("x y")
+    fn = sg.compile((1 - x) ** 2 + 100 * (y - x**2) ** 2, wrt=[x, y], order=2)
+    source = fn.draw(at={"x": 1.2, "y": 1.0}).source
+    assert "d_x = " in source and "h_x_x = " in source and "h_x_y = " in source
+
+
+def test_drawing_several_compiled_outputs_draws_every_value_and_jacobian_row():
+    x, y = sg.symbols("x y")
+    source = sg.compile([sg.sin(x) * y, x * y], wrt=[x, y]).draw().source
+    assert "{ sin(x) * y }" in source and "{ x * y }" in source and "d0_x = " in source and "d0_y = " in source
