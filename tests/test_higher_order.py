@@ -42,23 +42,36 @@ def _unary_cases():
 
 
 @pytest.mark.parametrize("f, domain", list(_unary_cases()))
-def test_second_derivative_of_every_unary_primitive_matches_sympy(f, domain):
+def test_second_derivative_and_hvp_of_every_unary_primitive_match_sympy(f, domain):
     fn = sg.compile(f, wrt=[x], order=2)
+    hvp = sg.compile_hvp(f, [x])
     for point in POINTS[domain]:
         _, _, hessian = fn(point)
-        _assert_matrix_close(hessian, _sympy_hessian(f, [x], {x: point}))
+        want = _sympy_hessian(f, [x], {x: point})
+        _assert_matrix_close(hessian, want)
+        _assert_matrix_close([hvp((point,), (3.0,))], [[want[0][0] * 3.0]])
 
 
 @pytest.mark.parametrize("op, domain_x, domain_y", [
     (ops.add, "real", "real"), (ops.sub, "real", "real"), (ops.mul, "real", "real"),
     (ops.div, "real", "positive"), (ops.power_op, "positive", "real"), (ops.xlogy, "real", "positive"),
 ])
-def test_hessian_of_every_binary_primitive_matches_sympy(op, domain_x, domain_y):
+def test_hessian_hvp_and_jacobian_of_every_binary_primitive_match_sympy(op, domain_x, domain_y):
     f = op(x, y)
     fn = sg.compile(f, wrt=[x, y], order=2)
+    hvp = sg.compile_hvp(f, [x, y])
+    jacobian = sg.compile([f, op(x * y, y)], wrt=[x, y])
+    sym_x, sym_y = sg.to_sympy([x, y])
+    want_jacobian = sympy.Matrix(sg.to_sympy([f, op(x * y, y)])).jacobian([sym_x, sym_y])
     for px in POINTS[domain_x]:
         for py in POINTS[domain_y]:
-            _assert_matrix_close(fn(px, py)[2], _sympy_hessian(f, [x, y], {x: px, y: py}))
+            want = _sympy_hessian(f, [x, y], {x: px, y: py})
+            _assert_matrix_close(fn(px, py)[2], want)
+            _assert_matrix_close([hvp((px, py), (0.5, -2.0))], [[w[0] * 0.5 - w[1] * 2.0 for w in want]])
+            if domain_x == "real" or px * py > 0:  # x*y stays in the first argument's domain
+                subs = {sym_x: px, sym_y: py}
+                _assert_matrix_close(jacobian(px, py)[1], [[complex(want_jacobian[i, j].evalf(30, subs=subs))
+                                                            for j in range(2)] for i in range(2)])
 
 
 def test_hessian_is_a_symmetric_nested_list_sharing_each_off_diagonal_entry():
