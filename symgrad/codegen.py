@@ -161,27 +161,8 @@ def emit_function(
             else:
                 aliases.append((out_name, out))
 
-    starts = _section_starts(sections, order)
-    section = sections[0]
-    body: list[str] = []
-    body_nodes: dict[int, Expr] = {}
-    ops_in: dict[Expr, int] = {}  # inlined node -> operations its text holds
-    ops_used: set[Any] = set()
-
-    def assign(node: Expr, code: str, local: str) -> None:
-        if annotate:
-            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-        body_nodes[len(body)] = node
-        body.append(f"{_INDENT}{local} = {code}")
-        text_of[node] = (local, ATOM)
-
-    for index, node in enumerate(order):
-        if index in starts:
-            section = starts[index]
-            if section.heading:
-                body.append(f"{_INDENT}# {section.heading}")
-        args = node.args
-        if not args:
+    for node in order:
+        if not node.args:
             if node.op is CONST:
                 text_of[node] = _literal(node.param)
             elif node not in param_text:
@@ -189,28 +170,49 @@ def emit_function(
                     f"the expression uses the symbol {node.param!r}, which is not an argument "
                     f"(arguments: {', '.join(p.param for p in params) or 'none'})"
                 )
-            continue
-        ops_used.add(node.op)
-        template = node.op.printer(node.param)
-        parts = []
-        count = 1
-        for arg, need in zip(args, template.arg_prec):
-            arg_text, arg_prec = text_of[arg]
-            if arg in ops_in:  # written inline so far
-                if need >= ATOM:  # an argument repeated in the template is computed once
-                    del ops_in[arg]
-                    local = namer.temporary(section.prefix)
-                    assign(arg, arg_text, local)
-                    arg_text, arg_prec = local, ATOM
-                else:
-                    count += ops_in.pop(arg)
-            parts.append(f"({arg_text})" if arg_prec < need else arg_text)
-        code = template.text.format(*parts)
-        if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
-            text_of[node] = (code, template.prec)
-            ops_in[node] = count
-            continue
-        assign(node, code, named_output.get(node) or namer.temporary(section.prefix))
+    ops_used = set(map(_op_of, order))
+
+    body: list[str] = []
+    body_nodes: dict[int, Expr] = {}
+    ops_in: dict[Expr, int] = {}  # inlined node -> operations its text holds
+    annotation = (lambda node: "  # " + comment_text(to_text(node, limit=70, names=param_text))) if annotate \
+        else (lambda node: "")
+    starts = _section_starts(sections, order)
+    bounds = [*sorted(starts), len(order)]
+    for begin, end in itertools.pairwise(bounds):
+        section = starts[begin]
+        if section.heading:
+            body.append(f"{_INDENT}# {section.heading}")
+        prefix = section.prefix
+        temporary = namer.temporary
+        for node in itertools.islice(order, begin, end):
+            args = node.args
+            if not args:
+                continue
+            template = node.op.printer(node.param)
+            parts = []
+            count = 1
+            for arg, need in zip(args, template.arg_prec):
+                arg_text, arg_prec = text_of[arg]
+                if arg in ops_in:  # written inline so far
+                    if need >= ATOM:  # an argument repeated in the template is computed once
+                        del ops_in[arg]
+                        local = temporary(prefix)
+                        body_nodes[len(body)] = arg
+                        body.append(f"{_INDENT}{local} = {arg_text}{annotation(arg)}")
+                        text_of[arg] = arg_text, arg_prec = (local, ATOM)
+                    else:
+                        count += ops_in.pop(arg)
+                parts.append(f"({arg_text})" if arg_prec < need else arg_text)
+            code = template.text.format(*parts)
+            if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
+                text_of[node] = (code, template.prec)
+                ops_in[node] = count
+                continue
+            local = named_output.get(node) or temporary(prefix)
+            body_nodes[len(body)] = node
+            body.append(f"{_INDENT}{local} = {code}{annotation(node)}")
+            text_of[node] = (local, ATOM)
 
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
     for out_name, out in aliases:
@@ -235,6 +237,7 @@ def emit_function(
 
 
 _args_of = operator.attrgetter("args")
+_op_of = operator.attrgetter("op")
 
 
 def _check_input_lines(names: list[str]) -> list[str]:

@@ -177,18 +177,19 @@ class Expr:
 
 
 class _InternRef(weakref.ref):
-    """A weak reference that knows its key in the intern table."""
+    """A weak reference that knows where it sits in the intern tables."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "table")
 
 
-# (op, args[, param key]) -> weak reference to the one node with that structure.
-_interned: dict[tuple[Any, ...], _InternRef] = {}
+# op -> (args[, param key]) -> weak reference to the one node with that structure.
+# One table per op keeps the key to the args tuple the node holds anyway.
+_interned: dict[Any, dict[Any, _InternRef]] = {}
 
 
 def _forget(ref: _InternRef) -> None:
-    if _interned.get(ref.key) is ref:
-        del _interned[ref.key]
+    if ref.table.get(ref.key) is ref:
+        del ref.table[ref.key]
 
 
 def _param_key(param: Any) -> Any:
@@ -200,8 +201,11 @@ def _param_key(param: Any) -> Any:
 
 def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
-    key = (op, args, _param_key(param)) if param is not None else (op, args)
-    ref = _interned.get(key)
+    table = _interned.get(op)
+    if table is None:
+        table = _interned[op] = {}
+    key = args if param is None else (args, _param_key(param))
+    ref = table.get(key)
     if ref is not None:
         node = ref()
         if node is not None:
@@ -212,7 +216,8 @@ def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     node.param = param
     ref = _InternRef(node, _forget)
     ref.key = key
-    _interned[key] = ref
+    ref.table = table
+    table[key] = ref
     return node
 
 

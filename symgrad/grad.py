@@ -14,11 +14,12 @@ SymPy, and differentiated again. Time and size are linear in the graph.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, symbol, topological_order
 from symgrad.ops import SYMBOL
+from symgrad.simplify import Rewriter
 
 
 def as_symbols(wrt: Any, what: str = "wrt") -> list[Expr]:
@@ -42,14 +43,13 @@ def adjoints(
     output: Expr,
     wrt: Sequence[Expr],
     order: list[Expr] | None = None,
-    rewrite: Callable[[Expr], Expr] | None = None,
+    rewriter: Rewriter | None = None,
 ) -> dict[Expr, Expr]:
     """The adjoint of every node on a path from ``wrt`` to ``output``.
 
     ``order`` may pass ``topological_order([output])`` if the caller has it.
-    ``rewrite``, if given, is applied to every new adjoint term as it is
-    made (``symgrad.simplify.Rewriter.expr``), so no unsimplified backward
-    graph is ever built in full.
+    ``rewriter``, if given, rewrites every new adjoint term as it is made,
+    so no unsimplified backward graph is ever built in full.
     """
     if order is None:
         order = topological_order([output])
@@ -62,10 +62,10 @@ def adjoints(
     adjoint: dict[Expr, Expr] = {}
     if output in active:
         adjoint[output] = const(1.0)
-    if rewrite is None:
-        rewrite = _unchanged
+    rewrite, known = (_unchanged, {}.get) if rewriter is None else (rewriter.expr, rewriter.image.get)
+    adjoint_of = adjoint.get
     for node in reversed(order):
-        g = adjoint.get(node)
+        g = adjoint_of(node)
         if g is None:
             continue
         args = node.args
@@ -78,9 +78,11 @@ def adjoints(
         for arg, part in zip(args, parts):
             if part is None or arg not in active:
                 continue
-            previous = adjoint.get(arg)
-            # Rewriting the term first leaves only the sum's node new.
-            part = rewrite(part)
+            # Rewriting the term first leaves only the sum's node new. A term seen
+            # before (the g an add passes on) is found in the memo without a call.
+            seen = known(part)
+            part = rewrite(part) if seen is None else seen
+            previous = adjoint_of(arg)
             adjoint[arg] = part if previous is None else rewrite(previous + part)
     return adjoint
 
@@ -92,7 +94,7 @@ def _unchanged(node: Expr) -> Expr:
 def tangents(
     roots: Sequence[Expr],
     seeds: dict[Expr, Expr],
-    rewrite: Callable[[Expr], Expr] | None = None,
+    rewriter: Rewriter | None = None,
 ) -> list[Expr]:
     """Forward mode: the directional derivative of each root, given the tangent of some symbols.
 
@@ -100,7 +102,7 @@ def tangents(
     ``g`` times the partial derivative, so pulling a tangent back through
     one argument gives that argument's contribution to the output's tangent.
     """
-    rewrite = rewrite or _unchanged
+    rewrite = _unchanged if rewriter is None else rewriter.expr
     tangent = dict(seeds)
     for node in topological_order(roots):
         args = node.args
@@ -138,8 +140,6 @@ class Differentiator:
     """
 
     def __init__(self, simplify: bool = True) -> None:
-        from symgrad.simplify import Rewriter
-
         self.rewriter = Rewriter() if simplify else None
         self.rewrite = self.rewriter.expr if simplify else _unchanged
 
@@ -149,7 +149,7 @@ class Differentiator:
 
     def gradient(self, output: Expr, wrt: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """d output / d w for each ``w`` (0 where it does not depend on ``w``)."""
-        adjoint = adjoints(output, wrt, order, rewrite=self.rewrite)
+        adjoint = adjoints(output, wrt, order, self.rewriter)
         zero = const(0.0)
         return [self.rewrite(adjoint[w]) if w in adjoint else zero for w in wrt]
 
@@ -182,7 +182,7 @@ class Differentiator:
         for reverse over reverse on ``gradient · v``; equal node counts on a
         small MLP loss.
         """
-        return tangents(gradient, dict(zip(wrt, vector)), rewrite=self.rewrite)
+        return tangents(gradient, dict(zip(wrt, vector)), self.rewriter)
 
 
 def jacobian(outputs: Any, wrt: Any, *, simplify: bool = True) -> list[list[Expr]]:
