@@ -115,9 +115,14 @@ class Emitted:
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
 
 
-def _literal(value: int | float) -> tuple[str, int]:
+# How each computed node reads in the code: (text, precedence, operations written inline);
+# 0 operations means a name or a literal.
+_Text = tuple[str, int, int]
+
+
+def _literal(value: int | float) -> _Text:
     text = format_number(value)
-    return text, (UNARY if text.startswith("-") else ATOM)
+    return text, (UNARY if text.startswith("-") else ATOM), 0
 
 
 def emit_function(
@@ -139,7 +144,7 @@ def emit_function(
     namer = Namer(reserved_names())
     function_name = namer.claim(identifier(name))
     param_names = [namer.claim(identifier(p.param)) for p in params]
-    text_of: dict[Expr, tuple[str, int]] = {p: (n, ATOM) for p, n in zip(params, param_names)}
+    text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in zip(params, param_names)}
     param_text = dict(zip(params, param_names))
 
     all_outputs = [o for s in sections for o in s.outputs]
@@ -174,45 +179,36 @@ def emit_function(
 
     body: list[str] = []
     body_nodes: dict[int, Expr] = {}
-    ops_in: dict[Expr, int] = {}  # inlined node -> operations its text holds
     annotation = (lambda node: "  # " + comment_text(to_text(node, limit=70, names=param_text))) if annotate \
         else (lambda node: "")
     starts = _section_starts(sections, order)
     bounds = [*sorted(starts), len(order)]
+    temporary = namer.temporary
+
+    def assign(node: Expr, code: str, local: str) -> _Text:
+        body_nodes[len(body)] = node
+        body.append(f"{_INDENT}{local} = {code}{annotation(node)}")
+        text_of[node] = named = (local, ATOM, 0)
+        return named
+
     for begin, end in itertools.pairwise(bounds):
         section = starts[begin]
         if section.heading:
             body.append(f"{_INDENT}# {section.heading}")
         prefix = section.prefix
-        temporary = namer.temporary
+
+        def name_inline(arg: Expr) -> _Text:  # an argument the template repeats is computed once
+            return assign(arg, text_of[arg][0], temporary(prefix))  # noqa: B023 (used within this section)
+
         for node in itertools.islice(order, begin, end):
-            args = node.args
-            if not args:
+            if not node.args:
                 continue
             template = node.op.printer(node.param)
-            parts = []
-            count = 1
-            for arg, need in zip(args, template.arg_prec):
-                arg_text, arg_prec = text_of[arg]
-                if arg in ops_in:  # written inline so far
-                    if need >= ATOM:  # an argument repeated in the template is computed once
-                        del ops_in[arg]
-                        local = temporary(prefix)
-                        body_nodes[len(body)] = arg
-                        body.append(f"{_INDENT}{local} = {arg_text}{annotation(arg)}")
-                        text_of[arg] = arg_text, arg_prec = (local, ATOM)
-                    else:
-                        count += ops_in.pop(arg)
-                parts.append(f"({arg_text})" if arg_prec < need else arg_text)
-            code = template.text.format(*parts)
+            code, count = _render(template, node.args, text_of, name_inline)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
-                text_of[node] = (code, template.prec)
-                ops_in[node] = count
-                continue
-            local = named_output.get(node) or temporary(prefix)
-            body_nodes[len(body)] = node
-            body.append(f"{_INDENT}{local} = {code}{annotation(node)}")
-            text_of[node] = (local, ATOM)
+                text_of[node] = (code, template.prec, count)
+            else:
+                assign(node, code, named_output.get(node) or temporary(prefix))
 
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
     for out_name, out in aliases:
@@ -269,16 +265,22 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     return starts
 
 
-def _code(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, tuple[str, int]],
-          ops_in: dict[Expr, int]) -> tuple[str, int]:
-    """A node's code from its template and its arguments' texts; also its operation count."""
+def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text],
+            name_inline: Callable[[Expr], _Text] | None = None) -> tuple[str, int]:
+    """A node's code from its template and its arguments' texts; also the operations it holds.
+
+    ``name_inline(arg)`` assigns an inline argument to a local where the
+    template needs an atom (it repeats the argument: ``{0} * {0}``).
+    """
     parts = []
     count = 1
     for arg, need in zip(args, template.arg_prec):
-        arg_text, arg_prec = text_of[arg]
-        parts.append(f"({arg_text})" if arg_prec < need else arg_text)
-        if arg in ops_in:  # written inline
-            count += ops_in.pop(arg)
+        text, prec, ops = text_of[arg]
+        if ops:
+            if need >= ATOM and name_inline is not None:
+                text, prec, ops = name_inline(arg)
+            count += ops
+        parts.append(f"({text})" if prec < need else text)
     return template.text.format(*parts), count
 
 
@@ -292,18 +294,18 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
     if failing_code is None:
         return line_node
     wanted = failing_code.strip()
-    text_of: dict[Expr, tuple[str, int]] = {p: (n, ATOM) for p, n in params.items()}
+    text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in params.items()}
     for lineno, node in line_nodes.items():
-        text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM)
+        text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
     for node in pending:
         if node.op is CONST:
             text_of[node] = _literal(node.param)
         elif node.args:
             template = node.op.printer(node.param)
-            code, _ = _code(template, node.args, text_of, {})
+            code, count = _render(template, node.args, text_of)
             if code == wanted:
                 return node
             if node is not line_node:
-                text_of[node] = (code, template.prec)
+                text_of[node] = (code, template.prec, count)
     return line_node

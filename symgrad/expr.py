@@ -291,27 +291,22 @@ def topological_order(roots: Iterable[Expr], prefix: list[Expr] | None = None) -
     for root in roots:
         if root in done:
             continue
-        stack: list[Any] = [root]
+        # The stack holds the path being explored; a node is finished once no
+        # argument is left unfinished (re-scanning at most a few arguments is
+        # cheaper than pushing a marker per node).
+        stack = [root]
         push, pop = stack.append, stack.pop
         while stack:
-            item = pop()
-            if type(item) is tuple:  # (node,): all its arguments are finished
-                node = item[0]
+            node = stack[-1]
+            for arg in node.args:
+                if arg not in done:
+                    push(arg)
+                    break
+            else:
+                pop()
                 if node not in done:
                     mark(node)
                     finish(node)
-                continue
-            if item in done:
-                continue
-            args = item.args
-            if not args:
-                mark(item)
-                finish(item)
-                continue
-            push((item,))
-            for arg in reversed(args):
-                if arg not in done:
-                    push(arg)
     return order
 
 

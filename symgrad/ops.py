@@ -92,14 +92,15 @@ def is_number(e: Expr, value: float | None = None) -> bool:
     return e.op is CONST and (value is None or e.param == value)
 
 
-def _rule(description: str, triggers: tuple[str | float, ...] | None):
+def _rule(description: str, triggers: tuple[str | float, ...] | None, params: tuple[Any, ...] = ()):
     """Mark a rewrite: ``description`` names it in reports; ``triggers`` say what must be
     among the arguments for it to possibly apply: an op name, or a number for a constant
-    of that value (None: always try)."""
+    of that value (None: always try); ``params``: node params that make it apply."""
 
     def wrap(fn):
         fn.description = description
         fn.triggers = triggers
+        fn.params = params
         return fn
 
     return wrap
@@ -176,12 +177,12 @@ def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return neg(args[1]) if is_number(args[0], 0) else None
 
 
-@_rule("x**1 → x", None)
+@_rule("x**1 → x", (), params=(1,))
 def _power_one(args: tuple[Expr, ...], k: int) -> Expr | None:
     return args[0] if k == 1 else None
 
 
-@_rule("x**0 → 1", None)
+@_rule("x**0 → 1", (), params=(0,))
 def _power_zero(args: tuple[Expr, ...], k: int) -> Expr | None:
     return const(1.0) if k == 0 else None
 

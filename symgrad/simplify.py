@@ -61,14 +61,16 @@ def _fold(node: Expr) -> Expr | None:
 
 @dataclass(frozen=True)
 class _Triggers:
-    """What among a node's arguments lets one of its op's rules possibly apply.
+    """What lets one of an op's rules (or constant folding) possibly apply to a node.
 
-    Checking it first skips most rule calls (measured: ~2/3 of all nodes).
+    Checking it first skips most rule calls (measured: ~3/4 of all nodes).
     """
 
     always: bool  # some rule must always be tried
     ops: frozenset[Any]  # an argument with one of these ops
     constants: frozenset[float]  # a constant argument equal to one of these
+    params: frozenset[Any]  # the node's param is one of these
+    foldable: bool  # all arguments constant: fold
 
 
 _TRIGGERS: dict[Any, _Triggers] = {}
@@ -77,15 +79,35 @@ _TRIGGERS: dict[Any, _Triggers] = {}
 def _triggers(op: Any) -> _Triggers:
     names: set[str] = set()
     constants: set[float] = set()
+    params: set[Any] = set()
     always = False
     for rule in op.rewrites:
         if rule.triggers is None:
             always = True
         for trigger in rule.triggers or ():
             (names if isinstance(trigger, str) else constants).add(trigger)
-    found = _Triggers(always, frozenset(by_name(n) for n in names), frozenset(constants))
+        params.update(getattr(rule, "params", ()))
+    found = _Triggers(always, frozenset(by_name(n) for n in names), frozenset(constants), frozenset(params),
+                      op.impl is not None)
     _TRIGGERS[op] = found
     return found
+
+
+def _may_apply(node: Expr) -> bool:
+    """Can folding or one of the op's rules possibly change ``node``?"""
+    triggers = _TRIGGERS.get(node.op) or _triggers(node.op)
+    if triggers.always or (node.param is not None and node.param in triggers.params):
+        return True
+    all_constant = triggers.foldable
+    for arg in node.args:
+        if arg.op is CONST:
+            if arg.param in triggers.constants:
+                return True
+        else:
+            all_constant = False
+            if arg.op in triggers.ops:
+                return True
+    return all_constant
 
 
 class Rewriter:
@@ -114,26 +136,24 @@ class Rewriter:
             return node
         new_args = tuple(map(self._lookup, args))
         current = node if new_args == args else make(node.op, new_args, node.param)
+        if _may_apply(current):
+            current = self._apply_rules(current)
+        image[node] = current
+        if current is not node:
+            self.changed = True
+            image.setdefault(current, current)
+        return current
+
+    def _apply_rules(self, current: Expr) -> Expr:
+        """Fold ``current`` or apply its op's rules until none applies (or it becomes a leaf)."""
         for _ in range(_MAX_REWRITES_PER_NODE):
             op = current.op
             args = current.args
-            if op.impl is not None:
-                for arg in args:
-                    if arg.op is not CONST:
-                        break
-                else:
-                    folded = _fold(current)
-                    if folded is not None:
-                        self.stats.folded += 1
-                        current = folded
-                        break
-            triggers = _TRIGGERS.get(op) or _triggers(op)
-            if not triggers.always:
-                for arg in args:
-                    if arg.op in triggers.ops or (arg.op is CONST and arg.param in triggers.constants):
-                        break
-                else:  # no argument can make any rule apply
-                    break
+            if op.impl is not None and all(arg.op is CONST for arg in args):
+                folded = _fold(current)
+                if folded is not None:
+                    self.stats.folded += 1
+                    return folded
             for rule in op.rewrites:
                 replacement = rule(args, current.param)
                 if replacement is not None:
@@ -141,13 +161,9 @@ class Rewriter:
                     current = replacement
                     break
             else:
-                break
-            if not current.args:
-                break
-        image[node] = current
-        if current is not node:
-            self.changed = True
-            image.setdefault(current, current)
+                return current
+            if not current.args or not _may_apply(current):
+                return current
         return current
 
     def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
