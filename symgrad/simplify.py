@@ -181,6 +181,11 @@ class Rewriter:
         if found is not None:
             return found
         settle = self._settle
+        for arg in root.args:
+            if arg not in image:
+                break
+        else:  # the usual case in reverse mode: only the root is new
+            return settle(root)
         stack = [root]
         while stack:
             node = stack[-1]
