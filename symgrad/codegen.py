@@ -30,13 +30,47 @@ _INDENT = "        "  # inside def + try
 
 # Names the generated code binds besides its parameters; a user label is never one of them.
 BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
+ARRAY_LOCALS = frozenset({"xp", "batch_shape"})  # what array code binds in its prologue
 
 
 def reserved_names() -> frozenset[str]:
-    names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES
+    names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES | ARRAY_LOCALS
     for op in all_ops():
-        names |= set(op.namespace)
+        names |= set(op.namespace) | set(op.array_namespace)
     return frozenset(names)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What differs between the scalar Python code and the array code generated from one graph."""
+
+    name: str
+    template: Callable[[Any, Any], Any]  # (op, param) -> Template
+    namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
+    prologue: Callable[[list[str], list[int]], list[str]]  # (param names, batch positions) -> lines
+
+
+def _scalar_template(op: Any, param: Any) -> Any:
+    return op.printer(param)
+
+
+def _array_template(op: Any, param: Any) -> Any:
+    if op.array_printer is None:
+        raise ValueError(f"the op {op.name!r} has no array form; a primitive needs array_impl= "
+                         "to be compiled with backend='numpy'")
+    return op.array_printer(param)
+
+
+def _array_prologue(names: list[str], batch: list[int]) -> list[str]:
+    args = ", ".join(names)
+    targets = args + ("," if len(names) == 1 else "")
+    return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})",
+            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})"]
+
+
+PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
+                 lambda names, _batch: _check_input_lines(names))
+ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue)
 
 
 def identifier(label: str) -> str:
@@ -113,6 +147,7 @@ class Emitted:
     # where each section's own nodes start in the topological order
     section_starts: list[int] = field(default_factory=list)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
+    backend: str = "python"
 
 
 # How each computed node reads in the code: (text, precedence, operations written inline);
@@ -134,12 +169,16 @@ def emit_function(
     annotate: bool = False,
     header: Callable[[Mapping[Expr, str]], str] | None = None,
     order: list[Expr] | None = None,
+    backend: Backend = PYTHON,
+    batch: Sequence[Expr] = (),
 ) -> Emitted:
     """One ``def`` computing every section's outputs; ``returns`` formats their names.
 
     ``returns`` uses ``{0}``, ``{1}``... for the outputs of all sections in order.
     ``header(names)`` writes the opening comment, given each parameter's identifier.
     ``order`` may pass ``topological_order`` of all the outputs if the caller has it.
+    ``backend`` picks scalar Python (``PYTHON``) or array code (``ARRAY``, whose
+    prologue binds ``xp`` and ``batch_shape``, the shape of the ``batch`` parameters).
     """
     namer = Namer(reserved_names())
     function_name = namer.claim(identifier(name))
@@ -203,23 +242,23 @@ def emit_function(
         for node in itertools.islice(order, begin, end):
             if not node.args:
                 continue
-            template = node.op.printer(node.param)
+            template = backend.template(node.op, node.param)
             code, count = _render(template, node.args, text_of, name_inline)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)
             else:
                 assign(node, code, named_output.get(node) or temporary(prefix))
 
-    namespace_names = set(BASE_NAMESPACE_NAMES).union(*(op.namespace for op in ops_used))
+    namespace_names = set(BASE_NAMESPACE_NAMES).union(*(backend.namespace(op) for op in ops_used))
     for out_name, out in aliases:
         body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
-    body.append(f"{_INDENT}return {returns.format(*output_names)}")
+    body.append(f"{_INDENT}return {returns.format(*output_names, p=param_names)}")
 
     signature = ", ".join(param_names)
     lines = [f"def {function_name}({signature}):"]
     if header is not None:
         lines.append(f"    # {comment_text(header(param_text))}")
-    lines.extend(_check_input_lines(param_names))
+    lines.extend(backend.prologue(param_names, [i for i, p in enumerate(params) if p in set(batch)]))
     lines.append("    try:")
     offset = len(lines) + 1  # 1-based line number of body[0]
     lines.extend(body)
@@ -229,7 +268,7 @@ def emit_function(
     line_nodes = {offset + i: nodes for i, nodes in body_nodes.items()}
     shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
     return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes,
-                   sorted(starts), shared)
+                   sorted(starts), shared, backend.name)
 
 
 _args_of = operator.attrgetter("args")

@@ -37,7 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad.codegen import Emitted, Section, emit_function, find_failing_node
+from symgrad import arrays
+from symgrad.codegen import ARRAY, PYTHON, Backend, Emitted, Section, emit_function, find_failing_node
 from symgrad.errors import EvaluationError
 from symgrad.expr import (
     Expr,
@@ -178,8 +179,9 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any =
         "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
         "ArithmeticError": ArithmeticError, "ValueError": ValueError,
     }
+    backend = ARRAY if emitted.backend == ARRAY.name else PYTHON
     for op in all_ops():
-        for name, value in op.namespace.items():
+        for name, value in backend.namespace(op).items():
             if name in emitted.namespace_names:
                 namespace[name] = value
     holder: list[_Program] = []
@@ -212,8 +214,12 @@ class CompiledFunction:
     """
 
     def __init__(self, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
-                 program: _Program, stats: CompileStats, name: str, multi: bool = False) -> None:
+                 program: _Program, stats: CompileStats, name: str, multi: bool = False,
+                 backend: str = "python", batch: Sequence[Expr] = (), reduce: str | None = None) -> None:
         self.outputs = tuple(outputs)
+        self.backend = backend
+        self.batch = tuple(batch)
+        self.reduce = reduce
         self.output = outputs[0]
         self.multi = multi
         self.order = 1 if derived.hessian is None else 2
@@ -254,12 +260,16 @@ class CompiledFunction:
         with self._forward_lock:
             names = [f"value_{i}" for i in range(len(self.value_exprs))] if self.multi else ["value"]
             returns = _tuple_text([f"{{{i}}}" for i in range(len(names))]) if self.multi else "{0}"
+            array_code = self.backend == ARRAY.name
+            if array_code:
+                returns = _array_returns(0, [], gradient=False)
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
             emitted = emit_function(
                 self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
                 header=lambda _names: f"value of {shown}",
+                backend=ARRAY if array_code else PYTHON, batch=self.batch,
             )
-            return _run(emitted, self.params, "forward")
+            return _run(emitted, self.params, "forward", {"arrays": self.reduce} if array_code else None)
 
     @property
     def forward(self) -> Callable[..., Any]:
@@ -297,6 +307,7 @@ class CompiledFunction:
         state = {
             "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order, "multi": self.multi,
+            "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
             "lines": line_keys, "helpers": self._program.helper_spec,
             "source": emitted.source, "function_name": emitted.function_name,
             "param_names": emitted.param_names, "output_names": emitted.output_names,
@@ -318,9 +329,10 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
     params = take(state["n_params"])
     line_nodes = {k: next(rest) for k in state["lines"]}
     emitted = Emitted(state["source"], state["function_name"], state["param_names"],
-                      state["output_names"], set(state["namespace_names"]), line_nodes)
+                      state["output_names"], set(state["namespace_names"]), line_nodes, backend=state["backend"])
     program = _run(emitted, params, "restored", state["helpers"])
-    return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], state["name"], state["multi"])
+    return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], state["name"], state["multi"],
+                            state["backend"], [symbol(b) for b in state["batch"]], state["reduce"])
 
 
 # ---- pipeline -----------------------------------------------------------------------
@@ -456,12 +468,16 @@ def _layout(derived: _Derived, wrt: list[Expr], multi: bool) -> _Layout:
     return _Layout(sections, ", ".join(parts), cells)
 
 
-def _helpers(spec: Any) -> dict[str, Any]:
-    """The helpers generated code may call besides the op table's functions: ``_matrix``."""
-    if spec is None:
-        return {}
-    n, cells = spec
-    return {"_matrix": _matrix_builder(n, cells)}
+def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The helpers generated code may call besides the op table's functions, from plain data
+    (kept for pickling): ``_matrix`` for a large Hessian, the array runtime for array code."""
+    found: dict[str, Any] = {}
+    if spec and "matrix" in spec:
+        n, cells = spec["matrix"]
+        found["_matrix"] = _matrix_builder(n, cells)
+    if spec and "arrays" in spec:
+        found.update(arrays.helpers(spec["arrays"]))
+    return found
 
 
 def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., tuple[tuple[float, ...], ...]]:
@@ -482,7 +498,7 @@ def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., 
 
 def _emit(derived: _Derived, layout: _Layout, outputs: list[Expr], wrt: list[Expr], params: list[Expr],
           name: str, annotate: bool, full_order: list[Expr], second_order: bool, multi: bool,
-          stats: CompileStats) -> Emitted:
+          stats: CompileStats, backend: Backend = PYTHON, batch: Sequence[Expr] = ()) -> Emitted:
     clock = time.perf_counter()
     what = "value, gradient and hessian" if second_order else "value and gradient"
     if multi:
@@ -495,7 +511,7 @@ def _emit(derived: _Derived, layout: _Layout, outputs: list[Expr], wrt: list[Exp
 
     suffix = "_hessian" if second_order else ("_jacobian" if what.endswith("jacobian") else "_and_grad")
     emitted = emit_function(f"{name}{suffix}", params, layout.sections, layout.returns,
-                            annotate=annotate, header=header, order=full_order)
+                            annotate=annotate, header=header, order=full_order, backend=backend, batch=batch)
     stats.lines = emitted.source.count("\n")
     stats.shared_nodes = emitted.shared
     stats.seconds["emit"] = time.perf_counter() - clock
@@ -616,6 +632,9 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     cache: bool = True,
     aux: Sequence[Any] = (),
     order: int = 1,
+    backend: str = "python",
+    batch: Any = None,
+    reduce: str | None = None,
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
@@ -628,6 +647,10 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     symbols, sorted). ``annotate=True`` adds to each generated line a comment
     with the subexpression it computes. ``aux``: more expressions computed in
     the same function (sharing its work), returned last. Cached by graph structure.
+
+    ``backend="numpy"`` emits array code instead (see ``symgrad.arrays``):
+    ``batch`` names the inputs that carry samples, ``reduce`` is None
+    (per-sample values and gradients), ``"sum"`` or ``"mean"``.
 
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
@@ -646,14 +669,25 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError(f"order must be 1 (gradient) or 2 (gradient and hessian), got {order!r}")
     if order == 2 and multi:
         raise ValueError("order=2 (the hessian) needs a single output; compile each output separately")
+    if backend not in (PYTHON.name, ARRAY.name):
+        raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r}")
+    array_code = backend == ARRAY.name
+    if not array_code and (batch is not None or reduce is not None):
+        raise ValueError("batch= and reduce= are options of backend='numpy'")
+    if array_code and (order == 2 or multi):
+        raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
+    if reduce not in arrays.REDUCTIONS:
+        raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
     with _no_gc_pauses():
         clock = time.perf_counter()
         graph_order = topological_order([*outputs, *aux])
         used = [n for n in graph_order if n.op is SYMBOL]
         wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
         params = _order_params(used, wrt_nodes, args)
+        batch_nodes = _batch_symbols(batch, params)
         key = structural_key([*outputs, *aux], len(outputs), multi, order, tuple(w.param for w in wrt_nodes),
-                             tuple(p.param for p in params), name, annotate, order=graph_order) if cache else b""
+                             tuple(p.param for p in params), name, annotate, backend,
+                             tuple(b.param for b in batch_nodes), reduce, order=graph_order) if cache else b""
         if cache:
             hit = _cache.get(key)
             if hit is not None:
@@ -663,15 +697,43 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         stats = CompileStats()
         derived, full_order = _derive(outputs, aux, wrt_nodes, order == 2, graph_order, stats)
         layout = _layout(derived, wrt_nodes, multi)
+        if array_code:
+            layout.returns = _array_returns(len(aux), [params.index(w) for w in wrt_nodes])
         emitted = _emit(derived, layout, outputs, wrt_nodes, params, name, annotate, full_order, order == 2,
-                        multi, stats)
+                        multi, stats, ARRAY if array_code else PYTHON, batch_nodes)
         clock = time.perf_counter()
-        helper_spec = None if layout.matrix_cells is None else (len(wrt_nodes), layout.matrix_cells)
+        helper_spec = {}
+        if layout.matrix_cells is not None:
+            helper_spec["matrix"] = (len(wrt_nodes), layout.matrix_cells)
+        if array_code:
+            helper_spec["arrays"] = reduce
         program = _run(emitted, params, "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
         stats.seconds = {"cache key": key_seconds, **stats.seconds}
-        fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, name, multi)
+        fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, name, multi,
+                              backend, batch_nodes, reduce)
     return _cache.put(key, fn) if cache else fn
+
+
+def _batch_symbols(batch: Any, params: list[Expr]) -> list[Expr]:
+    if batch is None:
+        return []
+    found = as_symbols(batch, "batch")
+    for i, b in enumerate(found):
+        if b not in params:
+            raise ValueError(f"batch[{i}]: {b.param!r} is not an argument "
+                             f"(arguments: {', '.join(p.param for p in params)})")
+    return found
+
+
+def _array_returns(n_aux: int, wrt_positions: list[int], gradient: bool = True) -> str:
+    """Array code returns through ``_finish``, which broadcasts and reduces (``symgrad.arrays``)."""
+    aux = _tuple_text([f"{{{1 + i}}}" for i in range(n_aux)])
+    if not gradient:
+        return f"_finish(xp, batch_shape, {{0}}, (), (), {aux})"
+    grads = _tuple_text([f"{{{1 + n_aux + i}}}" for i in range(len(wrt_positions))])
+    wrt = _tuple_text([f"{{p[{i}]}}" for i in wrt_positions])
+    return f"_finish(xp, batch_shape, {{0}}, {grads}, {wrt}, {aux})"
 
 
 # ---- Hessian-vector products --------------------------------------------------------

@@ -59,6 +59,10 @@ class Op:
     domain: str = "real"
     doc: str = ""
     takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
+    # The same for array code (``backend="numpy"``): a template over ``xp``, the
+    # array namespace of the inputs; None if the op has no array form.
+    array_printer: Callable[[Any], Template] | None = None
+    array_namespace: Mapping[str, Any] = field(default_factory=dict)
     user: bool = False  # registered by ``sg.primitive``
     token: int = 0  # unique per registration: a replaced primitive never matches a cache key
 

@@ -80,6 +80,11 @@ def _call(fname: str, arity: int = 1) -> Callable[[Any], Template]:
     return _fixed(call_template(fname, arity))
 
 
+def _array_call(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    """``xp.fname(a)``: a function of the array namespace the generated code binds to ``xp``."""
+    return _fixed(call_template(f"xp.{fname}", arity))
+
+
 def _fixed_label(text: str) -> Callable[[Any], str]:
     return lambda _param: text
 
@@ -235,6 +240,12 @@ def _powc_template(c: float) -> Template:
     return Template(f"pow({{0}}, {format_number(c)})", (0,), ATOM)
 
 
+def _powc_array_template(c: float) -> Template:
+    if c == 0.5:
+        return call_template("xp.sqrt", 1)
+    return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
+
+
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
@@ -254,6 +265,7 @@ CONST = _register(
 
 add = _register(Op(
     "add", 2, label=_fixed_label("+"), printer=_infix("+", ADD),
+    array_printer=_infix("+", ADD),
     sympy=lambda sp, a, b: a + b,
     vjp=lambda g, out, a, b: (g, g),
     impl=lambda a, b: a + b,
@@ -261,6 +273,7 @@ add = _register(Op(
 ))
 sub = _register(Op(
     "sub", 2, label=_fixed_label("-"), printer=_infix("-", ADD),
+    array_printer=_infix("-", ADD),
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
@@ -268,6 +281,7 @@ sub = _register(Op(
 ))
 mul = _register(Op(
     "mul", 2, label=_fixed_label("*"), printer=_infix("*", MUL),
+    array_printer=_infix("*", MUL),
     sympy=lambda sp, a, b: a * b,
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
@@ -276,6 +290,7 @@ mul = _register(Op(
 ))
 div = _register(Op(
     "div", 2, label=_fixed_label("/"), printer=_infix("/", MUL),
+    array_printer=_infix("/", MUL),
     sympy=lambda sp, a, b: a / b,
     vjp=lambda g, out, a, b: (g / b, -g * out / b),
     impl=lambda a, b: a / b,
@@ -284,6 +299,7 @@ div = _register(Op(
 _BINARY = {"*": mul, "/": div}
 neg = NEG = _register(Op(
     "neg", 1, label=_fixed_label("-"), printer=_fixed(Template("-{0}", (UNARY,), UNARY)),
+    array_printer=_fixed(Template("-{0}", (UNARY,), UNARY)),
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
     impl=lambda a: -a,
@@ -291,6 +307,7 @@ neg = NEG = _register(Op(
 ))
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
+    array_printer=_powi_template,
     sympy=lambda sp, a, k: a**k,
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
@@ -300,6 +317,7 @@ powi = _register(Op(
 ))
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
+    array_printer=_powc_array_template,
     sympy=lambda sp, a, c: a ** sp.Float(c),
     vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
     impl=lambda a, c: math.pow(a, c),
@@ -311,6 +329,7 @@ powc = _register(Op(
 xlogy = _register(Op(
     "xlogy", 2, label=_fixed_label("xlogy"),
     printer=_fixed(Template("0.0 if {0} == 0.0 else {0} * log({1})", (ATOM, 0), COND)),
+    array_printer=_fixed(Template("xp.where({0} == 0.0, 0.0, {0} * xp.log({1}))", (ATOM, 0), ATOM)),
     sympy=lambda sp, a, b: a * sp.log(b),
     vjp=lambda g, out, a, b: (g * log(b), g * (a / b)),
     impl=_xlogy,
@@ -320,6 +339,7 @@ xlogy = _register(Op(
 ))
 power_op = _register(Op(
     "pow", 2, label=_fixed_label("**"), printer=_call("pow", 2),
+    array_printer=_array_call("pow", 2),
     sympy=lambda sp, a, b: a**b,
     vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
     impl=math.pow,
@@ -332,42 +352,50 @@ power_op = _register(Op(
 
 exp = _register(Op(
     "exp", 1, label=_fixed_label("exp"), printer=_call("exp"),
+    array_printer=_array_call("exp"),
     sympy=lambda sp, a: sp.exp(a),
     vjp=lambda g, out, a: (g * out,),
     impl=math.exp, namespace={"exp": math.exp},
 ))
 log = _register(Op(
     "log", 1, label=_fixed_label("log"), printer=_call("log"),
+    array_printer=_array_call("log"),
     sympy=lambda sp, a: sp.log(a),
     vjp=lambda g, out, a: (g / a,),
     impl=math.log, namespace={"log": math.log}, domain="positive",
 ))
 sqrt = _register(Op(
     "sqrt", 1, label=_fixed_label("sqrt"), printer=_call("sqrt"),
+    array_printer=_array_call("sqrt"),
     sympy=lambda sp, a: sp.sqrt(a),
     vjp=lambda g, out, a: (g * (0.5 / out),),
     impl=math.sqrt, namespace={"sqrt": math.sqrt}, domain="positive",
 ))
 sin = _register(Op(
     "sin", 1, label=_fixed_label("sin"), printer=_call("sin"),
+    array_printer=_array_call("sin"),
     sympy=lambda sp, a: sp.sin(a),
     vjp=lambda g, out, a: (g * cos(a),),
     impl=math.sin, namespace={"sin": math.sin},
 ))
 cos = _register(Op(
     "cos", 1, label=_fixed_label("cos"), printer=_call("cos"),
+    array_printer=_array_call("cos"),
     sympy=lambda sp, a: sp.cos(a),
     vjp=lambda g, out, a: (-(g * sin(a)),),
     impl=math.cos, namespace={"cos": math.cos},
 ))
 tanh = _register(Op(
     "tanh", 1, label=_fixed_label("tanh"), printer=_call("tanh"),
+    array_printer=_array_call("tanh"),
     sympy=lambda sp, a: sp.tanh(a),
     vjp=lambda g, out, a: (g * (1.0 - out * out),),
     impl=math.tanh, namespace={"tanh": math.tanh},
 ))
 sigmoid = _register(Op(
     "sigmoid", 1, label=_fixed_label("sigmoid"), printer=_call("sigmoid"),
+    # 1 / (1 + exp(-x)) without overflow for any x.
+    array_printer=_fixed(Template("0.5 + 0.5 * xp.tanh(0.5 * {0})", (MUL + 1,), ADD)),
     sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
     vjp=lambda g, out, a: (g * (out * (1.0 - out)),),
     impl=_sigmoid, namespace={"sigmoid": _sigmoid},
@@ -375,6 +403,7 @@ sigmoid = _register(Op(
 step = _register(Op(
     "step", 1, label=_fixed_label("step"),
     printer=_fixed(Template("1.0 if {0} > 0.0 else 0.0", (ATOM,), COND)),
+    array_printer=_fixed(Template("xp.astype({0} > 0.0, xp.float64)", (ADD,), ATOM)),
     sympy=lambda sp, a: sp.Piecewise((1, a > 0), (0, True)),
     vjp=lambda g, out, a: (None,),
     impl=_step,
@@ -383,6 +412,7 @@ step = _register(Op(
 sign = _register(Op(
     "sign", 1, label=_fixed_label("sign"),
     printer=_fixed(Template("1.0 if {0} > 0.0 else (-1.0 if {0} < 0.0 else 0.0)", (ATOM,), COND)),
+    array_printer=_array_call("sign"),
     sympy=lambda sp, a: sp.sign(a),
     vjp=lambda g, out, a: (None,),
     impl=_sign,
@@ -391,6 +421,7 @@ sign = _register(Op(
 relu = _register(Op(
     "relu", 1, label=_fixed_label("relu"),
     printer=_fixed(Template("{0} if {0} > 0.0 else 0.0", (ATOM,), COND)),
+    array_printer=_fixed(Template("xp.maximum({0}, 0.0)", (0,), ATOM)),
     sympy=lambda sp, a: sp.Piecewise((a, a > 0), (0, True)),
     vjp=lambda g, out, a: (g * step(a),),
     impl=_relu,
@@ -398,6 +429,7 @@ relu = _register(Op(
 ))
 abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
     "abs", 1, label=_fixed_label("abs"), printer=_call("abs"),
+    array_printer=_array_call("abs"),
     sympy=lambda sp, a: sp.Abs(a),
     vjp=lambda g, out, a: (g * sign(a),),
     impl=builtins.abs, namespace={"abs": builtins.abs},
@@ -442,6 +474,7 @@ def primitive(
     sympy: Callable[..., Any] | None = None,
     *,
     arity: int | None = None,
+    array_impl: Callable[..., Any] | None = None,
     replace: bool = False,
     doc: str = "",
 ) -> Op:
@@ -454,6 +487,7 @@ def primitive(
     again. ``sympy(*args)`` maps it to SymPy for ``sg.verify``; without it,
     verification falls back to finite differences (``verify`` keeps the
     random points where ``impl`` raises no ValueError or ArithmeticError).
+    ``array_impl`` computes it element-wise on arrays, for ``backend="numpy"``.
     ``replace=True`` redefines a primitive of the same name (compiled
     functions of the old one are never reused).
 
@@ -476,8 +510,8 @@ def primitive(
         raise ValueError(f"{name!r} is a built-in op; it cannot be redefined")
     if name in reserved_names() and existing is None:
         raise ValueError(f"the name {name!r} is taken by symgrad's generated code; choose another")
-    if not callable(impl) or not callable(derivative) or not (sympy is None or callable(sympy)):
-        raise TypeError(f"primitive {name!r}: impl, derivative and sympy must be callables")
+    if not callable(impl) or not callable(derivative) or not all(f is None or callable(f) for f in (sympy, array_impl)):
+        raise TypeError(f"primitive {name!r}: impl, derivative, sympy and array_impl must be callables")
     if arity is None:
         try:
             parameters = inspect.signature(impl).parameters.values()
@@ -513,6 +547,8 @@ def primitive(
         sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
         vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
         impl=impl, namespace={name: impl}, doc=doc or f"user primitive {name}", user=True,
+        array_printer=None if array_impl is None else _call(name, arity),
+        array_namespace={} if array_impl is None else {name: array_impl},
     )
     return _register(op, replace=replace)
 

@@ -1,0 +1,128 @@
+"""What array code (``sg.compile(..., backend="numpy")``) calls at run time.
+
+The generated function finds the array namespace of its inputs (NumPy,
+CuPy, PyTorch, ``array_api_strict``... through ``array-api-compat``), turns
+every input into a float64 array of it, computes the value and gradient
+element-wise with broadcasting, and hands them to ``finish``, which
+broadcasts them to the batch's shape and applies the reduction:
+
+- ``reduce=None``: per-element values and gradients (the full broadcast shape);
+- ``"sum"`` / ``"mean"``: the value summed (averaged) over all elements, and
+  the gradient of that reduced value with respect to each argument, summed
+  over the axes the argument was broadcast along (so a scalar parameter gets a
+  scalar gradient, a batch input a per-sample one).
+
+NumPy and array-api-compat are imported only when array code runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+REDUCTIONS = (None, "sum", "mean")
+
+
+def _compat() -> Any:
+    try:
+        import array_api_compat
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "backend='numpy' needs NumPy and array-api-compat: pip install 'symgrad[numpy]'"
+        ) from None
+    return array_api_compat
+
+
+def namespace(*args: Any) -> Any:
+    """The array namespace of the array arguments (NumPy's when all are Python numbers)."""
+    compat = _compat()
+    arrays = [a for a in args if compat.is_array_api_obj(a)]
+    if not arrays:
+        import numpy
+
+        return compat.array_namespace(numpy.empty(0))
+    return compat.array_namespace(*arrays)
+
+
+def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
+    """Each argument as a float64 array of ``xp``, on the device of the first array given."""
+    compat = _compat()
+    device = next((compat.device(a) for a in args if compat.is_array_api_obj(a)), None)
+    out = []
+    for a in args:
+        if isinstance(a, (str, bytes)) or a is None:
+            raise TypeError(f"array code needs numbers or arrays, got {type(a).__name__} {a!r}")
+        if compat.is_array_api_obj(a) and a.dtype == xp.float64:
+            out.append(a)
+        else:
+            out.append(xp.asarray(a, dtype=xp.float64, device=device))
+    return tuple(out)
+
+
+def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """NumPy's broadcasting rule for shapes, with a clear error naming the shapes."""
+    ndim = max((len(s) for s in shapes), default=0)
+    result = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast together")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def batch_shape(xp: Any, *batch: Any) -> tuple[int, ...] | None:
+    """The broadcast shape of the batch inputs (None without any)."""
+    return broadcast_shapes(*(tuple(a.shape) for a in batch)) if batch else None
+
+
+def _unbroadcast(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` over the axes an argument of ``shape`` was broadcast along."""
+    if tuple(g.shape) == shape:
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1)
+    total = xp.sum(g, axis=axes) if axes else g
+    return xp.reshape(total, shape)
+
+
+def finisher(reduce: str | None) -> Callable[..., Any]:
+    """The ``_finish`` helper of a compiled function with reduction ``reduce``."""
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+
+    def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, grads: Sequence[Any] = (),
+               wrt: Sequence[Any] = (), aux: Sequence[Any] = ()) -> Any:
+        # A derivative that is a constant (d(w*x + b)/db = 1.0) is a Python float here.
+        value, *grads = (a if hasattr(a, "shape") else xp.asarray(a, dtype=xp.float64) for a in (value, *grads))
+        aux = [a if hasattr(a, "shape") else xp.asarray(a, dtype=xp.float64) for a in aux]
+        full = broadcast_shapes(*([shape] if shape is not None else []), tuple(value.shape),
+                                *(tuple(g.shape) for g in grads), *(tuple(a.shape) for a in aux))
+
+        def spread(a: Any) -> Any:
+            return a if tuple(a.shape) == full else xp.broadcast_to(a, full)
+
+        extras = (tuple(spread(a) for a in aux),) if aux else ()
+        if reduce is None:
+            value = spread(value)
+            result = (value, tuple(spread(g) for g in grads)) if grads or wrt else value
+            return (*result, *extras) if extras else result
+        scale = 1.0 if reduce == "sum" else 1.0 / max(1, math.prod(full))
+        total = xp.sum(spread(value))
+        if reduce == "mean":
+            total = total * scale
+        if not (grads or wrt):
+            return (total, *extras) if extras else total
+        reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
+        if reduce == "mean":
+            reduced = tuple(g * scale for g in reduced)
+        return (total, reduced, *extras)
+
+    return finish
+
+
+def helpers(reduce: str | None) -> dict[str, Any]:
+    """The names array code calls, bound in its namespace."""
+    return {"_namespace": namespace, "_as_arrays": as_arrays, "_batch_shape": batch_shape,
+            "_finish": finisher(reduce)}

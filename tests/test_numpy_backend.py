@@ -1,0 +1,222 @@
+"""backend="numpy": the same graph as array code, with batches, broadcasting and reductions."""
+
+import math
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+
+w, b, x, t = sg.symbols("w b x t")
+LOSS = (sg.tanh(w * x + b) - t) ** 2
+RNG = np.random.default_rng(0)
+XS, TS = RNG.normal(size=1000), RNG.normal(size=1000)
+
+
+def _per_sample_scalar(expr, wrt, point, **batch):
+    fn = sg.compile(expr, wrt=wrt)
+    rows = [fn(*point, **{k: float(v[i]) for k, v in batch.items()}) for i in range(len(next(iter(batch.values()))))]
+    return np.array([v for v, _ in rows]), np.array([g for _, g in rows])
+
+
+def test_the_issue_example_matches_the_scalar_backend_averaged():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    value, (gw, gb) = fn(0.3, -0.1, x=XS, t=TS)
+    values, grads = _per_sample_scalar(LOSS, [w, b], (0.3, -0.1), x=XS, t=TS)
+    assert value == pytest.approx(values.mean(), rel=1e-12)
+    assert (gw, gb) == pytest.approx(tuple(grads.mean(axis=0)), rel=1e-12)
+
+
+def test_sum_reduction_sums_values_and_gradients():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
+    value, grads = fn(0.3, -0.1, x=XS, t=TS)
+    values, per_sample = _per_sample_scalar(LOSS, [w, b], (0.3, -0.1), x=XS, t=TS)
+    assert value == pytest.approx(values.sum(), rel=1e-12) and grads == pytest.approx(tuple(per_sample.sum(axis=0)))
+
+
+def test_no_reduction_gives_per_sample_values_and_gradients():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"])
+    value, (gw, gb) = fn(0.3, -0.1, x=XS, t=TS)
+    values, grads = _per_sample_scalar(LOSS, [w, b], (0.3, -0.1), x=XS, t=TS)
+    assert value.shape == gw.shape == gb.shape == (1000,)
+    np.testing.assert_allclose(value, values, rtol=1e-12)
+    np.testing.assert_allclose(np.stack([gw, gb], axis=1), grads, rtol=1e-12, atol=1e-15)
+
+
+def test_a_gradient_constant_across_the_batch_is_broadcast_then_reduced():
+    fn = sg.compile(w * x + b, wrt=[w, b], backend="numpy", batch=["x"], reduce="sum")
+    value, (gw, gb) = fn(2.0, 1.0, x=np.arange(5.0))
+    assert (value, gw, gb) == (25.0, 10.0, 5.0)
+    per_sample = sg.compile(w * x + b, wrt=[w, b], backend="numpy", batch=["x"])
+    assert per_sample(2.0, 1.0, x=np.arange(5.0))[1][1].tolist() == [1.0] * 5
+
+
+def test_gradient_with_respect_to_a_batch_input_is_per_sample_and_scaled_by_the_mean():
+    fn = sg.compile(w * x**2, wrt=[x], backend="numpy", batch=["x"], reduce="mean")
+    _, (gx,) = fn(x=np.array([1.0, 2.0]), w=3.0)
+    assert gx.tolist() == [3.0, 6.0]  # d/dx_i of mean(w x_i²) = 2 w x_i / 2
+
+
+def test_a_parameter_array_broadcast_across_the_batch_gets_a_gradient_of_its_own_shape():
+    fn = sg.compile((w * x - t) ** 2, wrt=[w], backend="numpy", batch=["x", "t"], reduce="sum")
+    ws = np.array([[1.0], [2.0]])  # two candidate weights, each against the whole batch
+    _, (gw,) = fn(ws, x=np.array([1.0, 2.0, 3.0]), t=np.zeros(3))
+    assert gw.shape == (2, 1)
+    np.testing.assert_allclose(gw[:, 0], [2 * 14.0, 2 * 2 * 14.0])
+
+
+def test_scalars_and_python_numbers_are_accepted_as_inputs():
+    fn = sg.compile(w * x, wrt=[w], backend="numpy")
+    value, (gw,) = fn(2, x=3.0)
+    assert float(value) == 6.0 and float(gw) == 3.0
+
+
+def test_forward_applies_the_same_reduction():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    assert fn.forward(0.3, -0.1, x=XS, t=TS) == pytest.approx(fn(0.3, -0.1, x=XS, t=TS)[0], rel=1e-15)
+
+
+def test_aux_outputs_are_per_sample_even_when_the_value_is_reduced():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean", aux=[w * x + b])
+    _, _, (scores,) = fn(0.3, -0.1, x=XS, t=TS)
+    np.testing.assert_allclose(scores, 0.3 * XS - 0.1)
+
+
+def test_domain_errors_follow_ieee_in_array_code():
+    fn = sg.compile(sg.log(x), wrt=[x], backend="numpy")
+    with np.errstate(all="ignore"):
+        value, (gx,) = fn(np.array([-1.0, 0.0, 1.0]))
+    assert math.isnan(value[0]) and value[1] == -math.inf and value[2] == 0.0
+    assert gx[1] == math.inf
+
+
+def test_relu_step_abs_sign_and_sigmoid_match_the_scalar_backend():
+    f = sg.relu(x) + abs(x) * 0.5 + sg.sigmoid(3 * x) - sg.relu(-x) * x
+    points = np.array([-800.0, -2.0, -0.0, 0.0, 1e-300, 0.5, 800.0])
+    array_fn = sg.compile(f, wrt=[x], backend="numpy")
+    scalar_fn = sg.compile(f, wrt=[x])
+    values, (grads,) = array_fn(points)
+    for i, p in enumerate(points):
+        want_value, (want_grad,) = scalar_fn(float(p))
+        assert values[i] == pytest.approx(want_value, rel=1e-15, abs=1e-300)
+        assert grads[i] == pytest.approx(want_grad, rel=1e-15, abs=1e-300)
+
+
+def test_the_source_calls_only_the_array_namespace():
+    source = sg.compile(sg.exp(x) * sg.sin(w), wrt=[x, w], backend="numpy").source
+    assert "xp.exp(x)" in source and "xp.sin(w)" in source and "math" not in source
+
+
+def test_a_symbol_named_xp_is_renamed():
+    xp_symbol = sg.symbol("xp")
+    fn = sg.compile(xp_symbol * 2.0, wrt=[xp_symbol], backend="numpy")
+    assert fn.arg_names == ("xp_2",) and float(fn(3.0)[0]) == 6.0
+
+
+def test_options_of_the_numpy_backend_are_checked():
+    with pytest.raises(ValueError, match="backend must be"):
+        sg.compile(x, wrt=[x], backend="jax")
+    with pytest.raises(ValueError, match="reduce must be"):
+        sg.compile(x, wrt=[x], backend="numpy", reduce="max")
+    with pytest.raises(ValueError, match="options of backend='numpy'"):
+        sg.compile(x, wrt=[x], reduce="mean")
+    with pytest.raises(ValueError, match="batch\\[0\\]: 'z' is not an argument"):
+        sg.compile(x, wrt=[x], backend="numpy", batch=["z"])
+
+
+def test_shapes_that_do_not_broadcast_are_an_error_naming_them():
+    fn = sg.compile(x * t, wrt=[x], backend="numpy", batch=["x", "t"])
+    with pytest.raises(ValueError, match=r"\(3,\), \(4,\)"):
+        fn(np.zeros(3), np.zeros(4))
+
+
+def test_a_primitive_without_array_impl_is_refused_by_the_numpy_backend():
+    erf = sg.primitive("erf", impl=math.erf, derivative=lambda a: 2 / math.sqrt(math.pi) * sg.exp(-a * a))
+    with pytest.raises(ValueError, match="array_impl"):
+        sg.compile(erf(x), wrt=[x], backend="numpy")
+
+
+def test_a_primitive_with_array_impl_runs_in_array_code():
+    softplus = sg.primitive("softplus", impl=lambda a: math.log1p(math.exp(a)), derivative=lambda a: sg.sigmoid(a),
+                            array_impl=lambda a: np.logaddexp(0.0, a))
+    value, (gx,) = sg.compile(softplus(x), wrt=[x], backend="numpy")(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(value, np.log1p(np.exp([0.0, 1.0])))
+    np.testing.assert_allclose(gx, 1 / (1 + np.exp(-np.array([0.0, 1.0]))))
+
+
+def test_array_api_strict_arrays_give_array_api_strict_results():
+    xps = pytest.importorskip("array_api_strict")
+    fn = sg.compile(LOSS + sg.relu(x) + sg.sqrt(abs(t) + 1.0), wrt=[w, b], backend="numpy", batch=["x", "t"],
+                    reduce="mean")
+    value, (gw, _) = fn(0.3, -0.1, x=xps.asarray(XS), t=xps.asarray(TS))
+    assert type(value).__module__.startswith("array_api_strict")
+    want = sg.compile(LOSS + sg.relu(x) + sg.sqrt(abs(t) + 1.0), wrt=[w, b], backend="numpy", batch=["x", "t"],
+                      reduce="mean")(0.3, -0.1, x=XS, t=TS)
+    assert float(value) == pytest.approx(float(want[0]), rel=1e-13)
+    assert float(gw) == pytest.approx(float(want[1][0]), rel=1e-13)
+
+
+def test_torch_tensors_give_torch_results():
+    torch = pytest.importorskip("torch")
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    value, _ = fn(0.3, -0.1, x=torch.tensor(XS), t=torch.tensor(TS))
+    assert isinstance(value, torch.Tensor)
+    assert float(value) == pytest.approx(float(fn(0.3, -0.1, x=XS, t=TS)[0]), rel=1e-13)
+
+
+def test_a_compiled_array_function_pickles_and_runs_in_another_process(tmp_path):
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    path = tmp_path / "fn.pkl"
+    path.write_bytes(pickle.dumps(fn))
+    code = (f"import pickle, numpy as np; fn = pickle.load(open(r'{path}', 'rb')); "
+            "print(repr(float(fn(0.3, -0.1, x=np.arange(4.0), t=np.ones(4))[0])))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == pytest.approx(float(fn(0.3, -0.1, x=np.arange(4.0), t=np.ones(4))[0]), rel=1e-15)
+
+
+# ---- property: the array code computes what the scalar code computes, element by element ----
+
+X, Y = sg.symbols("x y")
+UNARY = [sg.exp, sg.log, sg.sqrt, sg.sin, sg.cos, sg.tanh, sg.sigmoid, sg.relu, abs, lambda e: -e]
+BINARY = [lambda a, c: a + c, lambda a, c: a - c, lambda a, c: a * c, lambda a, c: a / c, lambda a, c: a ** c]
+leaves = st.one_of(st.sampled_from([X, Y]), st.floats(-3, 3, allow_nan=False).map(sg.const))
+expressions = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.tuples(st.sampled_from(UNARY), children).map(lambda p: p[0](p[1])),
+        st.tuples(children, st.sampled_from([2, 3, -1, 0.5, 1.5])).map(lambda p: p[0] ** p[1]),
+        st.tuples(st.sampled_from(BINARY), children, children).map(lambda p: p[0](p[1], p[2])),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions)
+def test_array_code_equals_scalar_code_element_wise(f):
+    points = np.random.default_rng(1).uniform(-2, 2, size=(2, 40))
+    scalar_fn = sg.compile(f, wrt=[X, Y])
+    try:
+        with np.errstate(all="ignore"):
+            values, grads = sg.compile(f, wrt=[X, Y], backend="numpy", batch=["x", "y"])(*points)
+    except sg.EvaluationError:  # a constant part that cannot be evaluated (1.0 / 0.0): so does the scalar code
+        with pytest.raises(sg.EvaluationError):
+            scalar_fn(*points[:, 0])
+        return
+    for i in range(points.shape[1]):
+        try:
+            want_value, want_grads = scalar_fn(*points[:, i])
+        except (sg.EvaluationError, ArithmeticError, ValueError):
+            continue  # the scalar backend raises where array code gives nan/inf
+        for got, want in [(values[i], want_value), *((g[i], w) for g, w in zip(grads, want_grads))]:
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12) or (math.isnan(got) and math.isnan(want)), \
+                (f, points[:, i], got, want)
