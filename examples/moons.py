@@ -2,6 +2,7 @@
 
     python examples/moons.py                 # compiled loss, 100 steps, saves moons.png
     python examples/moons.py --eager         # micrograd's way: Value graph + backward() each step
+    python examples/moons.py --backend numpy # the loss as array code over the whole data set
     python examples/moons.py --plot out.png  # where to save the decision boundary
 
 Same data, model, loss and schedule as micrograd's demo.ipynb: make_moons(100,
@@ -47,11 +48,13 @@ def decision_boundary(model, X, y, path, resolution=120):
 def main():
     parser = argparse.ArgumentParser(description="micrograd's moons demo on symgrad")
     parser.add_argument("--eager", action="store_true", help="Value graph + backward() every step (slower)")
+    parser.add_argument("--backend", choices=["python", "numpy"], default="python",
+                        help="numpy: the compiled loss runs as array code over the full batch")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--plot", default="moons.png", help="PNG for the decision boundary ('' to skip)")
     args = parser.parse_args()
     start = time.perf_counter()
-    model, X, y, history = train_moons(steps=args.steps, eager=args.eager)
+    model, X, y, history = train_moons(steps=args.steps, eager=args.eager, backend=args.backend)
     print(f"trained in {time.perf_counter() - start:.2f} s; final accuracy {history[-1][2] * 100:.0f}%")
     if args.plot:
         decision_boundary(model, X, y, args.plot)

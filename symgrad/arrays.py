@@ -48,15 +48,21 @@ def namespace(*args: Any) -> Any:
 def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     """Each argument as a float64 array of ``xp``, on the device of the first array given."""
     compat = _compat()
-    device = next((compat.device(a) for a in args if compat.is_array_api_obj(a)), None)
-    out = []
-    for a in args:
-        if isinstance(a, (str, bytes)) or a is None:
+    is_array = compat.is_array_api_obj
+    device = next((compat.device(a) for a in args if is_array(a)), None)
+    # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
+    numbers = [i for i, a in enumerate(args) if type(a) is float or type(a) is int]
+    packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device) if numbers else None
+    out = list(args)
+    for k, i in enumerate(numbers):
+        out[i] = packed[k, ...]
+    for i, a in enumerate(args):
+        if type(a) is float or type(a) is int:
+            continue
+        if isinstance(a, (str, bytes, bool)) or a is None:
             raise TypeError(f"array code needs numbers or arrays, got {type(a).__name__} {a!r}")
-        if compat.is_array_api_obj(a) and a.dtype == xp.float64:
-            out.append(a)
-        else:
-            out.append(xp.asarray(a, dtype=xp.float64, device=device))
+        if not (is_array(a) and a.dtype == xp.float64):
+            out[i] = xp.asarray(a, dtype=xp.float64, device=device)
     return tuple(out)
 
 
@@ -114,7 +120,12 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             total = total * scale
         if not (grads or wrt):
             return (total, *extras) if extras else total
-        reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
+        if all(tuple(w.shape) == () for w in wrt) and all(tuple(g.shape) == full for g in grads):
+            # The common case (scalar parameters, per-sample gradients): one reduction for all.
+            sums = xp.sum(xp.stack(grads), axis=tuple(range(1, len(full) + 1))) if grads else xp.zeros(0)
+            reduced = tuple(sums[k, ...] for k in range(len(grads)))
+        else:
+            reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
         if reduce == "mean":
             reduced = tuple(g * scale for g in reduced)
         return (total, reduced, *extras)

@@ -76,13 +76,14 @@ def l2(params, alpha=1e-4):
     return alpha * sum(p * p for p in params)
 
 
-def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=print):
+def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=print, backend: str = "python"):
     """micrograd's demo: MLP(2, [16, 16, 1]) on make_moons(100, noise=0.1), SVM loss, SGD.
 
     ``eager=False`` compiles the loss once and calls the compiled code each
     step; ``eager=True`` builds the Value graph and calls ``backward()`` each
-    step, as micrograd does. Returns ``(model, X, y, history)`` where history
-    holds ``(step, loss, accuracy)``.
+    step, as micrograd does. ``backend="numpy"`` compiles the loss as array
+    code over the whole data set (full batch) instead of a loop over samples.
+    Returns ``(model, X, y, history)`` where history holds ``(step, loss, accuracy)``.
     """
     import random
 
@@ -93,9 +94,10 @@ def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=pri
     random.seed(seed)
     model = MLP(2, [16, 16, 1])
     log(f"data: {source}; model: MLP(2, [16, 16, 1]), {len(model.parameters())} parameters; "
-        f"{'eager Value.backward()' if eager else 'loss compiled once'}")
+        f"{'eager Value.backward()' if eager else 'loss compiled once'}"
+        f"{', full batch as NumPy arrays' if backend == 'numpy' and not eager else ''}")
     if not eager:
-        loss_fn = model.compile_loss(svm_loss, X, y, regularization=l2)
+        loss_fn = model.compile_loss(svm_loss, X, y, regularization=l2, backend=backend)
     history = []
     for k in range(steps):
         model.zero_grad()

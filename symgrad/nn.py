@@ -52,15 +52,18 @@ class Module:
         *,
         reduce: str = "mean",
         regularization: Callable[[list[Any]], Any] | None = None,
+        backend: str = "python",
     ) -> CompiledLoss:
         """Compile ``reduce_i sample_loss(model(x_i), y_i) + regularization(parameters)``.
 
         ``sample_loss(output, target)`` is traced once with symbols for the
         parameters, the input features and the target; ``regularization``
         (optional) once with the parameters. ``reduce`` is "mean" or "sum".
+        ``backend="numpy"`` evaluates the whole data set as arrays in one call
+        (full batch) instead of a Python loop over samples.
         See ``CompiledLoss`` for what a call does.
         """
-        return CompiledLoss(self, sample_loss, inputs, targets, reduce, regularization)
+        return CompiledLoss(self, sample_loss, inputs, targets, reduce, regularization, backend)
 
 
 class Neuron(Module):
@@ -127,7 +130,8 @@ class CompiledLoss:
     """
 
     def __init__(self, model: Module, sample_loss: Callable[[Any, Any], Any], inputs: Sequence[Sequence[float]],
-                 targets: Sequence[Any], reduce: str, regularization: Callable[[list[Any]], Any] | None) -> None:
+                 targets: Sequence[Any], reduce: str, regularization: Callable[[list[Any]], Any] | None,
+                 backend: str = "python") -> None:
         if reduce not in ("mean", "sum"):
             raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
         if len(inputs) != len(targets) or not inputs:
@@ -147,9 +151,12 @@ class CompiledLoss:
             output = model(x_symbols)
             outputs = output if isinstance(output, list) else [output]
             loss = sample_loss(output, y)
+            array_code = {"backend": "numpy", "batch": [*x_symbols, *y_symbols], "reduce": reduce} \
+                if backend == "numpy" else {"backend": backend}
             self.per_sample: CompiledFunction = compile_fn(
                 as_expr(_expr(loss), "sample_loss"), wrt=param_symbols,
                 args=[*param_symbols, *x_symbols, *y_symbols], aux=[_expr(o) for o in outputs], name="sample_loss",
+                **array_code,
             )
             self.regularization: CompiledFunction | None = None
             if regularization is not None:
@@ -159,8 +166,15 @@ class CompiledLoss:
             for p in self.params:
                 p._symbol = None
         self.single_output = not isinstance(output, list)
+        self.columns: list[Any] | None = None
+        if backend == "numpy":  # the data set as one array per feature and target: the batch
+            import numpy
+
+            self.columns = [numpy.asarray(c, dtype=float) for c in (*zip(*self.inputs), *zip(*self.targets))]
 
     def __call__(self) -> tuple[float, list[Any]]:
+        if self.columns is not None:
+            return self._full_batch()
         data = [p.data for p in self.params]
         total = 0.0
         grad = [0.0] * len(data)
@@ -182,6 +196,19 @@ class CompiledLoss:
             for p, g in zip(self.params, grad):
                 p.grad += g * scale
         return total, outputs
+
+    def _full_batch(self) -> tuple[float, list[Any]]:
+        data = [p.data for p in self.params]
+        value, grad, aux = self.per_sample._call(*data, *self.columns)  # already reduced over the batch
+        total = float(value)
+        reg_grad = [0.0] * len(data)
+        if self.regularization is not None:
+            reg_value, reg_grad = self.regularization(*data)
+            total += reg_value
+        for p, g, r in zip(self.params, grad, reg_grad):
+            p.grad += float(g) + r
+        columns = [a.tolist() for a in aux]
+        return total, columns[0] if self.single_output else [list(row) for row in zip(*columns)]
 
     @property
     def source(self) -> str:

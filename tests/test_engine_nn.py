@@ -284,3 +284,23 @@ def test_own_moons_generator_is_deterministic_and_balanced():
     X1, y1 = make_moons(100, 0.1, seed=5)
     X2, y2 = make_moons(100, 0.1, seed=5)
     assert X1 == X2 and y1 == y2 and sum(y1) == 50 and len(X1) == 100
+
+
+def test_compiled_loss_full_batch_numpy_equals_the_per_sample_loop():
+    import random
+
+    from symgrad.demo import l2, svm_loss
+    from symgrad.nn import MLP
+
+    data = [[0.5, -1.0], [1.5, 0.3], [-0.7, 0.2]]
+    labels = [1.0, -1.0, 1.0]
+    results = []
+    for backend in ("python", "numpy"):
+        random.seed(3)
+        model = MLP(2, [4, 1])
+        loss, scores = model.compile_loss(svm_loss, data, labels, regularization=l2, backend=backend)()
+        results.append((loss, scores, [p.grad for p in model.parameters()]))
+    (loss_py, scores_py, grads_py), (loss_np, scores_np, grads_np) = results
+    assert loss_np == pytest.approx(loss_py, rel=1e-12)
+    assert scores_np == pytest.approx(scores_py, rel=1e-12)
+    assert grads_np == pytest.approx(grads_py, rel=1e-12, abs=1e-15)

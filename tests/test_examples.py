@@ -72,3 +72,10 @@ def test_newton_example_converges_to_the_minimum_in_a_handful_of_steps():
     assert "def f_hessian(x, y):" in out.stdout
     assert "Newton: 7 iterations to (1.0000000000, 1.0000000000)" in out.stdout
     assert "gradient descent" in out.stdout
+
+
+def test_moons_example_trains_full_batch_as_numpy_arrays_to_the_same_loss():
+    out = run_example("moons.py", "--backend", "numpy", "--plot", "")
+    assert out.returncode == 0, out.stderr
+    assert "full batch as NumPy arrays" in out.stdout
+    assert "step  99 loss 0.016340, accuracy 100%" in out.stdout and "final accuracy 100%" in out.stdout
