@@ -79,3 +79,15 @@ def test_moons_example_trains_full_batch_as_numpy_arrays_to_the_same_loss():
     assert out.returncode == 0, out.stderr
     assert "full batch as NumPy arrays" in out.stdout
     assert "step  99 loss 0.016340, accuracy 100%" in out.stdout and "final accuracy 100%" in out.stdout
+
+
+def test_dask_sweep_example_runs_on_worker_processes_and_agrees_with_one_process():
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("distributed") is None:
+        pytest.skip("dask.distributed is not installed")
+    out = run_example("dask_sweep.py", "--points", "40000", "--chunk", "10000")
+    assert out.returncode == 0, out.stderr
+    assert "2 worker processes, 4 blocks" in out.stdout and "same numbers as in this process: yes" in out.stdout
