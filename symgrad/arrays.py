@@ -22,6 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 REDUCTIONS = (None, "sum", "mean")
+# Up to this many elements, stacking the gradients for one sum beats one sum each (call overhead);
+# above it, the copy into the stack costs more than the calls save.
+_STACK_LIMIT = 4096
 
 
 def _compat() -> Any:
@@ -37,7 +40,7 @@ def _compat() -> Any:
 def namespace(*args: Any) -> Any:
     """The array namespace of the array arguments (NumPy's when all are Python numbers)."""
     compat = _compat()
-    arrays = [a for a in args if compat.is_array_api_obj(a)]
+    arrays = [a for a in args if type(a) is not float and compat.is_array_api_obj(a)]
     if not arrays:
         import numpy
 
@@ -49,7 +52,7 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     """Each argument as a float64 array of ``xp``, on the device of the first array given."""
     compat = _compat()
     is_array = compat.is_array_api_obj
-    device = next((compat.device(a) for a in args if is_array(a)), None)
+    device = next((compat.device(a) for a in args if type(a) is not float and is_array(a)), None)
     # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
     numbers = [i for i, a in enumerate(args) if type(a) is float or type(a) is int]
     packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device) if numbers else None
@@ -120,10 +123,13 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             total = total * scale
         if not (grads or wrt):
             return (total, *extras) if extras else total
-        if all(tuple(w.shape) == () for w in wrt) and all(tuple(g.shape) == full for g in grads):
-            # The common case (scalar parameters, per-sample gradients): one reduction for all.
+        if math.prod(full) <= _STACK_LIMIT and all(tuple(w.shape) == () for w in wrt) \
+                and all(tuple(g.shape) == full for g in grads):
+            # Small batches, scalar parameters (a model's weights): one reduction for all of them.
             sums = xp.sum(xp.stack(grads), axis=tuple(range(1, len(full) + 1))) if grads else xp.zeros(0)
-            reduced = tuple(sums[k, ...] for k in range(len(grads)))
+            # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
+            reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
+                tuple(sums[k, ...] for k in range(len(grads)))
         else:
             reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
         if reduce == "mean":
