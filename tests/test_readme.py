@@ -27,8 +27,12 @@ def test_generated_sources_shown_in_the_readme_are_what_symgrad_emits():
     x, y = sg.symbols("x y")
     quick_start = sg.compile(sg.tanh(x * y) + x**2 / y - sg.log(y) * sg.exp(-x), wrt=[x, y])
     hessian = sg.compile((1 - x) ** 2 + 100 * (y - x**2) ** 2, wrt=[x, y], order=2)
+    w, b, t = sg.symbols("w b t")
+    arrays = sg.compile((sg.tanh(w * x + b) - t) ** 2, wrt=[w, b], backend="numpy", batch=["x", "t"],
+                        reduce="mean")
     assert quick_start.source in shown
     assert hessian.source in shown
+    assert arrays.source in shown
 
 
 def test_the_readmes_hessian_and_hvp_numbers():
