@@ -202,7 +202,7 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any =
 # ---- the compiled function -----------------------------------------------------------
 
 
-class CompiledFunction:
+class CompiledFunction(functools.partial):
     """Value and derivatives of an expression (or of several), as generated Python.
 
     ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; with ``order=2``
@@ -211,7 +211,15 @@ class CompiledFunction:
     values come last. ``fn.forward(*args)`` returns the value(s) alone.
     Arguments are positional or by keyword, named by ``fn.arg_names``: the
     ``wrt`` symbols first, then any other symbols of the expression, sorted by name.
+
+    It is a ``functools.partial`` of the generated function with no bound
+    arguments: calling it dispatches in C (~70 ns, against ~200 ns for a
+    ``__call__`` method forwarding ``*args``).
     """
+
+    def __new__(cls, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
+                program: _Program, *rest: Any) -> CompiledFunction:
+        return super().__new__(cls, program.function)
 
     def __init__(self, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
                  program: _Program, stats: CompileStats, name: str, multi: bool = False,
@@ -251,9 +259,6 @@ class CompiledFunction:
     @property
     def wrt_names(self) -> tuple[str, ...]:
         return tuple(w.param for w in self.wrt)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(*args, **kwargs)
 
     @functools.cached_property
     def _forward_program(self) -> _Program:
