@@ -39,7 +39,7 @@ from typing import Any
 
 from symgrad import arrays
 from symgrad.codegen import ARRAY, PYTHON, Backend, Emitted, Section, emit_function, find_failing_node
-from symgrad.errors import EvaluationError
+from symgrad.errors import EvaluationError, SymgradError
 from symgrad.expr import (
     Expr,
     as_expr,
@@ -55,7 +55,7 @@ from symgrad.grad import Differentiator, as_symbols
 from symgrad.ops import CONST, SYMBOL, all_ops
 from symgrad.simplify import RewriteStats
 
-CODEGEN_VERSION = 1
+CODEGEN_VERSION = 2
 _counter = itertools.count(1)
 
 
@@ -223,8 +223,10 @@ class CompiledFunction(functools.partial):
 
     def __init__(self, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
                  program: _Program, stats: CompileStats, name: str, multi: bool = False,
-                 backend: str = "python", batch: Sequence[Expr] = (), reduce: str | None = None) -> None:
+                 backend: str = "python", batch: Sequence[Expr] = (), reduce: str | None = None,
+                 annotate: bool = False) -> None:
         self.outputs = tuple(outputs)
+        self.annotate = annotate
         self.backend = backend
         self.batch = tuple(batch)
         self.reduce = reduce
@@ -303,20 +305,16 @@ class CompiledFunction(functools.partial):
                 f"{what} wrt ({', '.join(self.wrt_names)}), {self.stats.lines} lines>")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled as source: unpickling execs the stored code, nothing is re-derived.
-        emitted = self._program.emitted
-        line_keys = list(emitted.line_nodes)
+        # Pickled as its graph and its source. Unpickling generates the source again from the
+        # graph and refuses a stored source that differs: only code symgrad's emitter wrote runs.
         derived = self._derived.flat()
-        records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params,
-                                          *(emitted.line_nodes[k] for k in line_keys)])
+        records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params])
         state = {
             "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order, "multi": self.multi,
             "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
-            "lines": line_keys, "helpers": self._program.helper_spec,
-            "source": emitted.source, "function_name": emitted.function_name,
-            "param_names": emitted.param_names, "output_names": emitted.output_names,
-            "namespace_names": sorted(emitted.namespace_names), "stats": self.stats, "name": self.name,
+            "annotate": self.annotate, "name": self.name, "source": self.source, "stats": self.stats,
+            "codegen_version": CODEGEN_VERSION,
         }
         return (_restore, (state,))
 
@@ -332,12 +330,20 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
     derived = _Derived.unflatten(take(state["n_derived"]), len(outputs), state["n_wrt"], state["order"] == 2)
     wrt = take(state["n_wrt"])
     params = take(state["n_params"])
-    line_nodes = {k: next(rest) for k in state["lines"]}
-    emitted = Emitted(state["source"], state["function_name"], state["param_names"],
-                      state["output_names"], set(state["namespace_names"]), line_nodes, backend=state["backend"])
-    program = _run(emitted, params, "restored", state["helpers"])
+    batch = [symbol(b) for b in state["batch"]]
+    options = _Options(state["name"], state["annotate"], state["multi"], state["backend"], batch, state["reduce"])
+    full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
+    emitted, helper_spec = _generate(outputs, derived, wrt, params, options, full_order, CompileStats())
+    if emitted.source != state["source"]:
+        raise SymgradError(
+            "refusing to load a compiled function: its stored source is not what symgrad generates from its "
+            "stored graph (the data was altered, or it was pickled by another symgrad version "
+            f"(codegen {state.get('codegen_version')}, this one {CODEGEN_VERSION}) or with other primitives "
+            "registered). Unpickle only data you trust: like any pickle, it can run code."
+        )
+    program = _run(emitted, params, "restored", helper_spec)
     return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], state["name"], state["multi"],
-                            state["backend"], [symbol(b) for b in state["batch"]], state["reduce"])
+                            state["backend"], batch, state["reduce"], state["annotate"])
 
 
 # ---- pipeline -----------------------------------------------------------------------
@@ -701,23 +707,46 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 
         stats = CompileStats()
         derived, full_order = _derive(outputs, aux, wrt_nodes, order == 2, graph_order, stats)
-        layout = _layout(derived, wrt_nodes, multi)
-        if array_code:
-            layout.returns = _array_returns(len(aux), [params.index(w) for w in wrt_nodes])
-        emitted = _emit(derived, layout, outputs, wrt_nodes, params, name, annotate, full_order, order == 2,
-                        multi, stats, ARRAY if array_code else PYTHON, batch_nodes)
+        options = _Options(name, annotate, multi, backend, batch_nodes, reduce)
+        emitted, helper_spec = _generate(outputs, derived, wrt_nodes, params, options, full_order, stats)
         clock = time.perf_counter()
-        helper_spec = {}
-        if layout.matrix_cells is not None:
-            helper_spec["matrix"] = (len(wrt_nodes), layout.matrix_cells)
-        if array_code:
-            helper_spec["arrays"] = reduce
         program = _run(emitted, params, "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
         stats.seconds = {"cache key": key_seconds, **stats.seconds}
         fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, name, multi,
-                              backend, batch_nodes, reduce)
+                              backend, batch_nodes, reduce, annotate)
     return _cache.put(key, fn) if cache else fn
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How a compiled function's code was generated, besides its graph."""
+
+    name: str
+    annotate: bool
+    multi: bool
+    backend: str
+    batch: Sequence[Expr]
+    reduce: str | None
+
+
+def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr], options: _Options,
+              full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
+    """The generated source of a derived graph, and the helpers it calls: a pure function of
+    its inputs, which unpickling relies on to check a stored source."""
+    array_code = options.backend == ARRAY.name
+    layout = _layout(derived, wrt, options.multi)
+    if array_code:
+        layout.returns = _array_returns(len(derived.aux), [params.index(w) for w in wrt])
+    emitted = _emit(derived, layout, outputs, wrt, params, options.name, options.annotate, full_order,
+                    derived.hessian is not None, options.multi, stats, ARRAY if array_code else PYTHON,
+                    options.batch)
+    helper_spec: dict[str, Any] = {}
+    if layout.matrix_cells is not None:
+        helper_spec["matrix"] = (len(wrt), layout.matrix_cells)
+    if array_code:
+        helper_spec["arrays"] = options.reduce
+    return emitted, helper_spec
 
 
 def _batch_symbols(batch: Any, params: list[Expr]) -> list[Expr]:

@@ -358,6 +358,21 @@ def test_pickled_function_still_explains_domain_errors():
         again(0.5, -1.0)
 
 
+def test_a_pickled_function_whose_source_was_altered_is_refused():
+    data = pickle.dumps(sg.compile(x * y + 1.0, wrt=[x, y]))
+    assert b"value = x * y + 1.0" in data
+    tampered = data.replace(b"value = x * y + 1.0", b"value = y * x + 1.0")  # same length: still a valid pickle
+    with pytest.raises(sg.SymgradError, match="refusing to load a compiled function"):
+        pickle.loads(tampered)
+
+
+def test_injected_code_in_a_pickled_source_never_runs():
+    func, (state,) = sg.compile(x * y, wrt=[x, y]).__reduce__()
+    state["source"] = state["source"].replace("value = x * y", "value = __import__('os').getpid()")
+    with pytest.raises(sg.SymgradError, match="Unpickle only data you trust"):
+        func(state)
+
+
 def test_pickled_function_runs_in_a_fresh_process(tmp_path):
     path = tmp_path / "fn.pkl"
     path.write_bytes(pickle.dumps(sg.compile(QUICKSTART, wrt=[x, y])))
