@@ -14,6 +14,7 @@ edges of the domains) is compiled and checked against:
 
 import math
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -163,7 +164,7 @@ def test_fuzz_gradient_and_hessian_against_independent_oracles(f):
             COUNTER["micrograd"] += 1
             for got, want in zip(gradient, reference_gradient):
                 assert _close(got, want, 1e-7, 1e-9), ("micrograd gradient", f, point, gradient, reference_gradient)
-    if COUNTER["examples"] % 25 == 0 and len(sg.topological_order([f])) < 60:
+    if zlib.crc32(repr(f).encode()) % 25 == 0 and len(graph) < 60:  # deterministic: hypothesis replays
         _check_against_sympy(f)
 
 
@@ -174,18 +175,21 @@ def _check_against_sympy(f):
         with _time_limit(5.0):  # SymPy can take minutes on a nest of powers; such an example is skipped
             sym_f = sg.to_sympy(f)
             sx, sy = sg.to_sympy([X, Y])
-            reference = sympy.lambdify((sx, sy), [sympy.diff(sym_f, sx), sympy.diff(sym_f, sy)], modules="math")
-    except (TypeError, _Timeout):
-        return
+            reference = sympy.lambdify((sx, sy), [sym_f, sympy.diff(sym_f, sx), sympy.diff(sym_f, sy)],
+                                       modules="math")
+    except (TypeError, ArithmeticError, ValueError, RecursionError, _Timeout):
+        return  # SymPy cannot build its model of this expression (2.0 ** 1e300 overflows mpmath)
     fn = sg.compile(f, wrt=[X, Y])
     for point in POINTS:
         try:
-            _, gradient = fn(*point)
-            want = [complex(v) for v in reference(*point)]
-        except (ArithmeticError, ValueError, TypeError, sg.EvaluationError):
-            continue
+            value, gradient = fn(*point)
+            sympy_value, *want = [complex(v) for v in reference(*point)]
+        except (ArithmeticError, ValueError, TypeError, NameError, sg.EvaluationError):
+            continue  # NameError: SymPy's answer uses a function math lacks (arg, for a log of a negative)
         if any(w.imag or not math.isfinite(w.real) for w in want) or not all(map(math.isfinite, gradient)):
             continue
+        if not _close(sympy_value.real, value, 1e-9) or sympy_value.imag:
+            continue  # SymPy models this point differently (0 * log(0) is nan to it, 0 to xlogy)
         for got, w in zip(gradient, want):
             assert _close(got, w.real, 1e-7, 1e-9), ("sympy", f, point, got, w)
         COUNTER["sympy"] += 1
