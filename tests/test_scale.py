@@ -72,3 +72,35 @@ def test_extended_rosenbrock_with_ten_thousand_variables():
     assert value == pytest.approx(sum(100 * (point[i + 1] - point[i] ** 2) ** 2 + (1 - point[i]) ** 2
                                       for i in range(n - 1)), rel=1e-12)
     assert list(grad) == pytest.approx(rosenbrock_grad_by_hand(point), rel=1e-12, abs=1e-12)
+
+
+def test_building_and_dropping_a_million_distinct_nodes_leaves_memory_flat():
+    import gc
+    import tracemalloc
+
+    x = sg.symbols("x")
+    gc.collect()
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    peak_after_rounds = []
+    for round_ in range(5):  # 5 rounds of 200,000 distinct nodes each
+        nodes = [sg.exp(x * (round_ * 100_000 + i + 0.5)) for i in range(100_000)]
+        del nodes
+        gc.collect()
+        peak_after_rounds.append(tracemalloc.get_traced_memory()[0] - baseline)
+    tracemalloc.stop()
+    # What is left is the intern tables' capacity (dicts keep their size): the same after every round.
+    assert peak_after_rounds[-1] - peak_after_rounds[0] < 100_000, peak_after_rounds
+    assert max(peak_after_rounds) < 40_000_000, peak_after_rounds  # not the ~50 MB per round the nodes took
+
+
+def test_extended_rosenbrock_with_a_hundred_thousand_variables_a_million_nodes():
+    n = 100_000
+    xs = [sg.symbol(f"x{i}") for i in range(n)]
+    f = rosenbrock(xs)
+    fn = sg.compile(f, wrt=xs, cache=False)
+    assert fn.stats.forward_nodes > 800_000
+    point = [math.sin(i) for i in range(n)]
+    _, grad = fn(*point)
+    assert list(grad) == pytest.approx(rosenbrock_grad_by_hand(point), rel=1e-12, abs=1e-12)
+    assert len(repr(f)) < 400 and len(repr(fn.grad_exprs[0])) < 400
