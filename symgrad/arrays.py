@@ -38,14 +38,23 @@ def _compat() -> Any:
 
 
 def namespace(*args: Any) -> Any:
-    """The array namespace of the array arguments (NumPy's when all are Python numbers)."""
-    compat = _compat()
-    arrays = [a for a in args if type(a) is not float and compat.is_array_api_obj(a)]
+    """The array namespace of the array arguments (NumPy's when all are Python numbers).
+
+    A library that implements the standard itself (NumPy 2, array-api-strict) is
+    used directly; others (PyTorch, CuPy) through array-api-compat's wrappers.
+    """
+    arrays = [a for a in args if type(a) is not float and type(a) is not int]
     if not arrays:
         import numpy
 
-        return compat.array_namespace(numpy.empty(0))
-    return compat.array_namespace(*arrays)
+        arrays = [numpy.empty(0)]
+    own = {type(a).__array_namespace__(a) if hasattr(type(a), "__array_namespace__") else None for a in arrays}
+    if len(own) == 1 and None not in own:
+        found = own.pop()
+        if getattr(found, "__name__", "") != "numpy" or hasattr(found, "astype"):  # NumPy >= 2.1
+            return found
+    compat = _compat()
+    return compat.array_namespace(*(a for a in arrays if compat.is_array_api_obj(a)))
 
 
 def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
