@@ -1,7 +1,7 @@
 """What array code (``sg.compile(..., backend="numpy")``) calls at run time.
 
 The generated function finds the array namespace of its inputs (NumPy,
-CuPy, PyTorch, ``array_api_strict``... through ``array-api-compat``), turns
+``array_api_strict``, and through ``array-api-compat`` PyTorch, CuPy...), turns
 every input into a float64 array of it, computes the value and gradient
 element-wise with broadcasting, and hands them to ``finish``, which
 broadcasts them to the batch's shape and applies the reduction:
