@@ -324,7 +324,7 @@ def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text]
 
 
 def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
-                      params: Mapping[Expr, str], failing_code: str | None) -> Expr:
+                      params: Mapping[Expr, str], failing_code: str | None, backend: Backend = PYTHON) -> Expr:
     """The node whose code is ``failing_code`` on the line that assigns ``line_node``.
 
     The inlined pieces of a line are not stored: they are the line node's
@@ -341,7 +341,7 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
         if node.op is CONST:
             text_of[node] = _literal(node.param)
         elif node.args:
-            template = node.op.printer(node.param)
+            template = backend.template(node.op, node.param)
             code, count = _render(template, node.args, text_of)
             if code == wanted:
                 return node

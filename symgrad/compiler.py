@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad import arrays
-from symgrad.codegen import ARRAY, PYTHON, Backend, Emitted, Section, emit_function, find_failing_node
+from symgrad.codegen import (
+    ARRAY,
+    PYTHON,
+    Backend,
+    Emitted,
+    Section,
+    emit_function,
+    find_failing_node,
+)
 from symgrad.errors import EvaluationError, SymgradError
 from symgrad.expr import (
     Expr,
@@ -159,7 +167,8 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException, tuple[Any, ..
         if line_node is not None:
             params = dict(zip(program.params, emitted.param_names))
             source_lines = emitted.source.splitlines()
-            node = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span)
+            node = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
+                                     ARRAY if emitted.backend == ARRAY.name else PYTHON)
             what = f"{node.op.name} failed ({type(error).__name__}: {error})"
             where = f"in the subexpression {to_text(node, limit=200)}"
         else:

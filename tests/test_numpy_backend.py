@@ -220,3 +220,9 @@ def test_array_code_equals_scalar_code_element_wise(f):
         for got, want in [(values[i], want_value), *((g[i], w) for g, w in zip(grads, want_grads))]:
             assert got == pytest.approx(want, rel=1e-9, abs=1e-12) or (math.isnan(got) and math.isnan(want)), \
                 (f, points[:, i], got, want)
+
+
+def test_an_error_inside_array_code_names_the_failing_subexpression():
+    fn = sg.compile(sg.exp(x * t) + sg.sin(x), wrt=[x], backend="numpy", batch=["x"])
+    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression x \* t\n.*xp\.exp\(x \* t\)"):
+        fn(np.zeros(3), np.zeros(4))
