@@ -71,6 +71,7 @@ def _array_prologue(names: list[str], batch: list[int]) -> list[str]:
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
                  lambda names, _batch: _check_input_lines(names))
 ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue)
+BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 
 
 def identifier(label: str) -> str:

@@ -40,8 +40,7 @@ from typing import Any
 from symgrad import arrays
 from symgrad.codegen import (
     ARRAY,
-    PYTHON,
-    Backend,
+    BACKENDS,
     Emitted,
     Section,
     emit_function,
@@ -168,7 +167,7 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException, tuple[Any, ..
             params = dict(zip(program.params, emitted.param_names))
             source_lines = emitted.source.splitlines()
             node = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
-                                     ARRAY if emitted.backend == ARRAY.name else PYTHON)
+                                     BACKENDS[emitted.backend])
             what = f"{node.op.name} failed ({type(error).__name__}: {error})"
             where = f"in the subexpression {to_text(node, limit=200)}"
         else:
@@ -188,7 +187,7 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any =
         "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
         "ArithmeticError": ArithmeticError, "ValueError": ValueError,
     }
-    backend = ARRAY if emitted.backend == ARRAY.name else PYTHON
+    backend = BACKENDS[emitted.backend]
     for op in all_ops():
         for name, value in backend.namespace(op).items():
             if name in emitted.namespace_names:
@@ -211,6 +210,18 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any =
 # ---- the compiled function -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How a compiled function's code was generated, besides its graph."""
+
+    name: str
+    annotate: bool
+    multi: bool
+    backend: str
+    batch: Sequence[Expr]
+    reduce: str | None
+
+
 class CompiledFunction(functools.partial):
     """Value and derivatives of an expression (or of several), as generated Python.
 
@@ -231,16 +242,12 @@ class CompiledFunction(functools.partial):
         return super().__new__(cls, program.function)
 
     def __init__(self, outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr],
-                 program: _Program, stats: CompileStats, name: str, multi: bool = False,
-                 backend: str = "python", batch: Sequence[Expr] = (), reduce: str | None = None,
-                 annotate: bool = False) -> None:
+                 program: _Program, stats: CompileStats, options: _Options) -> None:
         self.outputs = tuple(outputs)
-        self.annotate = annotate
-        self.backend = backend
-        self.batch = tuple(batch)
-        self.reduce = reduce
+        self.options = options
+        self.name, self.annotate, self.multi = options.name, options.annotate, options.multi
+        self.backend, self.batch, self.reduce = options.backend, tuple(options.batch), options.reduce
         self.output = outputs[0]
-        self.multi = multi
         self.order = 1 if derived.hessian is None else 2
         self.value_exprs = tuple(derived.values)
         self.value_expr = derived.values[0]
@@ -254,7 +261,6 @@ class CompiledFunction(functools.partial):
         self._program = program
         self._call = program.function
         self.stats = stats
-        self.name = name
         self._forward_lock = threading.Lock()
 
     @property
@@ -282,8 +288,7 @@ class CompiledFunction(functools.partial):
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
             emitted = emit_function(
                 self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
-                header=lambda _names: f"value of {shown}",
-                backend=ARRAY if array_code else PYTHON, batch=self.batch,
+                header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
             )
             return _run(emitted, self.params, "forward", {"arrays": self.reduce} if array_code else None)
 
@@ -351,8 +356,7 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
             "registered). Unpickle only data you trust: like any pickle, it can run code."
         )
     program = _run(emitted, params, "restored", helper_spec)
-    return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], state["name"], state["multi"],
-                            state["backend"], batch, state["reduce"], state["annotate"])
+    return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], options)
 
 
 # ---- pipeline -----------------------------------------------------------------------
@@ -516,28 +520,6 @@ def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., 
     return matrix
 
 
-def _emit(derived: _Derived, layout: _Layout, outputs: list[Expr], wrt: list[Expr], params: list[Expr],
-          name: str, annotate: bool, full_order: list[Expr], second_order: bool, multi: bool,
-          stats: CompileStats, backend: Backend = PYTHON, batch: Sequence[Expr] = ()) -> Emitted:
-    clock = time.perf_counter()
-    what = "value, gradient and hessian" if second_order else "value and gradient"
-    if multi:
-        what = "values and jacobian"
-
-    def header(names: dict[Expr, str]) -> str:
-        wrt_text = ", ".join(names[w] for w in wrt)
-        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
-        return f"{what} wrt ({wrt_text}) of {shown}"
-
-    suffix = "_hessian" if second_order else ("_jacobian" if what.endswith("jacobian") else "_and_grad")
-    emitted = emit_function(f"{name}{suffix}", params, layout.sections, layout.returns,
-                            annotate=annotate, header=header, order=full_order, backend=backend, batch=batch)
-    stats.lines = emitted.source.count("\n")
-    stats.shared_nodes = emitted.shared
-    stats.seconds["emit"] = time.perf_counter() - clock
-    return emitted
-
-
 @contextlib.contextmanager
 def _no_gc_pauses():
     """Pause the cyclic GC: the passes allocate millions of acyclic objects, and
@@ -626,6 +608,14 @@ def structural_key(roots: Sequence[Expr], *extra: Any, order: list[Expr] | None 
     return hashlib.blake2b(marshal.dumps(payload), digest_size=20).digest()
 
 
+def _signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Expr], list[Expr]]:
+    """The graph's topological order, the ``wrt`` symbols (default: every symbol, by name), the parameters."""
+    graph_order = topological_order(roots)
+    used = [n for n in graph_order if n.op is SYMBOL]
+    wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
+    return graph_order, wrt_nodes, _order_params(used, wrt_nodes, args)
+
+
 def _order_params(used: list[Expr], wrt: list[Expr], args: Any) -> list[Expr]:
     if args is not None:
         params = as_symbols(args, "args")
@@ -689,7 +679,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError(f"order must be 1 (gradient) or 2 (gradient and hessian), got {order!r}")
     if order == 2 and multi:
         raise ValueError("order=2 (the hessian) needs a single output; compile each output separately")
-    if backend not in (PYTHON.name, ARRAY.name):
+    if backend not in BACKENDS:
         raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r}")
     array_code = backend == ARRAY.name
     if not array_code and (batch is not None or reduce is not None):
@@ -700,10 +690,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
     with _no_gc_pauses():
         clock = time.perf_counter()
-        graph_order = topological_order([*outputs, *aux])
-        used = [n for n in graph_order if n.op is SYMBOL]
-        wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
-        params = _order_params(used, wrt_nodes, args)
+        graph_order, wrt_nodes, params = _signature([*outputs, *aux], wrt, args)
         batch_nodes = _batch_symbols(batch, params)
         key = structural_key([*outputs, *aux], len(outputs), multi, order, tuple(w.param for w in wrt_nodes),
                              tuple(p.param for p in params), name, annotate, backend,
@@ -722,34 +709,35 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         program = _run(emitted, params, "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
         stats.seconds = {"cache key": key_seconds, **stats.seconds}
-        fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, name, multi,
-                              backend, batch_nodes, reduce, annotate)
+        fn = CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, options)
     return _cache.put(key, fn) if cache else fn
-
-
-@dataclass(frozen=True)
-class _Options:
-    """How a compiled function's code was generated, besides its graph."""
-
-    name: str
-    annotate: bool
-    multi: bool
-    backend: str
-    batch: Sequence[Expr]
-    reduce: str | None
 
 
 def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: list[Expr], options: _Options,
               full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
     """The generated source of a derived graph, and the helpers it calls: a pure function of
     its inputs, which unpickling relies on to check a stored source."""
+    clock = time.perf_counter()
     array_code = options.backend == ARRAY.name
+    second_order = derived.hessian is not None
     layout = _layout(derived, wrt, options.multi)
     if array_code:
         layout.returns = _array_returns(len(derived.aux), [params.index(w) for w in wrt])
-    emitted = _emit(derived, layout, outputs, wrt, params, options.name, options.annotate, full_order,
-                    derived.hessian is not None, options.multi, stats, ARRAY if array_code else PYTHON,
-                    options.batch)
+    what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
+    if options.multi:
+        what, suffix = "values and jacobian", "_jacobian"
+
+    def header(names: dict[Expr, str]) -> str:
+        wrt_text = ", ".join(names[w] for w in wrt)
+        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
+        return f"{what} wrt ({wrt_text}) of {shown}"
+
+    emitted = emit_function(f"{options.name}{suffix}", params, layout.sections, layout.returns,
+                            annotate=options.annotate, header=header, order=full_order,
+                            backend=BACKENDS[options.backend], batch=options.batch)
+    stats.lines = emitted.source.count("\n")
+    stats.shared_nodes = emitted.shared
+    stats.seconds["emit"] = time.perf_counter() - clock
     helper_spec: dict[str, Any] = {}
     if layout.matrix_cells is not None:
         helper_spec["matrix"] = (len(wrt), layout.matrix_cells)
@@ -846,10 +834,7 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
     with _no_gc_pauses():
-        graph_order = topological_order([output])
-        used = [n for n in graph_order if n.op is SYMBOL]
-        wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
-        params = _order_params(used, wrt_nodes, args)
+        graph_order, wrt_nodes, params = _signature([output], wrt, args)
         key = structural_key([output], "hvp", tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
                              name, order=graph_order)
         hit = _hvp_cache.get(key) if cache else None

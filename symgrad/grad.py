@@ -141,7 +141,6 @@ class Differentiator:
 
     def __init__(self, simplify: bool = True) -> None:
         self.rewriter = Rewriter() if simplify else None
-        self.rewrite = self.rewriter.expr if simplify else _unchanged
 
     def prepare(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """The (rewritten) roots to differentiate; ``order``: their topological order, if known."""
@@ -151,7 +150,7 @@ class Differentiator:
         """d output / d w for each ``w`` (0 where it does not depend on ``w``)."""
         adjoint = adjoints(output, wrt, order, self.rewriter)
         zero = const(0.0)
-        return [self.rewrite(adjoint[w]) if w in adjoint else zero for w in wrt]
+        return [adjoint.get(w, zero) for w in wrt]  # adjoints are rewritten as they are made
 
     def hessian(self, gradient: Sequence[Expr], wrt: Sequence[Expr]) -> list[list[Expr]]:
         """Second derivatives from the gradient: one reverse sweep per row, over the
