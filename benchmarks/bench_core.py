@@ -227,20 +227,26 @@ SYMPY_CHILD = textwrap.dedent("""
 """)
 
 
+def run_child(code, *args):
+    """The numbers a child Python process prints (set-up s, per-call s, answers...), or a reason it gave none.
+
+    A child process keeps a slow system from stalling the run: it is stopped past the time limit.
+    """
+    try:
+        out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                             timeout=SYMPY_LIMIT_S + 30)
+    except subprocess.TimeoutExpired:
+        return "stopped past the time limit"
+    if out.returncode != 0:
+        return f"failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}"
+    numbers = [float(v) for v in out.stdout.split()]
+    return "stopped past the time limit" if numbers[0] > SYMPY_LIMIT_S else numbers
+
+
 def run_sympy(task, n):
     """(set-up s, per-call s) of sympy in a child process, or (None, None) past the limit."""
-    try:
-        out = subprocess.run([sys.executable, "-c", SYMPY_CHILD, task, str(n)], capture_output=True,
-                             text=True, timeout=SYMPY_LIMIT_S + 30)
-    except subprocess.TimeoutExpired:
-        return None, None
-    if out.returncode != 0:
-        return None, None
-    numbers = [float(v) for v in out.stdout.split()]
-    setup, call = numbers[0], numbers[1]
-    if setup > SYMPY_LIMIT_S:
-        return None, None
-    return setup, call
+    numbers = run_child(SYMPY_CHILD, task, n)
+    return (None, None) if isinstance(numbers, str) else (numbers[0], numbers[1])
 
 
 def fmt(seconds):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -23,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bench_core import SYMPY_LIMIT_S, close, fmt, once, per_call, rosenbrock_expr
+from bench_core import close, fmt, once, per_call, rosenbrock_expr, run_child
 
 import symgrad as sg
 
@@ -71,18 +70,11 @@ SYMPY_CHILD = textwrap.dedent("""
 
 
 def run_sympy(n, reference):
-    try:
-        out = subprocess.run([sys.executable, "-c", SYMPY_CHILD, str(n)], capture_output=True, text=True,
-                             timeout=SYMPY_LIMIT_S + 30)
-    except subprocess.TimeoutExpired:
-        return "stopped past the time limit", None, None
-    if out.returncode != 0:
-        return f"failed: {out.stderr.strip().splitlines()[-1]}", None, None
-    numbers = [float(v) for v in out.stdout.split()]
+    numbers = run_child(SYMPY_CHILD, n)
+    if isinstance(numbers, str):
+        return numbers, None, None
     if not close(numbers[2:], reference, tol=1e-8):
         return "WRONG ANSWER", None, None
-    if numbers[0] > SYMPY_LIMIT_S:
-        return "stopped past the time limit", None, None
     return "", numbers[0], numbers[1]
 
 
