@@ -219,15 +219,17 @@ def emit_function(
 
     body: list[str] = []
     body_nodes: dict[int, Expr] = {}
-    annotation = (lambda node: "  # " + comment_text(to_text(node, limit=70, names=param_text))) if annotate \
-        else (lambda node: "")
     starts = _section_starts(sections, order)
     bounds = [*sorted(starts), len(order)]
     temporary = namer.temporary
+    # Ops without a param print the same template every time: look each up once.
+    fixed_template = {op: backend.template(op, None) for op in ops_used if op.arity and not op.takes_param}
 
     def assign(node: Expr, code: str, local: str) -> _Text:
         body_nodes[len(body)] = node
-        body.append(f"{_INDENT}{local} = {code}{annotation(node)}")
+        if annotate:
+            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+        body.append(f"{_INDENT}{local} = {code}")
         text_of[node] = named = (local, ATOM, 0)
         return named
 
@@ -243,7 +245,7 @@ def emit_function(
         for node in itertools.islice(order, begin, end):
             if not node.args:
                 continue
-            template = backend.template(node.op, node.param)
+            template = fixed_template.get(node.op) or backend.template(node.op, node.param)
             code, count = _render(template, node.args, text_of, name_inline)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)

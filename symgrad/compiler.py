@@ -417,6 +417,7 @@ def _derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order:
 
 
 _ZERO = const(0.0)
+_HEADER_NAMES = 8  # the opening comment lists at most this many wrt names
 
 # A Hessian up to this size is returned as a tuple literal in the source; a larger
 # one is filled in by a helper from its distinct non-constant entries (sparse ones stay small).
@@ -728,7 +729,10 @@ def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: l
         what, suffix = "values and jacobian", "_jacobian"
 
     def header(names: dict[Expr, str]) -> str:
-        wrt_text = ", ".join(names[w] for w in wrt)
+        shown_wrt = [names[w] for w in wrt[:_HEADER_NAMES]]
+        if len(wrt) > _HEADER_NAMES:
+            shown_wrt.append(f"... {len(wrt)} in all")
+        wrt_text = ", ".join(shown_wrt)
         shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
         return f"{what} wrt ({wrt_text}) of {shown}"
 

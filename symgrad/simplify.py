@@ -134,8 +134,13 @@ class Rewriter:
         if not args:
             image[node] = node
             return node
-        new_args = tuple(map(self._lookup, args))
-        current = node if new_args == args else make(node.op, new_args, node.param)
+        lookup = self._lookup
+        for arg in args:
+            if lookup(arg) is not arg:
+                current = make(node.op, tuple(map(lookup, args)), node.param)
+                break
+        else:  # the usual case: every argument is its own image
+            current = node
         if _may_apply(current):
             current = self._apply_rules(current)
         image[node] = current
