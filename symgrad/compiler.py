@@ -322,7 +322,8 @@ class CompiledFunction(functools.partial):
         # Pickled as its graph and its source. Unpickling generates the source again from the
         # graph and refuses a stored source that differs: only code symgrad's emitter wrote runs.
         derived = self._derived.flat()
-        records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params])
+        with _no_gc_pauses():
+            records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params])
         state = {
             "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order, "multi": self.multi,
@@ -334,6 +335,11 @@ class CompiledFunction(functools.partial):
 
 
 def _restore(state: dict[str, Any]) -> CompiledFunction:
+    with _no_gc_pauses():
+        return _restore_checked(state)
+
+
+def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     records, roots = state["graph"]
     rest = iter(rebuild_graph(records, roots))
 

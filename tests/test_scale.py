@@ -26,15 +26,58 @@ def chain_by_hand(x0, steps):
     return x, dx
 
 
-def test_a_million_node_chain_compiles_and_is_correct():
-    steps = 333_334  # 3 nodes per step: over 10**6 forward nodes
-    x0, x = chain(steps)
-    fn = sg.compile(x, wrt=[x0])
+MILLION_STEPS = 333_334  # 3 nodes per step: over 10**6 forward nodes
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Keep the compile cache across this module's tests: the million-node chain is compiled once."""
+    sg.set_cache_size(256)
+
+
+@pytest.fixture(scope="module")
+def million_chain():
+    """The chain at 10**6 nodes, compiled once for every test of a stage on it."""
+    x0, x = chain(MILLION_STEPS)
+    return x0, x, sg.compile(x, wrt=[x0])
+
+
+def test_a_million_node_chain_compiles_and_is_correct(million_chain):
+    _, _, fn = million_chain
     assert fn.stats.forward_nodes >= 1_000_000
     value, (grad,) = fn(0.3)
-    want_value, want_grad = chain_by_hand(0.3, steps)
+    want_value, want_grad = chain_by_hand(0.3, MILLION_STEPS)
     assert value == pytest.approx(want_value, rel=1e-9)
     assert grad == pytest.approx(want_grad, rel=1e-6)
+
+
+def test_a_million_node_chain_pickles_and_its_source_is_checked_on_load(million_chain):
+    _, x, fn = million_chain
+    restored = pickle.loads(pickle.dumps(fn))
+    assert restored.source == fn.source
+    assert restored(0.3) == fn(0.3)
+    assert pickle.loads(pickle.dumps(x)) is x
+
+
+def test_a_million_node_chain_verifies_by_finite_differences(million_chain):
+    x0, x, _ = million_chain
+    report = sg.verify(x, [x0], points=2)
+    assert report.ok
+    assert "too large for sympy" in str(report)
+
+
+def test_a_million_node_chain_prints_a_bounded_repr(million_chain):
+    _, x, fn = million_chain
+    assert len(repr(x)) < 400 and len(repr(fn.grad_exprs[0])) < 400
+    assert len(repr(fn)) < 200
+
+
+def test_a_million_node_chain_draws_its_top_levels_and_refuses_the_whole(million_chain):
+    _, x, fn = million_chain
+    with pytest.raises(ValueError, match="over max_nodes"):
+        sg.draw(x)
+    dot = sg.draw(fn, depth=4).source
+    assert "d_x0" in dot and dot.count("->") < 200
 
 
 def test_deep_nesting_survives_every_stage():
