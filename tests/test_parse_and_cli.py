@@ -1,6 +1,7 @@
 """The whitelisting parser and `python -m symgrad`."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -27,37 +28,75 @@ def test_parse_reads_negative_number_exponents_as_integer_powers():
     assert parse("x**-2").op.name == "powi"
 
 
-@pytest.mark.parametrize(
-    "text, complaint",
-    [
-        ("x.real", "attribute access"),
-        ("x[0]", "subscripts"),
-        ("lambda: x", "lambdas"),
-        ("[a for a in b]", "comprehensions"),
-        ("(a for a in b)", "comprehensions"),
-        ("f'{x}'", "f-strings"),
-        ("open('f')", "unknown function 'open'"),
-        ("__import__('os')", "unknown function '__import__'"),
-        ("__import__('os').getcwd()", "only symgrad's functions may be called"),
-        ("__class__", "names starting with '_'"),
-        ("_x + 1", "names starting with '_'"),
-        ("x < y", "comparisons"),
-        ("x and y", "boolean operators"),
-        ("x if y else 1", "conditional expressions"),
-        ("'text'", "only numbers"),
-        ("True", "only numbers"),
-        ("1j", "only numbers"),
-        ("exp(x, y)", "takes 1 argument"),
-        ("exp(x=1)", "positional arguments only"),
-        ("exp", "is a function"),
-        ("x % 2", "not allowed"),
-        ("x +", "not a valid expression"),
-        ("x\nimport os", "single line"),
-    ],
-)
-def test_parser_refuses_and_points_at_the_offending_part(text, complaint):
-    with pytest.raises(sg.ParseError, match=complaint):
+# (text, what the message says, the part the caret must sit under)
+REFUSED = [
+    ("x.real", "attribute access", "x.real"),
+    ("x[0]", "subscripts", "x[0]"),
+    ("lambda: x", "lambdas", "lambda: x"),
+    ("[a for a in b]", "comprehensions", "[a for a in b]"),
+    ("{a for a in b}", "comprehensions", "{a for a in b}"),
+    ("{a: a for a in b}", "comprehensions", "{a: a for a in b}"),
+    ("x + (a for a in b)", "comprehensions", "(a for a in b)"),
+    ("f'{x}'", "f-strings", "f'{x}'"),
+    ("open('f')", "unknown function 'open'", "open"),
+    ("x * eval('1')", "unknown function 'eval'", "eval"),
+    ("__import__('os')", "unknown function '__import__'", "__import__"),
+    ("__import__('os').getcwd()", "only symgrad's functions may be called", "__import__('os').getcwd"),
+    ("exp(x).conjugate()", "only symgrad's functions may be called", "exp(x).conjugate"),
+    ("__class__", "names starting with '_'", "__class__"),
+    ("x + __builtins__", "names starting with '_'", "__builtins__"),
+    ("_x + 1", "names starting with '_'", "_x"),
+    ("x < y", "comparisons", "x < y"),
+    ("x and y", "boolean operators", "x and y"),
+    ("x if y else 1", "conditional expressions", "x if y else 1"),
+    ("x + (y := 2)", ":=", "y := 2"),
+    ("[x, y]", "lists", "[x, y]"),
+    ("(x, y)", "tuples", "(x, y)"),
+    ("{x: y}", "dicts", "{x: y}"),
+    ("{x}", "sets", "{x}"),
+    ("exp(*x)", "positional arguments only", "exp(*x)"),
+    ("x + 'text'", "only numbers", "'text'"),
+    ("x * b'raw'", "only numbers", "b'raw'"),
+    ("True", "only numbers", "True"),
+    ("x + None", "only numbers", "None"),
+    ("1j", "only numbers", "1j"),
+    ("exp(x, y)", "takes 1 argument", "exp(x, y)"),
+    ("exp(x=1)", "positional arguments only", "exp(x=1)"),
+    ("exp", "is a function", "exp"),
+    ("x % 2", "Mod is not allowed", "x % 2"),
+    ("x // 2", "FloorDiv is not allowed", "x // 2"),
+    ("x @ y", "MatMult is not allowed", "x @ y"),
+    ("x << 1", "LShift is not allowed", "x << 1"),
+    ("~x", "Invert is not allowed", "~x"),
+    ("not x", "Not is not allowed", "not x"),
+]
+
+
+@pytest.mark.parametrize("text, complaint, offending", REFUSED)
+def test_parser_refuses_each_construct_and_says_what_it_is(text, complaint, offending):
+    with pytest.raises(sg.ParseError, match=re.escape(complaint)):
         parse(text)
+
+
+@pytest.mark.parametrize("text, complaint, offending", REFUSED)
+def test_parser_error_puts_the_caret_under_the_offending_part(text, complaint, offending):
+    with pytest.raises(sg.ParseError) as caught:
+        parse(text)
+    shown, caret = str(caught.value).splitlines()[1:3]
+    start = caret.index("^")
+    assert shown[start:start + caret.count("^")] == offending
+
+
+@pytest.mark.parametrize("text", ["x +", "exp(", "x ** ** 2", "(x"])
+def test_parser_reports_syntax_errors_with_a_caret(text):
+    with pytest.raises(sg.ParseError, match="not a valid expression") as caught:
+        parse(text)
+    assert "^" in str(caught.value)
+
+
+def test_parser_refuses_more_than_one_line():
+    with pytest.raises(sg.ParseError, match="single line"):
+        parse("x\nimport os")
 
 
 def test_parser_error_has_a_caret_under_the_bad_part():
