@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import threading
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -131,11 +132,23 @@ def test_ints_and_numpy_scalars_are_accepted_as_floats():
     assert fn(Fraction(1, 2), np.int64(2)) == fn(0.5, 2.0)
 
 
-@pytest.mark.parametrize("bad", ["0.5", None, True, [0.5], 1j])
+@pytest.mark.parametrize("bad", ["0.5", None, True, [0.5], 1j, Decimal("0.5")])
 def test_non_numeric_input_is_a_type_error_naming_the_argument(bad):
     fn = sg.compile(QUICKSTART, wrt=[x, y])
     with pytest.raises(TypeError, match="argument 'y'"):
         fn(0.5, bad)
+
+
+def test_nan_input_propagates_as_in_python_math():
+    value, gradient = sg.compile(QUICKSTART, wrt=[x, y])(math.nan, 2.0)
+    assert math.isnan(value) and all(math.isnan(g) for g in gradient)
+
+
+def test_infinite_input_follows_ieee_arithmetic_without_raising():
+    fn = sg.compile(sg.exp(x) + x * y, wrt=[x, y])
+    assert fn(math.inf, 1.0) == (math.inf, (math.inf, math.inf))
+    value, (gx, gy) = fn(-math.inf, 0.0)  # exp(-inf) = 0, but -inf * 0 is nan
+    assert math.isnan(value) and gx == 0.0 and gy == -math.inf
 
 
 def test_wrong_argument_count_names_the_missing_argument():
