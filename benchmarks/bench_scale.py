@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import sys
 import time
@@ -23,21 +22,12 @@ import tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import symgrad as sg
+from benchmarks.tasks import CHAIN_START, chain_by_hand, chain_expression
 
 
 def chain(steps):
     x0 = sg.symbols("x0")
-    x = x0
-    for _ in range(steps):
-        x = sg.sin(x) * 1.01 + 0.1 * x0
-    return x0, x
-
-
-def by_hand(x0, steps):
-    x, dx = x0, 1.0
-    for _ in range(steps):
-        x, dx = math.sin(x) * 1.01 + 0.1 * x0, math.cos(x) * 1.01 * dx + 0.1
-    return x, dx
+    return x0, chain_expression(x0, steps, sg.sin)
 
 
 def measure(nodes):
@@ -59,8 +49,8 @@ def measure(nodes):
     start = time.perf_counter()
     compile(fn.source, "<bench>", "exec")
     cpython = time.perf_counter() - start
-    value, (grad,) = fn(0.3)
-    want_value, want_grad = by_hand(0.3, steps)
+    value, (grad,) = fn(CHAIN_START)
+    want_value, want_grad = chain_by_hand(CHAIN_START, steps)
     assert abs(value - want_value) <= 1e-9 * abs(want_value) and abs(grad - want_grad) <= 1e-6 * abs(want_grad)
     forward_nodes = fn.stats.forward_nodes
     return {"nodes": forward_nodes, "bytes": built / forward_nodes, "build": build, "compile": compile_seconds,

@@ -27,6 +27,7 @@ MAX_INLINE_OPS = 2
 _MAX_NAME = 40
 _INLINE_TYPE_CHECKS = 6
 _INDENT = "        "  # inside def + try
+_EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
 
 # Names the generated code binds besides its parameters; a user label is never one of them.
 BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
@@ -157,6 +158,10 @@ _Text = tuple[str, int, int]
 
 
 def _literal(value: int | float) -> _Text:
+    # Every input is a float, so an integer constant is written as the float it becomes anyway:
+    # CPython's specialised float-float arithmetic is ~25% faster than int-float (measured on Rosenbrock).
+    if type(value) is int and abs(value) <= _EXACT_INTEGERS:
+        value = float(value)
     text = format_number(value)
     return text, (UNARY if text.startswith("-") else ATOM), 0
 

@@ -6,6 +6,7 @@ import os
 import re
 
 import symgrad as sg
+from symgrad.demo import micrograd_expression
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
@@ -30,7 +31,10 @@ def test_generated_sources_shown_in_the_readme_are_what_symgrad_emits():
     w, b, t = sg.symbols("w b t")
     arrays = sg.compile((sg.tanh(w * x + b) - t) ** 2, wrt=[w, b], backend="numpy", batch=["x", "t"],
                         reduce="mean")
+    a, b = sg.symbols("a b")
+    micrograd = sg.compile(micrograd_expression(a, b, sg.relu), wrt=[a, b])
     assert quick_start.source in shown
+    assert micrograd.source in shown
     assert hessian.source in shown
     assert arrays.source in shown
 

@@ -1,0 +1,212 @@
+"""The run's results as a Markdown report and two log-log plots."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import tasks
+
+VERSIONED = ["symgrad", "sympy", "numpy", "micrograd", "symengine", "casadi", "jax", "torch", "matplotlib"]
+PLOTTED_TASK = "rosenbrock"
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def _spread(summary: dict | None) -> str:
+    if not summary:
+        return "—"
+    if summary["runs"] == 1:
+        return fmt(summary["median"])
+    return f"{fmt(summary['median'])} ({fmt(summary['min'])}–{fmt(summary['max'])})"
+
+
+def _median(record: Any, what: str) -> float | None:
+    summary = record.result.get(what)
+    return summary["median"] if summary else None
+
+
+def progress_line(record: Any) -> str:
+    task = tasks.TASKS[record.task]
+    size = f" {task.size_name}={record.size:,}" if task.size_name else ""
+    if record.status == "ok":
+        setup = _median(record, "setup")
+        shown = f"set-up {fmt(setup)}, " if setup is not None else ""
+        return f"{record.task}{size} · {record.label}: {shown}per call {fmt(_median(record, 'call'))}"
+    return f"{record.task}{size} · {record.label}: {record.status} ({record.result.get('note', '')})"
+
+
+def _versions() -> str:
+    found = []
+    for name in VERSIONED:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _find(records: list, task: str, size: int, system: str) -> Any:
+    for r in records:
+        if (r.task, r.size, r.system) == (task, size, system) and r.status == "ok":
+            return r
+    return None
+
+
+def _ratio(a: float | None, b: float | None, digits: int = 2) -> str:
+    return f"{a / b:.{digits}f}×" if a and b else "n/a"
+
+
+def bars(records: list) -> list[str]:
+    """The issue's bars, as ratios from this run."""
+    lines = []
+    ours = _find(records, "micrograd", 1, "symgrad_scalar")
+    hand = _find(records, "micrograd", 1, "hand_written")
+    if ours:
+        call = _median(ours, "call")
+        others = [(r.label, _median(r, "call")) for r in records
+                  if r.task == "micrograd" and r.status == "ok" and r.system not in ("symgrad_scalar", "hand_written")]
+        fastest = min(others, key=lambda o: o[1]) if others else None
+        verdict = "faster than every other system" if fastest and call < fastest[1] else \
+            f"not the fastest ({fastest[0]})" if fastest else "no other system ran"
+        lines.append(f"- micrograd expression, per call: symgrad {fmt(call)}, {_ratio(call, _median(hand, 'call'))} "
+                     f"the hand-written code; {verdict}"
+                     + (f" — next best {fastest[0]} {fmt(fastest[1])} ({_ratio(fastest[1], call, 1)} symgrad)"
+                        if fastest else "") + ".")
+    sizes = sorted({r.size for r in records if r.task == "rosenbrock"})
+    if sizes:
+        n = 10_000 if 10_000 in sizes else sizes[-1]
+        ours = _find(records, "rosenbrock", n, "symgrad_scalar")
+        if ours:
+            setup, compiled = _median(ours, "setup"), _median(ours, "cpython_compile")
+            casadi = _find(records, "rosenbrock", n, "casadi_sx")
+            hand = _find(records, "rosenbrock", n, "hand_written")
+            parts = [f"set-up {fmt(setup)} = {_ratio(setup, compiled)} CPython's compile() of the emitted source"]
+            if casadi:
+                parts.append(f"CasADi SX set-up {fmt(_median(casadi, 'setup'))} "
+                             f"({_ratio(_median(casadi, 'setup'), setup)} symgrad's)")
+            if hand:
+                parts.append(f"per call {_ratio(_median(ours, 'call'), _median(hand, 'call'))} the hand-unrolled code")
+            lines.append(f"- Rosenbrock n={n:,}: " + "; ".join(parts) + ".")
+    for task, ours_name in (("moons", "symgrad_arrays"), ("points", "symgrad_arrays")):
+        for size in sorted({r.size for r in records if r.task == task}):
+            ours = _find(records, task, size, ours_name)
+            if not ours:
+                continue
+            base = (_median(ours, "setup") or 0) + _median(ours, "call")
+            parts = []
+            for r in records:
+                if r.task == task and r.size == size and r.status == "ok" and r.system != ours_name:
+                    total = (_median(r, "setup") or 0) + _median(r, "call")
+                    parts.append(f"{r.label} {_ratio(total, base, 2)}")
+            lines.append(f"- {tasks.TASKS[task].title}, {tasks.TASKS[task].size_name}={size:,}, set-up + one call, "
+                         f"other system ÷ symgrad backend='numpy': " + ", ".join(parts) + ".")
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    lines.append("- Every measurement finished or was reported: "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".")
+    return lines
+
+
+def markdown(records: list, command: str, seconds: float, plots: list[Path], directory: Path) -> str:
+    lines = [
+        "# symgrad against the field",
+        "",
+        f"`{command}` on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({_cpu()}), "
+        f"Python {sys.version.split()[0]}; {_versions()}. The run took {seconds / 60:.1f} min.",
+        "",
+        "Each (system, task, size) ran in its own process. Set-up (build, differentiate, compile) was timed "
+        "from scratch up to three times, per call with `timeit` after a warm-up; figures are medians "
+        "(min–max). Every answer was checked against the hand-written reference before timing; "
+        "a wrong answer is reported, not timed. A system whose set-up passes the time limit, or fails, "
+        "is skipped at larger sizes. The machine is shared: read the ratios.",
+        "",
+        "## The bars",
+        "",
+        *bars(records),
+        "",
+    ]
+    for number, task in enumerate(tasks.TASKS.values(), 1):
+        rows = [r for r in records if r.task == task.name]
+        if not rows:
+            continue
+        lines += [f"## {number}. {task.title}", "", f"Per call: {task.call}.", "",
+                  "| size | system | set-up | per call | per call ÷ hand-written | note |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            size = f"{task.size_name}={r.size:,}" if task.size_name else "—"
+            hand = _find(records, r.task, r.size, "hand_written")
+            relative = _ratio(_median(r, "call"), _median(hand, "call")) if r.status == "ok" else ""
+            note = "" if r.status == "ok" else f"**{r.status}**: {r.result.get('note', '')}"
+            lines.append(f"| {size} | {r.label} | {_spread(r.result.get('setup'))} | {_spread(r.result.get('call'))} "
+                         f"| {relative} | {note} |")
+            if "cpython_compile" in r.result:
+                lines.append(f"| {size} | ↳ CPython compile() of that source | {_spread(r.result['cpython_compile'])} "
+                             f"| | | the floor of emitting Python |")
+        lines.append("")
+    for plot in plots:
+        lines += [f"![{plot.stem}]({os.path.relpath(plot, directory)})", ""]
+    return "\n".join(lines)
+
+
+def plots(records: list, directory: Path) -> list[Path]:
+    """Set-up and per-call time against Rosenbrock n, log-log, one line per system (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plots (pip install matplotlib)")
+        return []
+    made = []
+    for what, title, name in (("setup", "set-up (build + derive + compile)", "setup_vs_size.png"),
+                              ("call", "per call (value + gradient)", "per_call_vs_size.png")):
+        figure, axes = plt.subplots(figsize=(7, 4.5))
+        drawn = False
+        labels = dict.fromkeys(r.label for r in records if r.task == PLOTTED_TASK)
+        for label in labels:
+            points = [(r.size, _median(r, what)) for r in records
+                      if r.task == PLOTTED_TASK and r.label == label and r.status == "ok" and _median(r, what)]
+            if len(points) >= 1:
+                axes.plot(*zip(*points), marker="o", label=label)
+                drawn = True
+        if not drawn:
+            plt.close(figure)
+            continue
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("extended Rosenbrock n (about 9n graph nodes)")
+        axes.set_ylabel("seconds")
+        axes.set_title(f"Rosenbrock: {title}")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=8)
+        figure.tight_layout()
+        path = directory / name
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        made.append(path)
+    return made

@@ -1,0 +1,98 @@
+"""Plan the run, measure each (system, task, size) in a child process with a time limit, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import report, tasks
+from benchmarks.systems import SYSTEMS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Record:
+    task: str
+    size: int
+    system: str  # module name
+    label: str
+    result: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.result.get("status", "")
+
+
+def run_child(system: str, task: str, size: int, limit: float, quick: bool = False) -> dict:
+    """One measurement in its own process; stopped (and reported so) past its time budget."""
+    budget = 4 * limit + 60  # a few set-ups at the limit, the answer check and the timed calls
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    try:
+        out = subprocess.run([sys.executable, "-m", "benchmarks.child", system, task, str(size), str(limit),
+                              *(["quick"] if quick else [])],
+                             capture_output=True, text=True, timeout=budget, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": "too slow", "note": f"stopped after {budget:.0f} s"}
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"status": "failed", "note": f"exit {out.returncode}: {last[:120]}"}
+    return json.loads(lines[-1])
+
+
+def plan(only: list[str] | None, systems: list[str] | None) -> list[tuple[str, str]]:
+    chosen = [t for t in tasks.TASKS if not only or t in only]
+    unknown = set(only or ()) - set(tasks.TASKS)
+    if unknown:
+        raise SystemExit(f"unknown task(s) {', '.join(sorted(unknown))}; tasks: {', '.join(tasks.TASKS)}")
+    names = [s for s in SYSTEMS if not systems or s in systems]
+    return [(t, s) for t in chosen for s in names
+            if hasattr(importlib.import_module(f"benchmarks.systems.{s}"), t)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smallest sizes only (a smoke run)")
+    parser.add_argument("--only", action="append", metavar="TASK",
+                        help=f"run only this task (repeatable): {', '.join(tasks.TASKS)}")
+    parser.add_argument("--system", action="append", metavar="NAME", help=f"only these systems: {', '.join(SYSTEMS)}")
+    parser.add_argument("--limit", type=float, default=60.0, help="set-up time limit per system and size, seconds")
+    parser.add_argument("--max-size", type=int, default=None, help="skip sizes above this (a shorter full run)")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md", help="where to write the Markdown report")
+    parser.add_argument("--plots", default=None, help="directory for the PNG plots (default: next to --out)")
+    args = parser.parse_args(argv)
+
+    started = time.time()
+    records: list[Record] = []
+    for task_name, system in plan(args.only, args.system):
+        task = tasks.TASKS[task_name]
+        label = importlib.import_module(f"benchmarks.systems.{system}").LABEL
+        stopped = None  # once a system is too slow or fails at a size, larger sizes are skipped
+        sizes = task.quick_sizes if args.quick else task.sizes
+        for size in [s for s in sizes if args.max_size is None or s <= args.max_size or s == sizes[0]]:
+            record = Record(task_name, size, system, label)
+            if stopped:
+                record.result = {"status": "skipped", "note": f"{stopped} at a smaller size"}
+            else:
+                record.result = run_child(system, task_name, size, args.limit, args.quick)
+                if record.status in ("too slow", "failed", "not installed"):
+                    stopped = record.status
+            records.append(record)
+            print(report.progress_line(record), flush=True)
+            if record.status == "not installed":
+                break
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots = report.plots(records, Path(args.plots) if args.plots else out.parent)
+    command = "python -m benchmarks " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
+    out.write_text(report.markdown(records, command.strip(), time.time() - started, plots, out.parent))
+    print(f"\nwrote {out}" + "".join(f" and {p}" for p in plots))

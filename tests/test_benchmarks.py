@@ -1,0 +1,52 @@
+"""The benchmark runner: every system's answer is checked, failures and slowness are reported, never hung on."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import child, runner, tasks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_run_writes_a_report_with_every_task_and_no_wrong_answer(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = out.read_text()
+    for task in tasks.TASKS.values():
+        assert f". {task.title}" in report
+    assert "**wrong**" not in report
+    assert "| hand-written |" in report and "| symgrad |" in report
+
+
+@pytest.mark.parametrize("task", list(tasks.TASKS))
+def test_every_reference_has_the_answer_symgrad_computes(task):
+    size = tasks.TASKS[task].quick_sizes[0]
+    result = child.measure("symgrad_arrays" if task in ("moons", "points") else "symgrad_scalar", task, size,
+                           limit=60, quick=True)
+    assert result["status"] == "ok", result
+
+
+def test_a_wrong_answer_is_reported_and_not_timed(monkeypatch):
+    monkeypatch.setattr(tasks, "reference", lambda task, size: [24.7, 138.8, 645.6])
+    result = child.measure("symgrad_scalar", "micrograd", 1, limit=60, quick=True)
+    assert result["status"] == "wrong" and "call" not in result
+
+
+def test_a_set_up_over_the_limit_is_reported_as_too_slow():
+    result = runner.run_child("sympy_lambdify", "rosenbrock", 100, limit=0.01)
+    assert result["status"] == "too slow" and "limit" in result["note"]
+
+
+def test_a_recursion_failure_is_reported_as_a_failure():
+    result = runner.run_child("sympy_lambdify", "chain", 100, limit=60)
+    assert result == {"status": "failed", "note": "RecursionError"}
+
+
+def test_unknown_task_is_refused_with_the_list_of_tasks():
+    with pytest.raises(SystemExit, match="unknown task"):
+        runner.plan(["nope"], None)
