@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.time()
     records: list[Record] = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     for task_name, system in plan(args.only, args.system):
         task = tasks.TASKS[task_name]
         label = importlib.import_module(f"benchmarks.systems.{system}").LABEL
@@ -89,10 +92,9 @@ def main(argv: list[str] | None = None) -> None:
             print(report.progress_line(record), flush=True)
             if record.status == "not installed":
                 break
+        # The report so far, after every (task, system): an interrupted run still leaves its figures.
+        out.write_text(report.markdown(records, command.strip(), time.time() - started, [], out.parent))
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     plots = report.plots(records, Path(args.plots) if args.plots else out.parent)
-    command = "python -m benchmarks " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     out.write_text(report.markdown(records, command.strip(), time.time() - started, plots, out.parent))
     print(f"\nwrote {out}" + "".join(f" and {p}" for p in plots))
