@@ -11,6 +11,8 @@ import math
 import random
 from dataclasses import dataclass
 
+from symgrad.demo import micrograd_expression  # noqa: F401  (the systems build it from here)
+
 
 @dataclass(frozen=True)
 class Task:
@@ -43,21 +45,6 @@ TASKS = {
 # ---- 1. the micrograd README expression --------------------------------------------
 
 MICROGRAD_POINT = (-4.0, 2.0)
-
-
-def micrograd_expression(a, b, relu):
-    """micrograd's README expression for any number-like a, b."""
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + relu(b + a)
-    d += 3 * d + relu(b - a)
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
 
 
 def micrograd_by_hand(a: float, b: float) -> list[float]:
