@@ -158,7 +158,7 @@ _Text = tuple[str, int, int]
 
 
 def _literal(value: int | float) -> _Text:
-    # Every input is a float, so an integer constant is written as the float it becomes anyway:
+    # Inputs are converted to floats, so an integer constant is written as the float it becomes anyway:
     # CPython's specialised float-float arithmetic is ~25% faster than int-float (measured on Rosenbrock).
     if type(value) is int and abs(value) <= _EXACT_INTEGERS:
         value = float(value)

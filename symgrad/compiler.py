@@ -62,7 +62,7 @@ from symgrad.grad import Differentiator, as_symbols
 from symgrad.ops import CONST, SYMBOL, all_ops
 from symgrad.simplify import RewriteStats
 
-CODEGEN_VERSION = 2
+CODEGEN_VERSION = 3
 _counter = itertools.count(1)
 
 
