@@ -102,13 +102,8 @@ class CompileStats:
 # ---- running generated code ----------------------------------------------------------
 
 
-_FLOAT_ONLY = frozenset({float})
-
-
 def _float_converter(names: Sequence[str]) -> Callable[..., tuple[float, ...]]:
     def as_floats(*values: Any) -> tuple[float, ...]:
-        if set(map(type, values)) <= _FLOAT_ONLY:  # many arguments, all floats: C-speed check
-            return values
         out = []
         for name, value in zip(names, values):
             if type(value) is float:

@@ -199,6 +199,42 @@ def test_domain_error_names_operation_subexpression_line_and_inputs(expr, point,
     assert f"x={point[0]!r}, y={point[1]!r}" in message
 
 
+def _chain_of_products(n):
+    xs = [sg.symbol(f"v{i}") for i in range(n)]
+    return xs, sum(xs[i] * xs[i + 1] for i in range(n - 1))
+
+
+def test_a_large_function_reuses_the_names_of_dead_temporaries():
+    xs, f = _chain_of_products(600)
+    source = sg.compile(f * f, wrt=xs).source
+    assigned = [line.split(" = ")[0].strip() for line in source.splitlines() if " = " in line]
+    temporaries = [name for name in assigned if name[0] in "tg" and name[1:].isdigit()]
+    assert len(set(temporaries)) < len(temporaries) / 4
+
+
+def test_a_small_function_keeps_one_name_per_value():
+    source = sg.compile(QUICKSTART, wrt=[x, y]).source
+    assigned = [line.split(" = ")[0].strip() for line in source.splitlines() if " = " in line]
+    assert len(set(assigned)) == len(assigned)
+
+
+def test_domain_error_in_a_large_function_names_the_right_subexpression():
+    xs, f = _chain_of_products(600)
+    fn = sg.compile(f + sg.log(xs[3] - xs[5]) * f, wrt=xs)
+    point = [1.0] * 600
+    point[5] = 2.0
+    with pytest.raises(sg.EvaluationError, match=r"in the subexpression log\(v3 - v5\)"):
+        fn(*point)
+
+
+def test_a_wrong_type_among_many_arguments_is_named():
+    xs, f = _chain_of_products(50)
+    fn = sg.compile(f, wrt=xs)
+    with pytest.raises(TypeError, match="argument 'v37'"):
+        fn(*[1.0] * 37, "1.0", *[1.0] * 12)
+    assert fn(*range(50)) == fn(*map(float, range(50)))
+
+
 def test_evaluation_error_is_also_a_value_and_arithmetic_error():
     fn = sg.compile(sg.log(x), wrt=[x])
     with pytest.raises(ValueError):

@@ -1,6 +1,10 @@
 """Reverse mode as a graph transform, and the rewrite pass."""
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad import ops
@@ -88,7 +92,22 @@ IDENTITIES = [
     (lambda: y - (-x), "y + x", "a - -b → a + b"),
     (lambda: (-x) * y, "-(x * y)", "(-a)*b → -(a*b)"),
     (lambda: (-x) / y, "-(x / y)", "(-a)/b → -(a/b)"),
+    (lambda: 100.0 * (2 * x), "200.0 * x", "c*(2^k*x) → (c*2^k)*x"),
+    (lambda: (x * 4) * -3, "-12 * x", "c*(2^k*x) → (c*2^k)*x"),
 ]
+
+
+@pytest.mark.parametrize("build", [lambda: 3 * (0.5 * x), lambda: 3 * (6 * x), lambda: 2 * (3 * x)])
+def test_only_an_inner_power_of_two_scale_is_merged(build):
+    (out,), stats = sg.simplify([build()])
+    assert out is build() and not stats.identities["c*(2^k*x) → (c*2^k)*x"]
+
+
+@given(st.floats(-1e300, 1e300), st.sampled_from([2, 4.0, -8, 1024.0]), st.floats(-1e300, 1e300))
+def test_merging_a_power_of_two_scale_is_exact_unless_the_scaling_overflows(c, scale, value):
+    merged = (c * scale) * value
+    original = c * (scale * value)
+    assert merged == original or math.isinf(scale * value) or math.isnan(original)
 
 
 @pytest.mark.parametrize("build, want, rule", IDENTITIES, ids=[i[2] for i in IDENTITIES])
