@@ -20,15 +20,26 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
 
 
-def time_calls(call, quick: bool) -> list[float]:
-    """Seconds per call over several repeats (more repeats for cheap calls, one for very slow ones)."""
+def time_calls(call, quick: bool, reference=None) -> tuple[list[float], list[float]]:
+    """Seconds per call over several repeats (more for cheap calls, one for very slow ones).
+
+    With ``reference`` (the hand-written code for the same task), each repeat of ``call`` is
+    followed by one of ``reference``, so that both meet the same load on a shared machine and
+    their ratio is fair even when absolute times drift.
+    """
     timer = timeit.Timer(call)
     number, total = timer.autorange()
     per_call = total / number
     repeat = 3 if quick else 7 if per_call < 0.05 else 5 if per_call < 1 else 3 if per_call < 10 else 1
-    if repeat == 1:
-        return [per_call]
-    return [t / number for t in timer.repeat(repeat, number)]
+    other = timeit.Timer(reference) if reference is not None else None
+    other_number = other.autorange()[0] if other is not None else 0
+    ours, theirs = ([per_call], []) if repeat == 1 else ([], [])
+    for _ in range(repeat):
+        if repeat > 1:
+            ours.append(timer.timeit(number) / number)
+        if other is not None:
+            theirs.append(other.timeit(other_number) / other_number)
+    return ours, theirs
 
 
 def measure(system_name: str, task_name: str, size: int, limit: float, quick: bool = False) -> dict:
@@ -61,7 +72,12 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
     if len(got) != len(want) or not error <= task.tolerance:
         return {"status": "wrong", "note": f"answer differs from the reference (relative error {error:.1e})"}
 
-    result = {"status": "ok", "call": summary(time_calls(call, quick)), "error": error}
+    hand = importlib.import_module("benchmarks.systems.hand_written")
+    reference = getattr(hand, task_name)(size) if system is not hand else None
+    ours, theirs = time_calls(call, quick, reference)
+    result = {"status": "ok", "call": summary(ours), "error": error}
+    if theirs:
+        result["per_hand"] = summary([a / b for a, b in zip(ours, theirs)])
     if not getattr(system, "EAGER", False):
         result["setup"] = summary(setups)
     source = getattr(call, "source", None)
