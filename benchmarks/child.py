@@ -53,8 +53,9 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
     prepare = getattr(system, task_name)
     reset = getattr(system, "reset", lambda: None)
 
-    setups = []
+    setups, call = [], None
     for _ in range(1 if quick else 3):  # set-up from scratch each time; stop repeating when it is slow
+        call = None  # the previous set-up's graph would slow this one's garbage collections
         reset()
         gc.collect()
         start = time.perf_counter()
