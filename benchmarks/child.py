@@ -20,7 +20,10 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
 
 
-def time_calls(call, quick: bool, reference=None) -> tuple[list[float], list[float]]:
+SLOW_CALL = 10.0  # seconds: a call this slow is timed once, by the run that checked its answer
+
+
+def time_calls(call, quick: bool, reference=None, first: float = 0.0) -> tuple[list[float], list[float]]:
     """Seconds per call over several repeats (more for cheap calls, one for very slow ones).
 
     With ``reference`` (the hand-written code for the same task), each repeat of ``call`` is
@@ -28,9 +31,9 @@ def time_calls(call, quick: bool, reference=None) -> tuple[list[float], list[flo
     their ratio is fair even when absolute times drift.
     """
     timer = timeit.Timer(call)
-    number, total = timer.autorange()
+    number, total = (1, first) if first > SLOW_CALL else timer.autorange()
     per_call = total / number
-    repeat = 3 if quick else 7 if per_call < 0.05 else 5 if per_call < 1 else 3 if per_call < 10 else 1
+    repeat = 3 if quick else 7 if per_call < 0.05 else 5 if per_call < 1 else 3 if per_call < SLOW_CALL else 1
     other = timeit.Timer(reference) if reference is not None else None
     other_number = other.autorange()[0] if other is not None else 0
     ours, theirs = ([per_call], []) if repeat == 1 else ([], [])
@@ -68,14 +71,16 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
             break
 
     want = tasks.reference(task_name, size)
+    start = time.perf_counter()
     got = call()
+    first = time.perf_counter() - start
     error = max((abs(g - w) / max(1.0, abs(w)) for g, w in zip(got, want)), default=0.0)
     if len(got) != len(want) or not error <= task.tolerance:
         return {"status": "wrong", "note": f"answer differs from the reference (relative error {error:.1e})"}
 
     hand = importlib.import_module("benchmarks.systems.hand_written")
     reference = getattr(hand, task_name)(size) if system is not hand else None
-    ours, theirs = time_calls(call, quick, reference)
+    ours, theirs = time_calls(call, quick, reference, first)
     result = {"status": "ok", "call": summary(ours), "error": error}
     if theirs:
         result["per_hand"] = summary([a / b for a, b in zip(ours, theirs)])
