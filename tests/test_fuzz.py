@@ -70,7 +70,8 @@ def _chain(e, depth):
 expressions = st.one_of(st.recursive(leaves, _grow, max_leaves=12), _deep(st.recursive(leaves, _grow, max_leaves=4)))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
-COUNTER = {"examples": 0, "points": 0, "micrograd": 0, "sympy": 0, "float oracle overruled by exact arithmetic": 0}
+COUNTER = {"examples": 0, "points": 0, "micrograd": 0, "sympy": 0, "float oracle overruled by exact arithmetic": 0,
+           "undecided (exact arithmetic over 10 s)": 0}
 
 
 def _close(got, want, rel, absolute=1e-12):
@@ -173,6 +174,9 @@ def test_fuzz_gradient_and_hessian_against_independent_oracles(f):
                     # Two float evaluations disagree: exact arithmetic decides which one rounded badly
                     # (found at 21,403 examples: micrograd's a * b**-1 underflows b**-2 where b ~ 1e300).
                     exact = _exact_partial(f, point, i)
+                    if exact is None:
+                        COUNTER["undecided (exact arithmetic over 10 s)"] += 1
+                        continue
                     assert _close(got, exact, 1e-7, 1e-9), ("micrograd gradient", f, point, gradient,
                                                              reference_gradient, exact)
                     COUNTER["float oracle overruled by exact arithmetic"] += 1
@@ -180,14 +184,20 @@ def test_fuzz_gradient_and_hessian_against_independent_oracles(f):
         _check_against_sympy(f)
 
 
-def _exact_partial(f, point, i):
+def _exact_partial(f, point, i) -> float | None:
     """d f / d (x, y)[i] at ``point``, by SymPy with every float made the exact rational it is
     (a Float would keep SymPy's evalf at 53 bits) and evaluated to 60 digits."""
     sym_f = sg.to_sympy(f)
     sym_f = sym_f.xreplace({c: sympy.Rational(float(c)) for c in sym_f.atoms(sympy.Float)})
     sx, sy = sg.to_sympy([X, Y])
     at = {sx: sympy.Rational(point[0]), sy: sympy.Rational(point[1])}
-    return float(sympy.diff(sym_f, (sx, sy)[i]).evalf(60, subs=at))
+    from symgrad.verify import _time_limit, _Timeout
+
+    try:
+        with _time_limit(10.0):  # exact arithmetic on a nest of powers can take minutes
+            return float(sympy.diff(sym_f, (sx, sy)[i]).evalf(60, subs=at))
+    except _Timeout:
+        return None  # undecided: the comparison is counted and left out
 
 
 def _check_against_sympy(f):
@@ -217,6 +227,9 @@ def _check_against_sympy(f):
                 # SymPy's formula evaluated in floats can cancel catastrophically where symgrad's does
                 # not (found at 25,541 examples: x cancels from the quotient, SymPy's float says -4.8e41).
                 exact = _exact_partial(f, point, i)
+                if exact is None:
+                    COUNTER["undecided (exact arithmetic over 10 s)"] += 1
+                    continue
                 assert _close(got, exact, 1e-7, 1e-9), ("sympy", f, point, got, w, exact)
                 COUNTER["float oracle overruled by exact arithmetic"] += 1
         COUNTER["sympy"] += 1
