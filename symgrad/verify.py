@@ -210,7 +210,9 @@ def _time_limit(seconds: float):
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Repeating: an alarm that lands in a weakref callback or __del__ (SymPy's caches run them)
+    # is swallowed as an "unraisable exception"; the next one, 0.25 s later, gets through.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.25)
     try:
         yield True
     finally:
