@@ -15,6 +15,7 @@ import itertools
 import keyword
 import operator
 import re
+import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,49 +135,34 @@ class _Temporaries:
     Few live locals keep a large function's frame and floats in cache (Rosenbrock n = 10^4:
     ~20% faster per call).
 
-    ``remaining`` counts, per node, the references not yet written (its uses).
+    ``remaining`` counts, per node, the references not yet written (its uses). ``live`` maps
+    each temporary still to be read to its name and the free list its name returns to (one
+    list per prefix, so a section's names keep its prefix); ``pending`` maps an inlined node
+    to the temporaries its text reads.
     """
 
     def __init__(self, namer: Namer, remaining: Counter[Expr], reuse: bool) -> None:
         self._namer = namer
         self._reuse = reuse
         self._remaining = remaining
-        self._holder: dict[Expr, tuple[str, str]] = {}  # live temporary -> (its name, its prefix)
-        self._free: dict[str, list[str]] = {}  # prefix -> names free for reuse
-        self._pending: dict[Expr, list[Expr]] = {}  # temporaries in the text of an inlined node
-
-    def references(self, node: Expr) -> list[Expr]:
-        """The temporaries ``node``'s code refers to, directly or through inlined arguments."""
-        holder, pending = self._holder, self._pending
-        found: list[Expr] = []
-        for arg in node.args:
-            if arg in holder:
-                found.append(arg)
-            elif arg in pending:
-                found.extend(pending.pop(arg))
-        return found
-
-    def inline(self, node: Expr, references: list[Expr]) -> None:
-        if references:
-            self._pending[node] = references
-
-    def pending(self, node: Expr) -> list[Expr]:
-        """What an inlined node's text refers to, when it gets a line of its own after all."""
-        return self._pending.pop(node, [])
+        self.live: dict[Expr, tuple[str, list[str]]] = {}
+        self.pending: dict[Expr, list[Expr]] = {}
+        self._free: dict[str, list[str]] = {}
 
     def written(self, references: list[Expr]) -> None:
-        """A line holding ``references`` was written: free the names nothing will read again."""
-        remaining, holder = self._remaining, self._holder
+        """A line reading ``references`` was written: free the names nothing will read again."""
+        remaining = self._remaining
         for node in references:
-            remaining[node] -= 1
-            if remaining[node] <= 0 and node in holder and self._reuse:
-                name, prefix = holder.pop(node)
-                self._free.setdefault(prefix, []).append(name)
+            left = remaining[node] - 1
+            remaining[node] = left
+            if left <= 0 and self._reuse and node in self.live:
+                name, free = self.live.pop(node)
+                free.append(name)
 
     def claim(self, node: Expr, prefix: str) -> str:
-        free = self._free.get(prefix)
+        free = self._free.setdefault(prefix, [])
         name = free.pop() if free else self._namer.temporary(prefix)
-        self._holder[node] = (name, prefix)
+        self.live[node] = (name, free)
         return name
 
 
@@ -221,6 +207,40 @@ def _literal(value: int | float) -> _Text:
     return text, (UNARY if text.startswith("-") else ATOM), 0
 
 
+def _formatter(text: str) -> Callable[[list[str]], str]:
+    """``text.format(*parts)``, done faster for the shapes most templates have: ``a + b``
+    (a join) and ``f(a)`` (a concatenation). str.format parses its text on every call."""
+    pieces = list(string.Formatter().parse(text))
+    if all(not spec and conversion is None for _, _, spec, conversion in pieces):
+        fields = [name for _, name, _, _ in pieces if name is not None]
+        literals = [literal for literal, _, _, _ in pieces]
+        if len(pieces) == 2 and fields == ["0", "1"] and not literals[0]:
+            return literals[1].join
+        if fields == ["0"]:
+            before, after = literals[0], "".join(literals[1:])
+            return lambda parts: before + parts[0] + after
+    return lambda parts: text.format(*parts)
+
+
+class _TemplateCache:
+    """Each op's template for a param, and its formatter, looked up once: ops without a param
+    print the same template every time, and an integer param (``x**2``) recurs all over a graph."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._found: dict[Any, tuple[Any, Callable[[list[str]], str]]] = {}
+
+    def __call__(self, op: Any, param: Any) -> tuple[Any, Callable[[list[str]], str]]:
+        key = op if param is None else (op, param)
+        found = self._found.get(key)
+        if found is None:
+            template = self._backend.template(op, param)
+            found = (template, _formatter(template.text))
+            if param is None or type(param) is int:  # a float key would merge 0.0 and -0.0
+                self._found[key] = found
+        return found
+
+
 def emit_function(
     name: str,
     params: Sequence[Expr],
@@ -252,6 +272,7 @@ def emit_function(
         order = topological_order(all_outputs)
     uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
     uses.update(all_outputs)
+    uses = dict(uses)  # a plain dict is read faster in the loop below
 
     # Outputs that are computed nodes take their wanted name; the rest are aliases.
     output_names: list[str] = []
@@ -283,8 +304,8 @@ def emit_function(
     bounds = [*sorted(starts), len(order)]
     shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
     temporaries = _Temporaries(namer, uses, reuse=len(order) > REUSE_NAMES_ABOVE)
-    # Ops without a param print the same template every time: look each up once.
-    fixed_template = {op: backend.template(op, None) for op in ops_used if op.arity and not op.takes_param}
+    live, pending = temporaries.live, temporaries.pending
+    template_of = _TemplateCache(backend)
 
     def assign(node: Expr, code: str, references: list[Expr], prefix: str) -> _Text:
         # Names freed by this very line may be its target: `t3 = t3 * x` reads before it writes.
@@ -297,24 +318,37 @@ def emit_function(
         text_of[node] = named = (local, ATOM, 0)
         return named
 
+    # The hot loop of code generation: _render's work is written out here, and the
+    # temporaries each node's text reads are gathered in the same pass over its arguments.
     for begin, end in itertools.pairwise(bounds):
         section = starts[begin]
         if section.heading:
             body.append(f"{_INDENT}# {section.heading}")
         prefix = section.prefix
-
-        def name_inline(arg: Expr) -> _Text:  # an argument the template repeats is computed once
-            return assign(arg, text_of[arg][0], temporaries.pending(arg), prefix)  # noqa: B023
-
         for node in itertools.islice(order, begin, end):
-            if not node.args:
+            args = node.args
+            if not args:
                 continue
-            template = fixed_template.get(node.op) or backend.template(node.op, node.param)
-            code, count = _render(template, node.args, text_of, name_inline)
-            references = temporaries.references(node)
+            template, format_parts = template_of(node.op, node.param)
+            parts = []
+            references: list[Expr] = []
+            count = 1
+            for arg, need in zip(args, template.arg_prec):
+                text, prec, ops = text_of[arg]
+                if ops:
+                    if need >= ATOM:  # the template repeats this argument: compute it once
+                        text, prec, ops = assign(arg, text, pending.pop(arg, []), prefix)
+                    count += ops
+                parts.append(f"({text})" if prec < need else text)
+                if arg in live:
+                    references.append(arg)
+                elif arg in pending:
+                    references.extend(pending.pop(arg))
+            code = format_parts(parts)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)
-                temporaries.inline(node, references)
+                if references:
+                    pending[node] = references
             else:
                 assign(node, code, references, prefix)
 
@@ -365,8 +399,7 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     The DFS finishes the outputs in order, so a section starts right after
     the last node of the outputs before it.
     """
-    wanted = {o for s in sections for o in s.outputs}
-    position = {node: i for i, node in enumerate(order) if node in wanted}
+    position = dict(zip(order, itertools.count()))
     starts: dict[int, Section] = {0: sections[0]}
     end = 0
     for before, section in itertools.pairwise(sections):

@@ -71,7 +71,10 @@ class Op:
             raise TypeError(f"{self.name} nodes need a parameter: build them with operators (x ** 2, ...)")
         if len(args) != self.arity:
             raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
-        if len(args) == 1 and type(args[0]) is Expr:  # the hot path
+        for arg in args:
+            if type(arg) is not Expr:
+                break
+        else:  # the hot path: every argument is a node already
             return make(self, args)
         return make(self, tuple(a if type(a) is Expr else as_expr(a, self.name) for a in args))
 
@@ -186,8 +189,8 @@ class _InternRef(weakref.ref):
     __slots__ = ("key", "table")
 
 
-# op -> (args[, param key]) -> weak reference to the one node with that structure.
-# One table per op keeps the key to the args tuple the node holds anyway.
+# op -> args, or (args, type of param, param) -> weak reference to the one node with that
+# structure. One table per op keeps the key to the args tuple the node holds anyway.
 _interned: dict[Any, dict[Any, _InternRef]] = {}
 
 
@@ -196,19 +199,18 @@ def _forget(ref: _InternRef) -> None:
         del ref.table[ref.key]
 
 
-def _param_key(param: Any) -> Any:
-    # Tell apart what == merges: 1 vs 1.0, 0.0 vs -0.0, and nan from itself.
-    if type(param) is float:
-        return ("f", param.hex())
-    return (type(param).__name__, param)
-
-
 def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
     table = _interned.get(op)
     if table is None:
         table = _interned[op] = {}
-    key = args if param is None else (args, _param_key(param))
+    if param is None:
+        key = args
+    else:
+        # The param's type tells apart what == merges (1 and 1.0); the bit pattern tells
+        # apart 0.0 and -0.0, and lets a nan equal itself.
+        kind = type(param)
+        key = (args, kind, param.hex() if kind is float and (param != param or param == 0.0) else param)
     ref = table.get(key)
     if ref is not None:
         node = ref()

@@ -154,13 +154,18 @@ class Rewriter:
         for _ in range(_MAX_REWRITES_PER_NODE):
             op = current.op
             args = current.args
-            if op.impl is not None and all(arg.op is CONST for arg in args):
-                folded = _fold(current)
-                if folded is not None:
-                    self.stats.folded += 1
-                    return folded
+            param = current.param
+            if op.impl is not None:
+                for arg in args:
+                    if arg.op is not CONST:
+                        break
+                else:
+                    folded = _fold(current)
+                    if folded is not None:
+                        self.stats.folded += 1
+                        return folded
             for rule in op.rewrites:
-                replacement = rule(args, current.param)
+                replacement = rule(args, param)
                 if replacement is not None:
                     self.stats.identities[rule.description] += 1
                     current = replacement
