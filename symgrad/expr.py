@@ -16,10 +16,12 @@ as good as a short one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -199,7 +201,39 @@ def _forget(ref: _InternRef) -> None:
         del ref.table[ref.key]
 
 
+# Thread id -> the constructor ``make`` defers to in that thread (see ``building``).
+_builders: dict[int, Callable[[Op, tuple[Expr, ...], Any], Expr]] = {}
+
+
 def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
+    """The one node for ``op(args)`` with ``param`` (or, inside ``building``, what the builder makes of it)."""
+    if _builders:
+        build = _builders.get(threading.get_ident())
+        if build is not None:
+            return build(op, args, param)
+    return intern_node(op, args, param)
+
+
+@contextlib.contextmanager
+def building(build: Callable[[Op, tuple[Expr, ...], Any], Expr]) -> Iterator[None]:
+    """Within the block, in this thread only, every node is made by ``build(op, args, param)``.
+
+    ``symgrad.simplify`` uses it so that reverse mode makes each node rewritten
+    from the start, instead of making it and rewriting it afterwards.
+    """
+    thread = threading.get_ident()
+    previous = _builders.get(thread)
+    _builders[thread] = build
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _builders[thread]
+        else:
+            _builders[thread] = previous
+
+
+def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
     table = _interned.get(op)
     if table is None:

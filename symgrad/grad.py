@@ -14,11 +14,12 @@ SymPy, and differentiated again. Time and size are linear in the graph.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from symgrad.expr import Expr, as_expr, const, symbol, topological_order
-from symgrad.ops import SYMBOL
+from symgrad.expr import Expr, as_expr, const, make, symbol, topological_order
+from symgrad.ops import SYMBOL, add
 from symgrad.simplify import Rewriter
 
 
@@ -48,8 +49,8 @@ def adjoints(
     """The adjoint of every node on a path from ``wrt`` to ``output``.
 
     ``order`` may pass ``topological_order([output])`` if the caller has it.
-    ``rewriter``, if given, rewrites every new adjoint term as it is made,
-    so no unsimplified backward graph is ever built in full.
+    ``rewriter``, if given, makes every node of the adjoints rewritten from
+    the start (``Rewriter.building``), so no unsimplified backward graph is built.
     """
     if order is None:
         order = topological_order([output])
@@ -60,35 +61,32 @@ def adjoints(
                 active.add(node)
                 break
     adjoint: dict[Expr, Expr] = {}
-    if output in active:
-        adjoint[output] = const(1.0)
-    rewrite, known = (_unchanged, {}.get) if rewriter is None else (rewriter.expr, rewriter.image.get)
-    adjoint_of = adjoint.get
-    for node in reversed(order):
-        g = adjoint_of(node)
-        if g is None:
-            continue
-        args = node.args
-        if not args:
-            continue
-        if node.param is None:
-            parts = node.op.vjp(g, node, *args)
-        else:
-            parts = node.op.vjp(g, node, *args, node.param)
-        for arg, part in zip(args, parts):
-            if part is None or arg not in active:
+    with _building(rewriter):
+        if output in active:
+            adjoint[output] = const(1.0)
+        adjoint_of = adjoint.get
+        for node in reversed(order):
+            g = adjoint_of(node)
+            if g is None:
                 continue
-            # Rewriting the term first leaves only the sum's node new. A term seen
-            # before (the g an add passes on) is found in the memo without a call.
-            seen = known(part)
-            part = rewrite(part) if seen is None else seen
-            previous = adjoint_of(arg)
-            adjoint[arg] = part if previous is None else rewrite(previous + part)
+            args = node.args
+            if not args:
+                continue
+            if node.param is None:
+                parts = node.op.vjp(g, node, *args)
+            else:
+                parts = node.op.vjp(g, node, *args, node.param)
+            for arg, part in zip(args, parts):
+                if part is None or arg not in active:
+                    continue
+                previous = adjoint_of(arg)
+                adjoint[arg] = part if previous is None else make(add, (previous, part))
     return adjoint
 
 
-def _unchanged(node: Expr) -> Expr:
-    return node
+def _building(rewriter: Rewriter | None) -> contextlib.AbstractContextManager[None]:
+    """Make every node rewritten from the start (nothing to do without a rewriter)."""
+    return contextlib.nullcontext() if rewriter is None else rewriter.building()
 
 
 def tangents(
@@ -102,27 +100,26 @@ def tangents(
     ``g`` times the partial derivative, so pulling a tangent back through
     one argument gives that argument's contribution to the output's tangent.
     """
-    rewrite = _unchanged if rewriter is None else rewriter.expr
     tangent = dict(seeds)
-    for node in topological_order(roots):
-        args = node.args
-        if not args or node in tangent:
-            continue
-        total = None
-        for index, arg in enumerate(args):
-            seed = tangent.get(arg)
-            if seed is None:
+    with _building(rewriter):
+        for node in topological_order(roots):
+            args = node.args
+            if not args or node in tangent:
                 continue
-            if node.param is None:
-                part = node.op.vjp(seed, node, *args)[index]
-            else:
-                part = node.op.vjp(seed, node, *args, node.param)[index]
-            if part is None:
-                continue
-            part = rewrite(part)
-            total = part if total is None else rewrite(total + part)
-        if total is not None:
-            tangent[node] = total
+            total = None
+            for index, arg in enumerate(args):
+                seed = tangent.get(arg)
+                if seed is None:
+                    continue
+                if node.param is None:
+                    part = node.op.vjp(seed, node, *args)[index]
+                else:
+                    part = node.op.vjp(seed, node, *args, node.param)[index]
+                if part is None:
+                    continue
+                total = part if total is None else make(add, (total, part))
+            if total is not None:
+                tangent[node] = total
     zero = const(0.0)
     return [tangent.get(r, zero) for r in roots]
 

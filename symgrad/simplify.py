@@ -1,10 +1,12 @@
 """Rewrites: constant folding, the identities each op declares, dead-node elimination.
 
-One bottom-up pass over the DAG. Every node is rebuilt from its rewritten
-arguments (hash-consing makes equal results one node, so common
-subexpressions merge for free), then constant-folded when all its arguments
-are numbers, then offered to its op's ``rewrites`` (``x*1 → x``,
-``--x → x``, ... declared in ``symgrad.ops``) until none applies. Nodes the
+Rewriting happens as nodes are made. A node whose arguments are rewritten
+is constant-folded when they are all numbers, else offered to its op's
+``rewrites`` (``x*1 → x``, ``--x → x``, ... declared in ``symgrad.ops``);
+what the first applicable rule returns was itself made this way, so it is
+rewritten too. A given graph is rewritten in one bottom-up pass
+(hash-consing makes equal results one node, so common subexpressions merge
+for free); reverse mode makes its nodes rewritten from the start. Nodes the
 outputs no longer reach are dropped simply by not being reachable.
 
     >>> import symgrad as sg
@@ -16,15 +18,17 @@ outputs no longer reach are dropped simply by not being reachable.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad.expr import Expr, const, make, topological_order
+from symgrad.expr import Expr, building, const, intern_node, topological_order
 from symgrad.ops import CONST, by_name
 
-_MAX_REWRITES_PER_NODE = 16
+# Rules build their results with rules applied; this bounds how deeply (rules do not cycle).
+_MAX_NESTED_REWRITES = 64
 
 
 @dataclass
@@ -45,13 +49,13 @@ class RewriteStats:
         )
 
 
-def _fold(node: Expr) -> Expr | None:
-    """``node``, whose arguments are all constants, evaluated; None if it cannot or should not be."""
-    values = [float(arg.param) for arg in node.args]  # floats: an int power cannot explode here
-    if node.param is not None:
-        values.append(node.param)
+def _fold(op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
+    """``op(args)``, all of them constants, evaluated; None if it cannot or should not be."""
+    values = [float(arg.param) for arg in args]  # floats: an int power cannot explode here
+    if param is not None:
+        values.append(param)
     try:
-        result = node.op.impl(*values)
+        result = op.impl(*values)
     except (ArithmeticError, ValueError, TypeError):
         return None  # left for run time, where the error names the node
     if not isinstance(result, (int, float)):
@@ -93,13 +97,13 @@ def _triggers(op: Any) -> _Triggers:
     return found
 
 
-def _may_apply(node: Expr) -> bool:
-    """Can folding or one of the op's rules possibly change ``node``?"""
-    triggers = _TRIGGERS.get(node.op) or _triggers(node.op)
-    if triggers.always or (node.param is not None and node.param in triggers.params):
+def _may_apply(op: Any, args: tuple[Expr, ...], param: Any) -> bool:
+    """Can folding or one of the op's rules possibly change ``op(args)`` with ``param``?"""
+    triggers = _TRIGGERS.get(op) or _triggers(op)
+    if triggers.always or (param is not None and param in triggers.params):
         return True
     all_constant = triggers.foldable
-    for arg in node.args:
+    for arg in args:
         if arg.op is CONST:
             if arg.param in triggers.constants:
                 return True
@@ -111,110 +115,98 @@ def _may_apply(node: Expr) -> bool:
 
 
 class Rewriter:
-    """Bottom-up rewriting with a memo: of a whole graph, or of new nodes as they appear.
+    """Rewriting as nodes are made: of a whole graph, or of everything reverse mode builds.
 
-    ``image`` maps every node seen to its rewritten form (rewritten forms map
-    to themselves), so a node is rewritten once however often it is met.
-    Reverse mode calls ``expr`` on each new adjoint term, which rewrites the
-    handful of new nodes in it and stops at nodes already seen.
+    ``build`` makes the rewritten node for an op applied to rewritten
+    arguments: folded, or what the first rule that applies returns (whose
+    nodes are built the same way), else the node itself. Inside ``building()``
+    every node made in this thread goes through ``build``, so no node that a
+    rule would replace is ever made. ``image`` maps each node of a graph
+    passed to ``graph`` to its rewritten form, so each is rewritten once.
     """
 
     def __init__(self) -> None:
         self.image: dict[Expr, Expr] = {}
         self._lookup = self.image.__getitem__
         self.stats = RewriteStats()
-        self.changed = False  # did any node get a different image?
-        self.settled = 0  # nodes rewritten so far
+        self.changed = False  # did any node of a graph get a different image?
+        self.settled = 0  # nodes asked for so far
+        self._made: list[Expr] = []  # what build returned (for the count of dead nodes)
+        self._depth = 0
 
-    def _settle(self, node: Expr) -> Expr:
-        """Rewrite ``node``, whose arguments are all in ``image`` already."""
-        image = self.image
+    def building(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, every node made in this thread is made by ``build``."""
+        return building(self.build)
+
+    def build(self, op: Any, args: tuple[Expr, ...], param: Any = None) -> Expr:
+        """The rewritten node for ``op(args)`` with ``param``, given rewritten ``args``."""
         self.settled += 1
-        args = node.args
-        if not args:
-            image[node] = node
-            return node
-        lookup = self._lookup
-        for arg in args:
-            if lookup(arg) is not arg:
-                current = make(node.op, tuple(map(lookup, args)), node.param)
-                break
-        else:  # the usual case: every argument is its own image
-            current = node
-        if _may_apply(current):
-            current = self._apply_rules(current)
-        image[node] = current
-        if current is not node:
-            self.changed = True
-            image.setdefault(current, current)
-        return current
+        if args and _may_apply(op, args, param) and self._depth < _MAX_NESTED_REWRITES:
+            self._depth += 1
+            try:
+                replacement = self._rewrite_once(op, args, param)
+            finally:
+                self._depth -= 1
+            if replacement is not None:
+                self._made.append(replacement)
+                return replacement
+        node = intern_node(op, args, param)
+        if args:
+            self._made.append(node)
+        return node
 
-    def _apply_rules(self, current: Expr) -> Expr:
-        """Fold ``current`` or apply its op's rules until none applies (or it becomes a leaf)."""
-        for _ in range(_MAX_REWRITES_PER_NODE):
-            op = current.op
-            args = current.args
-            param = current.param
-            if op.impl is not None:
-                for arg in args:
-                    if arg.op is not CONST:
-                        break
-                else:
-                    folded = _fold(current)
-                    if folded is not None:
-                        self.stats.folded += 1
-                        return folded
-            for rule in op.rewrites:
-                replacement = rule(args, param)
-                if replacement is not None:
-                    self.stats.identities[rule.description] += 1
-                    current = replacement
+    def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
+        """Fold ``op(args)`` or apply the first of its op's rules that applies; None if none does."""
+        if op.impl is not None:
+            for arg in args:
+                if arg.op is not CONST:
                     break
             else:
-                return current
-            if not current.args or not _may_apply(current):
-                return current
-        return current
+                folded = _fold(op, args, param)
+                if folded is not None:
+                    self.stats.folded += 1
+                    return folded
+        for rule in op.rewrites:
+            replacement = rule(args, param)
+            if replacement is not None:
+                self.stats.identities[rule.description] += 1
+                return replacement
+        return None
 
     def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """Rewrite every node under ``roots`` (``order``: their topological order, if known)."""
-        settle, image = self._settle, self.image
-        for node in topological_order(roots) if order is None else order:
-            if node not in image:
-                settle(node)
+        image, lookup, build = self.image, self._lookup, self.build
+        with self.building():
+            for node in topological_order(roots) if order is None else order:
+                if node in image:
+                    continue
+                args = node.args
+                if not args:
+                    self.settled += 1
+                    image[node] = node
+                    continue
+                for arg in args:
+                    if lookup(arg) is not arg:
+                        args = tuple(map(lookup, args))
+                        break
+                else:  # the usual case: the node is its own image, unless a rule applies
+                    if not _may_apply(node.op, args, node.param):
+                        self.settled += 1
+                        image[node] = node
+                        continue
+                current = image[node] = build(node.op, args, node.param)
+                if current is not node:
+                    self.changed = True
+                    image.setdefault(current, current)
         return [image[r] for r in roots]
-
-    def expr(self, root: Expr) -> Expr:
-        """Rewrite the nodes of ``root`` not seen before (iterative; stops at seen nodes)."""
-        image = self.image
-        found = image.get(root)
-        if found is not None:
-            return found
-        settle = self._settle
-        for arg in root.args:
-            if arg not in image:
-                break
-        else:  # the usual case in reverse mode: only the root is new
-            return settle(root)
-        stack = [root]
-        while stack:
-            node = stack[-1]
-            for arg in node.args:
-                if arg not in image:
-                    stack.append(arg)
-                    break
-            else:  # every argument is rewritten (the usual case for the root at once)
-                stack.pop()
-                if node not in image:
-                    settle(node)
-        return image[root]
 
     def finish(self, new_order: list[Expr]) -> RewriteStats:
         """Count what is left and what died, given the topological order of the final graph."""
         kept = set(new_order)
         self.stats.nodes_before = self.settled
         self.stats.nodes_after = len(new_order)
-        self.stats.dead = sum(1 for k, v in self.image.items() if k is v and k not in kept)
+        made = {k for k, v in self.image.items() if k is v}.union(self._made)
+        self.stats.dead = len(made - kept)
         return self.stats
 
 
