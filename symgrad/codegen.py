@@ -335,15 +335,18 @@ def emit_function(
             count = 1
             for arg, need in zip(args, template.arg_prec):
                 text, prec, ops = text_of[arg]
-                if ops:
-                    if need >= ATOM:  # the template repeats this argument: compute it once
-                        text, prec, ops = assign(arg, text, pending.pop(arg, []), prefix)
+                if not ops:  # a name (maybe of a temporary) or a literal
+                    if arg in live:
+                        references.append(arg)
+                elif need >= ATOM:  # the template repeats this inlined argument: compute it once
+                    text, prec, ops = assign(arg, text, pending.pop(arg, []), prefix)
+                    if arg in live:
+                        references.append(arg)
+                else:
                     count += ops
+                    if arg in pending:
+                        references.extend(pending.pop(arg))
                 parts.append(f"({text})" if prec < need else text)
-                if arg in live:
-                    references.append(arg)
-                elif arg in pending:
-                    references.extend(pending.pop(arg))
             code = format_parts(parts)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)
@@ -399,7 +402,9 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     The DFS finishes the outputs in order, so a section starts right after
     the last node of the outputs before it.
     """
-    position = dict(zip(order, itertools.count()))
+    earlier = [o for s in sections[:-1] for o in s.outputs]
+    # A handful of outputs are found faster by scanning than by indexing the whole order.
+    position = {o: order.index(o) for o in earlier} if len(earlier) <= 16 else dict(zip(order, itertools.count()))
     starts: dict[int, Section] = {0: sections[0]}
     end = 0
     for before, section in itertools.pairwise(sections):

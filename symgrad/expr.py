@@ -203,12 +203,13 @@ def _forget(ref: _InternRef) -> None:
 
 # Thread id -> the constructor ``make`` defers to in that thread (see ``building``).
 _builders: dict[int, Callable[[Op, tuple[Expr, ...], Any], Expr]] = {}
+_thread_id = threading.get_ident
 
 
 def make(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param`` (or, inside ``building``, what the builder makes of it)."""
     if _builders:
-        build = _builders.get(threading.get_ident())
+        build = _builders.get(_thread_id())
         if build is not None:
             return build(op, args, param)
     return intern_node(op, args, param)
