@@ -22,14 +22,10 @@ import builtins
 import contextlib
 import functools
 import gc
-import hashlib
 import inspect
 import itertools
 import linecache
-import marshal
 import numbers
-import operator
-import sys
 import threading
 import time
 import weakref
@@ -543,10 +539,10 @@ class _Cache:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self.hits = self.misses = 0
-        self._entries: OrderedDict[bytes, CompiledFunction] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], CompiledFunction] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: bytes) -> CompiledFunction | None:
+    def get(self, key: tuple[Any, ...]) -> CompiledFunction | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -556,7 +552,7 @@ class _Cache:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: bytes, fn: CompiledFunction) -> CompiledFunction:
+    def put(self, key: tuple[Any, ...], fn: CompiledFunction) -> CompiledFunction:
         with self._lock:
             existing = self._entries.get(key)
             if existing is not None:  # another thread compiled it first: share its result
@@ -597,25 +593,16 @@ def cache_info() -> dict[str, int]:
             "limit": _cache.size}
 
 
-_args_of = operator.attrgetter("args")
+def _cache_key(roots: Sequence[Expr], *options: Any) -> tuple[Any, ...]:
+    """The cache key of compiling ``roots`` with ``options``: the root nodes themselves.
 
-
-def structural_key(roots: Sequence[Expr], *extra: Any, order: list[Expr] | None = None) -> bytes:
-    """A digest of the graph under ``roots`` (ops, params, shape) plus ``extra``.
-
-    Constants are compared by type and bit pattern, so 1 and 1.0, 0.0 and
-    -0.0, and different NaNs all differ.
+    Hash-consing makes a node's identity its structure (op, arguments, and a
+    param told apart by type and bit pattern: ``1`` vs ``1.0``, ``0.0`` vs
+    ``-0.0``) for as long as it lives, and a cache entry keeps its graph
+    alive; so a graph rebuilt with the same structure finds the same roots,
+    and no walk of the graph is needed.
     """
-    if order is None:
-        order = topological_order(roots)
-    index = dict(zip(order, itertools.count()))
-    # Flat columns, built at C speed: each op's arity is fixed, so the argument list splits
-    # back into nodes unambiguously.
-    tokens = [n.op.token for n in order]
-    params = [n.param for n in order]
-    arguments = list(map(index.__getitem__, itertools.chain.from_iterable(map(_args_of, order))))
-    payload = (CODEGEN_VERSION, sys.version_info[:2], tokens, params, arguments, [index[r] for r in roots], extra)
-    return hashlib.blake2b(marshal.dumps(payload), digest_size=20).digest()
+    return (*roots, *options)
 
 
 def _signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Expr], list[Expr]]:
@@ -702,9 +689,9 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         clock = time.perf_counter()
         graph_order, wrt_nodes, params = _signature([*outputs, *aux], wrt, args)
         batch_nodes = _batch_symbols(batch, params)
-        key = structural_key([*outputs, *aux], len(outputs), multi, order, tuple(w.param for w in wrt_nodes),
-                             tuple(p.param for p in params), name, annotate, backend,
-                             tuple(b.param for b in batch_nodes), reduce, order=graph_order) if cache else b""
+        key = _cache_key([*outputs, *aux], len(outputs), multi, order, tuple(w.param for w in wrt_nodes),
+                         tuple(p.param for p in params), name, annotate, backend,
+                         tuple(b.param for b in batch_nodes), reduce)
         if cache:
             hit = _cache.get(key)
             if hit is not None:
@@ -848,8 +835,7 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
         raise TypeError(f"name must be a string, got {name!r}")
     with _no_gc_pauses():
         graph_order, wrt_nodes, params = _signature([output], wrt, args)
-        key = structural_key([output], "hvp", tuple(w.param for w in wrt_nodes), tuple(p.param for p in params),
-                             name, order=graph_order)
+        key = _cache_key([output], "hvp", tuple(w.param for w in wrt_nodes), tuple(p.param for p in params), name)
         hit = _hvp_cache.get(key) if cache else None
         if hit is not None:
             return hit
