@@ -155,3 +155,49 @@ def test_simplify_merges_what_becomes_equal():
 def test_integer_constant_power_cannot_explode_while_folding():
     _, stats = sg.simplify([make(ops.powi, (sg.const(10),), 10**6) + x])
     assert stats.folded == 0  # 10.0**1e6 overflows: left for run time
+
+
+# ---- rewriting as nodes are made ----
+
+
+def test_inside_building_every_node_is_made_rewritten():
+    from symgrad.simplify import Rewriter
+
+    x = sg.symbols("x")
+    with Rewriter().building():
+        assert x * 1 is x
+        assert (sg.const(2) * 3).value == 6.0
+        assert sg.const(-1) * -x is x
+
+
+def test_building_in_one_thread_leaves_other_threads_alone():
+    import threading
+
+    from symgrad.simplify import Rewriter
+
+    x = sg.symbols("x")
+    elsewhere = []
+    with Rewriter().building():
+        worker = threading.Thread(target=lambda: elsewhere.append(x * 1))
+        worker.start()
+        worker.join()
+    assert elsewhere[0].op is ops.mul  # made as written, not rewritten
+
+
+def test_derivatives_do_not_depend_on_what_was_built_before():
+    import subprocess
+    import sys
+
+    program = (
+        "import symgrad as sg\n"
+        "x, y = sg.symbols('x y')\n"
+        "{before}"
+        "print(sg.compile((1 - x)**2 + 100 * (y - x**2)**2, wrt=[x, y], order=2).source)\n"
+    )
+    fresh = subprocess.run([sys.executable, "-c", program.format(before="")],
+                           capture_output=True, text=True, check=True).stdout
+    # Nodes left over from other work (here, shapes a reverse sweep could also make) change nothing.
+    before = "keep = [sg.compile(sg.tanh(x * y) + x**2 / y, wrt=[x, y]), (2 * x) * 200.0, -(2 * x * 200.0)]\n"
+    after = subprocess.run([sys.executable, "-c", program.format(before=before)],
+                           capture_output=True, text=True, check=True).stdout
+    assert after == fresh
