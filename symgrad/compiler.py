@@ -86,7 +86,8 @@ class CompileStats:
         stages = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in self.seconds.items())
         return "\n".join([
             f"forward nodes          {self.forward_nodes}",
-            f"backward nodes         {self.backward_nodes_before} before rewrites, {self.backward_nodes_after} after",
+            f"backward nodes         {self.backward_nodes_before} asked for, "
+            f"{self.backward_nodes_after} after rewrites",
             f"constants folded       {self.rewrites.folded}",
             f"identities applied     {sum(self.rewrites.identities.values())}{self._rules()}",
             f"dead nodes dropped     {self.rewrites.dead}",

@@ -130,7 +130,7 @@ class Rewriter:
         self._lookup = self.image.__getitem__
         self.stats = RewriteStats()
         self.changed = False  # did any node of a graph get a different image?
-        self.settled = 0  # nodes asked for so far
+        self.settled = 0  # nodes of graphs seen, and operations asked of build, so far
         self._made: list[Expr] = []  # what build returned (for the count of dead nodes)
         self._depth = 0
 
@@ -140,8 +140,10 @@ class Rewriter:
 
     def build(self, op: Any, args: tuple[Expr, ...], param: Any = None) -> Expr:
         """The rewritten node for ``op(args)`` with ``param``, given rewritten ``args``."""
+        if not args:  # a symbol or a constant: nothing to rewrite, and not an operation asked for
+            return intern_node(op, args, param)
         self.settled += 1
-        if args and _may_apply(op, args, param) and self._depth < _MAX_NESTED_REWRITES:
+        if _may_apply(op, args, param) and self._depth < _MAX_NESTED_REWRITES:
             self._depth += 1
             try:
                 replacement = self._rewrite_once(op, args, param)
@@ -151,8 +153,7 @@ class Rewriter:
                 self._made.append(replacement)
                 return replacement
         node = intern_node(op, args, param)
-        if args:
-            self._made.append(node)
+        self._made.append(node)
         return node
 
     def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
