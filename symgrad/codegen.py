@@ -141,7 +141,7 @@ class _Temporaries:
     to the temporaries its text reads.
     """
 
-    def __init__(self, namer: Namer, remaining: Counter[Expr], reuse: bool) -> None:
+    def __init__(self, namer: Namer, remaining: dict[Expr, int], reuse: bool) -> None:
         self._namer = namer
         self._reuse = reuse
         self._remaining = remaining
@@ -318,8 +318,9 @@ def emit_function(
         text_of[node] = named = (local, ATOM, 0)
         return named
 
-    # The hot loop of code generation: _render's work is written out here, and the
-    # temporaries each node's text reads are gathered in the same pass over its arguments.
+    # The hot loop of code generation: _render's work is written out here (_render stays for
+    # re-rendering a failing line), and the temporaries each node's text reads are gathered
+    # in the same pass over its arguments.
     for begin, end in itertools.pairwise(bounds):
         section = starts[begin]
         if section.heading:
