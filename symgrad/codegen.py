@@ -53,6 +53,9 @@ class Backend:
     template: Callable[[Any, Any], Any]  # (op, param) -> Template
     namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
     prologue: Callable[[list[str], list[int]], list[str]]  # (param names, batch positions) -> lines
+    # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
+    # arrays this saves allocating (and page-faulting) a new buffer per operation.
+    in_place: bool = False
 
 
 def _scalar_template(op: Any, param: Any) -> Any:
@@ -75,7 +78,7 @@ def _array_prologue(names: list[str], batch: list[int]) -> list[str]:
 
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
                  lambda names, _batch: _check_input_lines(names))
-ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue)
+ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue, in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 
 
@@ -158,6 +161,20 @@ class _Temporaries:
             if left <= 0 and self._reuse and node in self.live:
                 name, free = self.live.pop(node)
                 free.append(name)
+
+    def last_read(self, node: Expr, references: list[Expr]) -> bool:
+        """Is the line reading ``references`` the last to read the temporary ``node``?"""
+        return node in self.live and self._remaining[node] == references.count(node)
+
+    def take_over(self, node: Expr, dead: Expr, references: list[Expr]) -> str:
+        """Write the line reading ``references``, and give ``node`` the name of ``dead``, which
+        that line reads last."""
+        name, free = self.live[dead]
+        self.written(references)
+        if name in free:
+            free.remove(name)
+        self.live[node] = (name, free)
+        return name
 
     def claim(self, node: Expr, prefix: str) -> str:
         free = self._free.setdefault(prefix, [])
@@ -303,9 +320,33 @@ def emit_function(
     starts = _section_starts(sections, order)
     bounds = [*sorted(starts), len(order)]
     shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
-    temporaries = _Temporaries(namer, uses, reuse=len(order) > REUSE_NAMES_ABOVE)
+    # In place only where every op is one of ours (a registered primitive may not be element-wise).
+    in_place = backend.in_place and not any(op.user for op in ops_used)
+    temporaries = _Temporaries(namer, uses, reuse=in_place or len(order) > REUSE_NAMES_ABOVE)
     live, pending = temporaries.live, temporaries.pending
     template_of = _TemplateCache(backend)
+    depends = _dependencies(order, params) if in_place else {}
+
+    def update_in_place(node: Expr, template: Any, references: list[Expr]) -> bool:
+        """Write ``node`` as ``t op= other`` over an operand ``t`` this line reads last, if
+        ``t`` holds a fresh array (every built-in template but a bare ``{0}`` makes one)
+        whose shape the result keeps."""
+        symbol = _AUGMENTED.get(template.text)
+        if symbol is None or node in named_output:
+            return False
+        a, b = node.args
+        for target, other in ((a, b), (b, a)) if symbol in "+*" else ((a, b),):
+            if (temporaries.last_read(target, references) and depends[other] <= depends[target]
+                    and template_of(target.op, target.param)[0].text != "{0}"):
+                name = temporaries.take_over(node, target, references)
+                body_nodes[len(body)] = node
+                code = f"{name} {symbol}= {text_of[other][0]}"
+                if annotate:
+                    code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+                body.append(_INDENT + code)
+                text_of[node] = (name, ATOM, 0)
+                return True
+        return False
 
     def assign(node: Expr, code: str, references: list[Expr], prefix: str) -> _Text:
         # Names freed by this very line may be its target: `t3 = t3 * x` reads before it writes.
@@ -353,7 +394,7 @@ def emit_function(
                 text_of[node] = (code, template.prec, count)
                 if references:
                     pending[node] = references
-            else:
+            elif not (in_place and update_in_place(node, template, references)):
                 assign(node, code, references, prefix)
 
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(backend.namespace(op) for op in ops_used))
@@ -379,6 +420,22 @@ def emit_function(
 
 _args_of = operator.attrgetter("args")
 _op_of = operator.attrgetter("op")
+# Templates of the arithmetic ops, as an augmented assignment: ``{0} * {1}`` -> ``*``.
+_AUGMENTED = {f"{{0}} {symbol} {{1}}": symbol for symbol in "+-*/"}
+
+
+def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, frozenset[Expr]]:
+    """The parameters each node depends on. Every op being element-wise, a node's shape is
+    the broadcast of theirs, so ``t op= other`` keeps ``t``'s shape when ``other``'s
+    parameters are among ``t``'s."""
+    none: frozenset[Expr] = frozenset()
+    found = {p: frozenset((p,)) for p in params}
+    for node in order:
+        if node.args:
+            found[node] = none.union(*(found.get(arg, none) for arg in node.args))
+        else:
+            found.setdefault(node, none)
+    return found
 
 
 def _check_input_lines(names: list[str]) -> list[str]:
