@@ -170,9 +170,8 @@ class _Temporaries:
         """Write the line reading ``references``, and give ``node`` the name of ``dead``, which
         that line reads last."""
         name, free = self.live[dead]
-        self.written(references)
-        if name in free:
-            free.remove(name)
+        self.written(references)  # frees the name: ``dead`` is read last here, and names are reused
+        free.remove(name)
         self.live[node] = (name, free)
         return name
 
@@ -339,12 +338,7 @@ def emit_function(
             if (temporaries.last_read(target, references) and depends[other] <= depends[target]
                     and template_of(target.op, target.param)[0].text != "{0}"):
                 name = temporaries.take_over(node, target, references)
-                body_nodes[len(body)] = node
-                code = f"{name} {symbol}= {text_of[other][0]}"
-                if annotate:
-                    code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-                body.append(_INDENT + code)
-                text_of[node] = (name, ATOM, 0)
+                write(node, name, f"{name} {symbol}= {text_of[other][0]}")
                 return True
         return False
 
@@ -352,10 +346,14 @@ def emit_function(
         # Names freed by this very line may be its target: `t3 = t3 * x` reads before it writes.
         temporaries.written(references)
         local = named_output.get(node) or temporaries.claim(node, prefix)
+        return write(node, local, f"{local} = {code}")
+
+    def write(node: Expr, local: str, statement: str) -> _Text:
+        """Write the line ``statement``, which leaves ``node``'s value in ``local``."""
         body_nodes[len(body)] = node
         if annotate:
-            code += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-        body.append(f"{_INDENT}{local} = {code}")
+            statement += "  # " + comment_text(to_text(node, limit=70, names=param_text))
+        body.append(_INDENT + statement)
         text_of[node] = named = (local, ATOM, 0)
         return named
 

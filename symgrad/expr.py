@@ -222,7 +222,7 @@ def building(build: Callable[[Op, tuple[Expr, ...], Any], Expr]) -> Iterator[Non
     ``symgrad.simplify`` uses it so that reverse mode makes each node rewritten
     from the start, instead of making it and rewriting it afterwards.
     """
-    thread = threading.get_ident()
+    thread = _thread_id()
     previous = _builders.get(thread)
     _builders[thread] = build
     try:

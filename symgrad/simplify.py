@@ -182,20 +182,17 @@ class Rewriter:
                 if node in image:
                     continue
                 args = node.args
-                if not args:
-                    self.settled += 1
-                    image[node] = node
-                    continue
                 for arg in args:
                     if lookup(arg) is not arg:
                         args = tuple(map(lookup, args))
                         break
-                else:  # the usual case: the node is its own image, unless a rule applies
-                    if not _may_apply(node.op, args, node.param):
-                        self.settled += 1
-                        image[node] = node
-                        continue
-                current = image[node] = build(node.op, args, node.param)
+                # The usual case: a node whose arguments are unchanged and that no rule can
+                # touch is its own image, and is not rebuilt.
+                if args and (args is not node.args or _may_apply(node.op, args, node.param)):
+                    current = image[node] = build(node.op, args, node.param)  # build counts it
+                else:
+                    self.settled += 1
+                    current = image[node] = node
                 if current is not node:
                     self.changed = True
                     image.setdefault(current, current)
