@@ -80,6 +80,14 @@ def _ratio(a: float | None, b: float | None, digits: int = 2) -> str:
     return f"{a / b:.{digits}f}×" if a and b else "n/a"
 
 
+def _setup_and_call(record: Any) -> float:
+    return (_median(record, "setup") or 0) + _median(record, "call")
+
+
+def _ratios(others: list, ours: Any, cost: Any) -> str:
+    return ", ".join(f"{r.label} {_ratio(cost(r), cost(ours), 2)}" for r in others)
+
+
 def _per_hand(records: list, record: Any) -> str:
     """Per call ÷ the hand-written code's, timed in alternation in the same process when it was."""
     if record.system == "hand_written":
@@ -127,14 +135,13 @@ def bars(records: list) -> list[str]:
             ours = _find(records, task, size, ours_name)
             if not ours:
                 continue
-            base = (_median(ours, "setup") or 0) + _median(ours, "call")
-            parts = []
-            for r in records:
-                if r.task == task and r.size == size and r.status == "ok" and r.system != ours_name:
-                    total = (_median(r, "setup") or 0) + _median(r, "call")
-                    parts.append(f"{r.label} {_ratio(total, base, 2)}")
-            lines.append(f"- {tasks.TASKS[task].title}, {tasks.TASKS[task].size_name}={size:,}, set-up + one call, "
-                         f"other system ÷ symgrad backend='numpy': " + ", ".join(parts) + ".")
+            others = [r for r in records
+                      if r.task == task and r.size == size and r.status == "ok" and r.system != ours_name]
+            line = (f"- {tasks.TASKS[task].title}, {tasks.TASKS[task].size_name}={size:,}, other system ÷ symgrad "
+                    f"backend='numpy', set-up + one call: {_ratios(others, ours, _setup_and_call)}")
+            if task == "points":  # evaluated again and again: per call is what counts
+                line += f"; per call: {_ratios(others, ours, lambda r: _median(r, 'call'))}"
+            lines.append(line + ".")
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -6,6 +6,7 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
+from symgrad.arrays import set_threads
 from symgrad.compiler import (
     CompiledFunction,
     HVPFunction,
@@ -51,6 +52,7 @@ __all__ = [
     "primitive",
     "relu",
     "set_cache_size",
+    "set_threads",
     "sigmoid",
     "simplify",
     "sin",

@@ -12,18 +12,32 @@ broadcasts them to the batch's shape and applies the reduction:
   over the axes the argument was broadcast along (so a scalar parameter gets a
   scalar gradient, a batch input a per-sample one).
 
-NumPy and array-api-compat are imported only when array code runs.
+A large NumPy batch (at least two blocks of ``BLOCK_ELEMENTS``) is computed by
+``in_blocks``: the same function over blocks of whole rows, on a thread pool
+(``set_threads``), put back together in order (so the result does not depend on
+the thread count). NumPy and array-api-compat are imported only when array code runs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+import operator
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 REDUCTIONS = (None, "sum", "mean")
-# Up to this many elements, stacking the gradients for one sum beats one sum each (call overhead);
-# above it, the copy into the stack costs more than the calls save.
+# A large NumPy batch runs in blocks of about this many elements: a block's temporaries stay in
+# the CPU's cache and its buffers are recycled by the allocator, where whole-batch temporaries
+# (8 MB for 10**6 float64) would each be a fresh mapping, page-faulted and streamed through memory.
+BLOCK_ELEMENTS = 65536
+# Up to this many elements, laying the gradients end to end for one sum beats one sum each (call
+# overhead); above it, the copy costs more than the calls save.
 _STACK_LIMIT = 4096
 
 
@@ -105,6 +119,21 @@ def _unbroadcast(xp: Any, g: Any, shape: tuple[int, ...]) -> Any:
     return xp.reshape(total, shape)
 
 
+_shape_of = operator.attrgetter("shape")
+
+
+def _as_arrays_of(xp: Any, values: Sequence[Any]) -> list[Any]:
+    # A derivative that is a constant (d(w*x + b)/db = 1.0) is a Python float here. Checking
+    # the distinct types first keeps a model's hundreds of gradients out of a Python loop.
+    if all(hasattr(kind, "shape") for kind in set(map(type, values))):
+        return list(values)
+    return [a if hasattr(a, "shape") else xp.asarray(a, dtype=xp.float64) for a in values]
+
+
+def _shapes(values: Sequence[Any]) -> set[tuple[int, ...]]:
+    return {tuple(shape) for shape in set(map(_shape_of, values))}
+
+
 def finisher(reduce: str | None) -> Callable[..., Any]:
     """The ``_finish`` helper of a compiled function with reduction ``reduce``."""
     if reduce not in REDUCTIONS:
@@ -112,11 +141,11 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
 
     def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, grads: Sequence[Any] = (),
                wrt: Sequence[Any] = (), aux: Sequence[Any] = ()) -> Any:
-        # A derivative that is a constant (d(w*x + b)/db = 1.0) is a Python float here.
-        value, *grads = (a if hasattr(a, "shape") else xp.asarray(a, dtype=xp.float64) for a in (value, *grads))
-        aux = [a if hasattr(a, "shape") else xp.asarray(a, dtype=xp.float64) for a in aux]
-        full = broadcast_shapes(*([shape] if shape is not None else []), tuple(value.shape),
-                                *(tuple(g.shape) for g in grads), *(tuple(a.shape) for a in aux))
+        value, *grads = _as_arrays_of(xp, [value, *grads])
+        aux = _as_arrays_of(xp, aux)
+        grad_shapes = _shapes(grads)
+        full = broadcast_shapes(*([shape] if shape is not None else []), tuple(value.shape), *grad_shapes,
+                                *(tuple(a.shape) for a in aux))
 
         def spread(a: Any) -> Any:
             return a if tuple(a.shape) == full else xp.broadcast_to(a, full)
@@ -132,23 +161,131 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             total = total * scale
         if not (grads or wrt):
             return (total, *extras) if extras else total
-        if math.prod(full) <= _STACK_LIMIT and all(tuple(w.shape) == () for w in wrt) \
-                and all(tuple(g.shape) == full for g in grads):
-            # Small batches, scalar parameters (a model's weights): one reduction for all of them.
-            sums = xp.sum(xp.stack(grads), axis=tuple(range(1, len(full) + 1))) if grads else xp.zeros(0)
+        if full and math.prod(full) <= _STACK_LIMIT and grad_shapes == {full} and _shapes(wrt) == {()}:
+            # Small batches, scalar parameters (a model's weights): one reduction for all of them,
+            # over the gradients laid end to end (one copy, in C; stacking 0-d views costs more).
+            sums = xp.sum(xp.reshape(xp.concat(grads, axis=0), (len(grads), -1)), axis=1)
+            if reduce == "mean":
+                sums = sums * scale
             # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
             reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
                 tuple(sums[k, ...] for k in range(len(grads)))
         else:
             reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
-        if reduce == "mean":
-            reduced = tuple(g * scale for g in reduced)
+            if reduce == "mean":
+                reduced = tuple(g * scale for g in reduced)
         return (total, reduced, *extras)
 
     return finish
 
 
-def helpers(reduce: str | None) -> dict[str, Any]:
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+_threads = _available_cpus()
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, threads, executor)
+_pool_lock = threading.Lock()
+
+
+def set_threads(count: int | None = None) -> int:
+    """How many threads compute the blocks of a large NumPy batch (NumPy releases the GIL
+    in its loops); None: one per available CPU. Returns the previous count.
+
+        >>> import symgrad as sg
+        >>> previous = sg.set_threads(1)  # one thread: blocks in order, in the caller's thread
+        >>> _ = sg.set_threads(previous)
+    """
+    global _threads
+    if count is None:
+        count = _available_cpus()
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {count!r}")
+    previous, _threads = _threads, count
+    return previous
+
+
+def _executor() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _pool
+    with _pool_lock:
+        # A forked child inherits the executor but not its threads: it makes its own.
+        if _pool is None or _pool[:2] != (os.getpid(), _threads):
+            _pool = (os.getpid(), _threads, ThreadPoolExecutor(_threads, thread_name_prefix="symgrad-blocks"))
+        return _pool[2]
+
+
+def _map_blocks(compute: Callable[[int, int], Any], bounds: list[tuple[int, int]]) -> Iterator[Any]:
+    """``compute(start, stop)`` for each block, in order; on the thread pool when it has more
+    than one thread. Each block runs in a copy of the caller's context, so NumPy's
+    ``errstate`` (a context variable) holds in the workers as it does in the caller."""
+    if _threads == 1:
+        return (compute(start, stop) for start, stop in bounds)
+    pool = _executor()
+    futures = [pool.submit(contextvars.copy_context().run, compute, start, stop) for start, stop in bounds]
+    return (future.result() for future in futures)
+
+
+def blocker(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..., Any]:
+    """The ``_in_blocks`` helper of a compiled function: ``wrt`` holds the argument positions
+    of its gradient's entries (None for a function returning the value alone)."""
+    has_gradient, n_grads = bool(wrt), len(wrt or ())
+
+    def in_blocks(function: Callable[..., Any], xp: Any, shape: tuple[int, ...] | None,
+                  args: Sequence[Any]) -> Any:
+        """``function(*args)`` computed over blocks of rows of the batch and put together again;
+        None (compute it whole) unless the namespace is NumPy's and the batch is large enough."""
+        if not shape or getattr(xp, "__name__", "") != "numpy":
+            return None
+        n, rows = shape[0], max(1, BLOCK_ELEMENTS // max(1, math.prod(shape[1:])))
+        if n < 2 * rows:
+            return None  # one block would do
+        try:
+            if broadcast_shapes(*(tuple(a.shape) for a in args)) != tuple(shape):
+                return None  # an argument reaches beyond the batch
+        except ValueError:
+            return None  # computed whole, the error names the subexpression
+        sliced = [a.ndim == len(shape) and a.shape[0] == n for a in args]
+        # Per output: stack the blocks' rows (per-sample outputs, aux, the gradient of a sliced
+        # input), or add them up (reduced ones); a mean's blocks count by their share of rows.
+        join = [reduce is None, *(reduce is None or sliced[p] for p in wrt or ())]
+        weigh = [reduce == "mean"] * len(join)
+        outputs: list[Any] = []
+
+        def compute(start: int, stop: int) -> Any:
+            return function(*(a[start:stop] if cut else a for a, cut in zip(args, sliced)))
+
+        bounds = [(start, min(n, start + rows)) for start in range(0, n, rows)]
+        for (start, stop), part in zip(bounds, _map_blocks(compute, bounds)):
+            value, grads, aux = (part[0], part[1], part[2] if len(part) > 2 else ()) if has_gradient else \
+                (part[0], (), part[1]) if isinstance(part, tuple) else (part, (), ())
+            leaves = [value, *grads, *aux]
+            if not outputs:
+                join += [True] * (len(leaves) - len(join))  # aux: per sample, never reduced
+                weigh += [False] * (len(leaves) - len(weigh))
+                outputs = [xp.empty((n, *leaf.shape[1:]), dtype=leaf.dtype) if stack else 0.0
+                           for leaf, stack in zip(leaves, join)]
+            share = (stop - start) / n
+            for i, leaf in enumerate(leaves):
+                if weigh[i]:
+                    leaf = leaf * share
+                if join[i]:
+                    outputs[i][start:stop] = leaf
+                else:
+                    outputs[i] = outputs[i] + leaf
+        value, grads, aux = outputs[0], tuple(outputs[1:1 + n_grads]), tuple(outputs[1 + n_grads:])
+        if has_gradient:
+            return (value, grads, aux) if aux else (value, grads)
+        return (value, aux) if aux else value
+
+    return in_blocks
+
+
+def helpers(reduce: str | None, wrt: Sequence[int] | None = None) -> dict[str, Any]:
     """The names array code calls, bound in its namespace."""
     return {"_namespace": namespace, "_as_arrays": as_arrays, "_batch_shape": batch_shape,
-            "_finish": finisher(reduce)}
+            "_finish": finisher(reduce), "_in_blocks": blocker(reduce, wrt)}

@@ -35,7 +35,7 @@ _EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
 
 # Names the generated code binds besides its parameters; a user label is never one of them.
 BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
-ARRAY_LOCALS = frozenset({"xp", "batch_shape"})  # what array code binds in its prologue
+ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
 
 
 def reserved_names() -> frozenset[str]:
@@ -52,7 +52,7 @@ class Backend:
     name: str
     template: Callable[[Any, Any], Any]  # (op, param) -> Template
     namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
-    prologue: Callable[[list[str], list[int]], list[str]]  # (param names, batch positions) -> lines
+    prologue: Callable[[str, list[str], list[int]], list[str]]  # (name, params, batch positions) -> lines
     # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
     # arrays this saves allocating (and page-faulting) a new buffer per operation.
     in_place: bool = False
@@ -69,15 +69,19 @@ def _array_template(op: Any, param: Any) -> Any:
     return op.array_printer(param)
 
 
-def _array_prologue(names: list[str], batch: list[int]) -> list[str]:
+def _array_prologue(function_name: str, names: list[str], batch: list[int]) -> list[str]:
     args = ", ".join(names)
     targets = args + ("," if len(names) == 1 else "")
     return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})",
-            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})"]
+            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})",
+            "    # a large NumPy batch: this function over blocks of rows that fit in cache",
+            f"    by_blocks = _in_blocks({function_name}, xp, batch_shape, ({targets}))",
+            "    if by_blocks is not None:",
+            "        return by_blocks"]
 
 
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
-                 lambda names, _batch: _check_input_lines(names))
+                 lambda _name, names, _batch: _check_input_lines(names))
 ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue, in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 
@@ -335,7 +339,7 @@ def emit_function(
             return False
         a, b = node.args
         for target, other in ((a, b), (b, a)) if symbol in "+*" else ((a, b),):
-            if (temporaries.last_read(target, references) and depends[other] <= depends[target]
+            if (temporaries.last_read(target, references) and not depends[other] & ~depends[target]
                     and template_of(target.op, target.param)[0].text != "{0}"):
                 name = temporaries.take_over(node, target, references)
                 write(node, name, f"{name} {symbol}= {text_of[other][0]}")
@@ -404,7 +408,7 @@ def emit_function(
     lines = [f"def {function_name}({signature}):"]
     if header is not None:
         lines.append(f"    # {comment_text(header(param_text))}")
-    lines.extend(backend.prologue(param_names, [i for i, p in enumerate(params) if p in set(batch)]))
+    lines.extend(backend.prologue(function_name, param_names, [i for i, p in enumerate(params) if p in set(batch)]))
     lines.append("    try:")
     offset = len(lines) + 1  # 1-based line number of body[0]
     lines.extend(body)
@@ -422,17 +426,20 @@ _op_of = operator.attrgetter("op")
 _AUGMENTED = {f"{{0}} {symbol} {{1}}": symbol for symbol in "+-*/"}
 
 
-def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, frozenset[Expr]]:
-    """The parameters each node depends on. Every op being element-wise, a node's shape is
-    the broadcast of theirs, so ``t op= other`` keeps ``t``'s shape when ``other``'s
-    parameters are among ``t``'s."""
-    none: frozenset[Expr] = frozenset()
-    found = {p: frozenset((p,)) for p in params}
+def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
+    """The parameters each node depends on, as a bit set (bit i: ``params[i]``). Every op
+    being element-wise, a node's shape is the broadcast of theirs, so ``t op= other``
+    keeps ``t``'s shape when ``other``'s parameters are among ``t``'s."""
+    found = {p: 1 << i for i, p in enumerate(params)}
+    get = found.get
     for node in order:
         if node.args:
-            found[node] = none.union(*(found.get(arg, none) for arg in node.args))
+            bits = 0
+            for arg in node.args:
+                bits |= get(arg, 0)
+            found[node] = bits
         else:
-            found.setdefault(node, none)
+            found.setdefault(node, 0)
     return found
 
 

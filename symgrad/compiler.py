@@ -59,7 +59,7 @@ from symgrad.grad import Differentiator, as_symbols
 from symgrad.ops import CONST, SYMBOL, all_ops
 from symgrad.simplify import RewriteStats
 
-CODEGEN_VERSION = 3
+CODEGEN_VERSION = 4
 _counter = itertools.count(1)
 
 
@@ -283,7 +283,7 @@ class CompiledFunction(functools.partial):
                 self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
                 header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
             )
-            return _run(emitted, self.params, "forward", {"arrays": self.reduce} if array_code else None)
+            return _run(emitted, self.params, "forward", {"arrays": (self.reduce, None)} if array_code else None)
 
     @property
     def forward(self) -> Callable[..., Any]:
@@ -500,7 +500,7 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
         n, cells = spec["matrix"]
         found["_matrix"] = _matrix_builder(n, cells)
     if spec and "arrays" in spec:
-        found.update(arrays.helpers(spec["arrays"]))
+        found.update(arrays.helpers(*spec["arrays"]))
     return found
 
 
@@ -719,8 +719,10 @@ def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: l
     array_code = options.backend == ARRAY.name
     second_order = derived.hessian is not None
     layout = _layout(derived, wrt, options.multi)
+    position = {p: i for i, p in enumerate(params)}
+    wrt_positions = [position[w] for w in wrt]
     if array_code:
-        layout.returns = _array_returns(len(derived.aux), [params.index(w) for w in wrt])
+        layout.returns = _array_returns(len(derived.aux), wrt_positions)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.multi:
         what, suffix = "values and jacobian", "_jacobian"
@@ -743,7 +745,7 @@ def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: l
     if layout.matrix_cells is not None:
         helper_spec["matrix"] = (len(wrt), layout.matrix_cells)
     if array_code:
-        helper_spec["arrays"] = options.reduce
+        helper_spec["arrays"] = (options.reduce, wrt_positions)
     return emitted, helper_spec
 
 

@@ -271,3 +271,131 @@ def test_a_registered_primitive_turns_in_place_updates_off():
     xs = XS.copy()
     fn.forward(x=xs, t=TS)
     np.testing.assert_array_equal(xs, XS)
+
+
+# ---- large NumPy batches run in blocks, on threads ----
+
+_BLOCKED = (w * sg.tanh(w * x + b) - t) ** 2 + sg.log(1.0 + x * x) * b
+
+
+@pytest.fixture
+def blocks_of_100(monkeypatch):
+    """Blocks of 100 elements (1000-sample batches run as 10 blocks); the bounds each call used."""
+    monkeypatch.setattr(sg.arrays, "BLOCK_ELEMENTS", 100)
+    seen: list[list[tuple[int, int]]] = []
+    real = sg.arrays._map_blocks
+
+    def recording(compute, bounds):
+        seen.append(list(bounds))
+        return real(compute, bounds)
+
+    monkeypatch.setattr(sg.arrays, "_map_blocks", recording)
+    return seen
+
+
+@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
+def threads(request):
+    previous = sg.set_threads(request.param)
+    yield request.param
+    sg.set_threads(previous)
+
+
+def _whole(fn, *args, **kwargs):
+    """``fn`` on the whole batch at once, as if blocks did not exist."""
+    previous = sg.arrays.BLOCK_ELEMENTS
+    sg.arrays.BLOCK_ELEMENTS = 10**9
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        sg.arrays.BLOCK_ELEMENTS = previous
+
+
+def _assert_same(got, want):
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want)
+        for g, v in zip(got, want):
+            _assert_same(g, v)
+    else:
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("reduce", [None, "sum", "mean"])
+def test_a_large_batch_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, reduce):
+    fn = sg.compile(_BLOCKED, wrt=[w, b, x], backend="numpy", batch=["x", "t"], reduce=reduce, aux=[w * x])
+    got = fn(0.3, -0.1, XS, t=TS)
+    assert blocks_of_100 == [[(start, start + 100) for start in range(0, 1000, 100)]]
+    _assert_same(got, _whole(fn, 0.3, -0.1, XS, t=TS))
+
+
+def test_forward_runs_in_blocks_too(blocks_of_100, threads):
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    value = fn.forward(0.3, -0.1, x=XS, t=TS)
+    assert len(blocks_of_100) == 1
+    _assert_same(value, _whole(fn.forward, 0.3, -0.1, x=XS, t=TS))
+
+
+def test_a_two_dimensional_batch_runs_in_blocks_of_whole_rows(blocks_of_100, threads):
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
+    xs, ts = XS.reshape(40, 25), TS.reshape(40, 25)  # 4 rows of 25 make a block of 100
+    got = fn(0.3, -0.1, x=xs, t=ts[:1])  # t's single row is broadcast along the rows
+    assert blocks_of_100 == [[(start, start + 4) for start in range(0, 40, 4)]]
+    _assert_same(got, _whole(fn, 0.3, -0.1, x=xs, t=ts[:1]))
+
+
+def test_the_last_block_may_be_short(blocks_of_100, threads):
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    got = fn(0.3, -0.1, x=XS[:950], t=TS[:950])
+    assert blocks_of_100[0][-1] == (900, 950)
+    _assert_same(got, _whole(fn, 0.3, -0.1, x=XS[:950], t=TS[:950]))
+
+
+def test_a_parameter_array_wider_than_the_batch_is_computed_whole(blocks_of_100):
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
+    ws = np.array([[0.3], [0.5]])  # (2, 1) against a (1000,) batch: the result is (2, 1000)
+    _, (gw, _) = fn(ws, -0.1, x=XS, t=TS)
+    assert blocks_of_100 == [] and gw.shape == (2, 1)
+
+
+def test_arrays_of_other_namespaces_are_computed_whole(blocks_of_100):
+    array_api_strict = pytest.importorskip("array_api_strict")
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    fn(0.3, -0.1, x=array_api_strict.asarray(XS), t=array_api_strict.asarray(TS))
+    assert blocks_of_100 == []
+
+
+def test_numpy_errstate_holds_inside_the_worker_threads(blocks_of_100):
+    previous = sg.set_threads(2)
+    try:
+        fn = sg.compile(sg.log(x), wrt=[x], backend="numpy", batch=["x"], reduce="sum")
+        with np.errstate(invalid="raise"), pytest.raises(sg.EvaluationError, match="invalid value"):
+            fn(np.where(np.arange(1000) == 950, -1.0, 1.0))
+    finally:
+        sg.set_threads(previous)
+
+
+def test_set_threads_refuses_what_is_not_a_positive_count():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be a positive integer or None"):
+            sg.set_threads(bad)
+
+
+def test_a_forked_child_computes_blocks_on_threads_of_its_own(blocks_of_100):
+    # The parent's pool threads do not survive fork(); a child reusing the pool would hang.
+    import multiprocessing
+
+    previous = sg.set_threads(2)
+    try:
+        fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+        want = fn(0.3, -0.1, x=XS, t=TS)[0]
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=lambda: queue.put(float(fn(0.3, -0.1, x=XS, t=TS)[0])))
+        child.start()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+        assert child.exitcode == 0, "the child hung or failed"
+        assert queue.get(timeout=5) == pytest.approx(float(want), rel=1e-15)
+    finally:
+        sg.set_threads(previous)
