@@ -23,6 +23,14 @@ def test_quick_run_writes_a_report_with_every_task_and_no_wrong_answer(tmp_path)
     assert "| hand-written |" in report and "| symgrad |" in report
 
 
+def test_the_array_breakdown_prints_a_row_for_every_way_of_running_the_loss():
+    done = subprocess.run([sys.executable, "benchmarks/bench_arrays.py", "--points", "140000", "--rounds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "ms |" in line]
+    assert len(rows) == 7 and "freed memory kept (the default)" in done.stdout
+
+
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_every_reference_has_the_answer_symgrad_computes(task):
     size = tasks.TASKS[task].quick_sizes[0]

@@ -399,3 +399,49 @@ def test_a_forked_child_computes_blocks_on_threads_of_its_own(blocks_of_100):
         assert queue.get(timeout=5) == pytest.approx(float(want), rel=1e-15)
     finally:
         sg.set_threads(previous)
+
+
+class _RecordingLibc:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def mallopt(self, parameter, value):
+        self.calls.append((parameter, value))
+        return 1
+
+
+@pytest.fixture
+def mallopt_calls(monkeypatch):
+    """The mallopt calls symgrad makes, recorded instead of made; as in a fresh process."""
+    import ctypes
+    import platform
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(ctypes, "CDLL", lambda _name: _RecordingLibc(calls))
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(sg.arrays, "_allocator_tuned", False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    return calls
+
+
+_LARGE = RNG.normal(size=20_000)  # 160 KB: an array glibc would map afresh
+
+
+def test_a_large_numpy_batch_lets_malloc_keep_freed_memory_once(mallopt_calls):
+    fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    fn(0.3, -0.1, x=_LARGE, t=_LARGE)
+    fn(0.3, -0.1, x=_LARGE, t=_LARGE)
+    assert mallopt_calls == [(-3, 32 << 20), (-1, 64 << 20)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+
+
+def test_a_small_batch_leaves_malloc_alone(mallopt_calls):
+    sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")(0.3, -0.1, x=XS, t=TS)
+    assert mallopt_calls == []
+
+
+def test_malloc_settings_of_the_user_are_left_alone(mallopt_calls, monkeypatch):
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
+    sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")(0.3, -0.1, x=_LARGE, t=_LARGE)
+    assert mallopt_calls == []
