@@ -75,16 +75,22 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     """Each argument as a float64 array of ``xp``, on the device of the first array given."""
     compat = _compat()
     is_array = compat.is_array_api_obj
-    device = next((compat.device(a) for a in args if type(a) is not float and is_array(a)), None)
-    # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
-    numbers = [i for i, a in enumerate(args) if type(a) is float or type(a) is int]
-    packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device) if numbers else None
+    numbers, others = [], []
+    for i, a in enumerate(args):  # one pass: a model's hundreds of parameters are numbers
+        (numbers if type(a) is float or type(a) is int else others).append(i)
+    device = next((compat.device(args[i]) for i in others if is_array(args[i])), None)
     out = list(args)
-    for k, i in enumerate(numbers):
-        out[i] = packed[k, ...]
-    for i, a in enumerate(args):
-        if type(a) is float or type(a) is int:
-            continue
+    if numbers:
+        # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
+        packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device)
+        # NumPy iterates in C, giving float64 scalars (which act as 0-d arrays); the array
+        # API only promises indexing.
+        values = list(packed) if getattr(xp, "__name__", "") == "numpy" else \
+            [packed[k, ...] for k in range(len(numbers))]
+        for i, value in zip(numbers, values):
+            out[i] = value
+    for i in others:
+        a = args[i]
         if isinstance(a, (str, bytes, bool)) or a is None:
             raise TypeError(f"array code needs numbers or arrays, got {type(a).__name__} {a!r}")
         if not (is_array(a) and a.dtype == xp.float64):
