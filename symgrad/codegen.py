@@ -30,14 +30,11 @@ MAX_INLINE_OPS = 2
 REUSE_NAMES_ABOVE = 1000
 _MAX_NAME = 40
 _TYPE_CHECKS_PER_LINE = 6
-_INLINE_TYPE_CHECKS = 64  # more arguments than this are checked by one call, _any_not_float
-_NAMES_PER_LINE = 16
 _INDENT = "        "  # inside def + try
 _EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
 
 # Names the generated code binds besides its parameters; a user label is never one of them.
-BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError",
-                                  "_any_not_float"})
+BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
 ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
 
 
@@ -447,18 +444,13 @@ def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
 
 
 def _check_input_lines(names: list[str]) -> list[str]:
-    # Exact-type checks written out cost ~10-20 ns per argument (less than any call) but
-    # CPython compiles each one; for many arguments one call checks them all in C
-    # (``set(map(type, ...))``, as fast per argument, and a fifth of Rosenbrock 10^4's
-    # compile time less). Anything not a float takes the slow path, which converts ints and
-    # NumPy scalars or raises a TypeError naming the argument.
+    # Exact-type checks written out cost ~10-20 ns per argument (less than any call, measured on
+    # Rosenbrock up to 10^4 arguments); anything not a float takes the slow path, which converts
+    # ints and NumPy scalars or raises a TypeError naming the argument.
     if not names:
         return []
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
     convert = f"{targets} = _as_floats({', '.join(names)})"
-    if len(names) > _INLINE_TYPE_CHECKS:
-        rows = [", ".join(names[i:i + _NAMES_PER_LINE]) for i in range(0, len(names), _NAMES_PER_LINE)]
-        return ["    if _any_not_float(", *(f"        {row}," for row in rows), "    ):", f"        {convert}"]
     tests = [f"type({n}) is not float" for n in names]
     if len(tests) <= _TYPE_CHECKS_PER_LINE:
         return [f"    if {' or '.join(tests)}:", f"        {convert}"]

@@ -100,10 +100,6 @@ class CompileStats:
 # ---- running generated code ----------------------------------------------------------
 
 
-def _any_not_float(*values: Any) -> bool:
-    return set(map(type, values)) != {float}
-
-
 def _float_converter(names: Sequence[str]) -> Callable[..., tuple[float, ...]]:
     def as_floats(*values: Any) -> tuple[float, ...]:
         out = []
@@ -182,7 +178,7 @@ def _run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any =
     filename = f"<symgrad:{emitted.function_name}:{kind}:{next(_counter)}>"
     namespace: dict[str, Any] = {
         "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
-        "ArithmeticError": ArithmeticError, "ValueError": ValueError, "_any_not_float": _any_not_float,
+        "ArithmeticError": ArithmeticError, "ValueError": ValueError,
     }
     backend = BACKENDS[emitted.backend]
     for op in all_ops():

@@ -235,15 +235,6 @@ def test_a_wrong_type_among_many_arguments_is_named():
     assert fn(*range(50)) == fn(*map(float, range(50)))
 
 
-def test_many_arguments_are_checked_by_one_call_with_the_same_conversions_and_errors():
-    xs, f = _chain_of_products(200)
-    fn = sg.compile(f, wrt=xs)
-    assert "_any_not_float(" in fn.source and "type(v0) is not float" not in fn.source
-    with pytest.raises(TypeError, match="argument 'v137'"):
-        fn(*[1.0] * 137, "1.0", *[1.0] * 62)
-    assert fn(*range(200)) == fn(*map(float, range(200)))
-
-
 def test_evaluation_error_is_also_a_value_and_arithmetic_error():
     fn = sg.compile(sg.log(x), wrt=[x])
     with pytest.raises(ValueError):
