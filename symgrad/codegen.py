@@ -408,7 +408,8 @@ def emit_function(
     lines = [f"def {function_name}({signature}):"]
     if header is not None:
         lines.append(f"    # {comment_text(header(param_text))}")
-    lines.extend(backend.prologue(function_name, param_names, [i for i, p in enumerate(params) if p in set(batch)]))
+    batch_set = set(batch)
+    lines.extend(backend.prologue(function_name, param_names, [i for i, p in enumerate(params) if p in batch_set]))
     lines.append("    try:")
     offset = len(lines) + 1  # 1-based line number of body[0]
     lines.extend(body)
@@ -446,7 +447,9 @@ def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
 def _check_input_lines(names: list[str]) -> list[str]:
     # Exact-type checks written out cost ~10-20 ns per argument (less than any call, measured on
     # Rosenbrock up to 10^4 arguments); anything not a float takes the slow path, which converts
-    # ints and NumPy scalars or raises a TypeError naming the argument.
+    # ints and NumPy scalars or raises a TypeError naming the argument. One call checking every
+    # argument (set(map(type, ...))) compiles faster (-0.15 s at 10^4) but costs ~0.2 ms more
+    # per call there: per-call speed won.
     if not names:
         return []
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
