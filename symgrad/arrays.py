@@ -86,12 +86,10 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     if numbers:
         # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
         packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device)
-        # NumPy iterates in C, giving float64 scalars (which act as 0-d arrays); the array
-        # API only promises indexing.
-        values = list(packed) if getattr(xp, "__name__", "") == "numpy" else \
-            [packed[k, ...] for k in range(len(numbers))]
-        for i, value in zip(numbers, values):
-            out[i] = value
+        # 0-d arrays, not NumPy's float64 scalars (which iterating would give): a 0-d array
+        # times a 100-element array is ~1.0 us, a float64 scalar times it ~1.5 us.
+        for k, i in enumerate(numbers):
+            out[i] = packed[k, ...]
     for i in others:
         a = args[i]
         if isinstance(a, (str, bytes, bool)) or a is None:
