@@ -42,7 +42,7 @@ def run_one(way: str, points: int, repeat: int) -> dict:
 
     import symgrad as sg
     from benchmarks import tasks
-    from benchmarks.systems import hand_written, symgrad_scalar
+    from benchmarks.systems import hand_written, symgrad_arrays, symgrad_scalar
 
     if way == "hand":
         call = hand_written.points(points)
@@ -55,15 +55,7 @@ def run_one(way: str, points: int, repeat: int) -> dict:
             sg.arrays.BLOCK_ELEMENTS = 1 << 62
         sg.set_threads(threads)
         sg.arrays._allocator_tuned = not kept  # already "done": glibc's defaults stay
-        names = sg.symbols(" ".join(tasks.PARAM_NAMES))
-        x, t = sg.symbols("x t")
-        fn = sg.compile(tasks.point_loss(*names, x, t, sg), wrt=list(names), backend="numpy", batch=[x, t],
-                        reduce="mean")
-        xs, ts = tasks.points_data(points)
-
-        def call():
-            value, grad = fn(*tasks.PARAMS, x=xs, t=ts)
-            return [float(value), *map(float, grad)]
+        call = symgrad_arrays.points(points)
 
     times = []
     for _ in range(repeat):

@@ -222,6 +222,8 @@ def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         # A forked child inherits the executor but not its threads: it makes its own.
         if _pool is None or _pool[:2] != (os.getpid(), _threads):
+            if _pool is not None and _pool[0] == os.getpid():
+                _pool[2].shutdown(wait=False)  # the count changed: its idle threads end
             _pool = (os.getpid(), _threads, ThreadPoolExecutor(_threads, thread_name_prefix="symgrad-blocks"))
         return _pool[2]
 
