@@ -235,7 +235,7 @@ def points_by_hand(x, t, w1, w2, w3, w4, w5, w6, b1, b2) -> list[float]:
     u1 = w1 * x + b1
     h1 = np.tanh(u1)
     u2 = w3 * x + b2
-    h2 = 0.5 + 0.5 * np.tanh(0.5 * u2)
+    h2 = 1.0 / (1.0 + np.exp(-u2))
     xx = x * x
     h3 = np.exp(-(w5 * xx))
     s = np.sin(x)

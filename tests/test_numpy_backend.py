@@ -108,6 +108,20 @@ def test_relu_step_abs_sign_and_sigmoid_match_the_scalar_backend():
         assert grads[i] == pytest.approx(want_grad, rel=1e-15, abs=1e-300)
 
 
+def test_sigmoid_keeps_its_relative_precision_far_below_zero():
+    points = np.array([-40.0, -700.0, -708.0])
+    values, (grads,) = sg.compile(sg.sigmoid(x), wrt=[x], backend="numpy")(points)
+    want = [math.exp(p) / (1.0 + math.exp(p)) for p in points]
+    assert values == pytest.approx(want, rel=1e-14)
+    assert grads == pytest.approx(want, rel=1e-14)
+
+
+def test_sigmoid_of_any_float_raises_no_floating_point_error():
+    with np.errstate(all="raise"):
+        values, _ = sg.compile(sg.sigmoid(x), wrt=[x], backend="numpy")(np.array([-1e308, -800.0, 800.0]))
+    assert values[2] == 1.0 and 0.0 <= values[0] < 1e-307
+
+
 def test_the_source_calls_only_the_array_namespace():
     source = sg.compile(sg.exp(x) * sg.sin(w), wrt=[x, w], backend="numpy").source
     assert "xp.exp(x)" in source and "xp.sin(w)" in source and "math" not in source
