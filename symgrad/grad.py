@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, make, symbol, topological_order
-from symgrad.ops import SYMBOL, add
+from symgrad.ops import NEG, SYMBOL, add, sub
 from symgrad.simplify import Rewriter
 
 
@@ -61,14 +61,16 @@ def adjoints(
                 active.add(node)
                 break
     adjoint: dict[Expr, Expr] = {}
+    # What each node's consumers sent back, summed once the last of them is done (reverse
+    # topological order: when the node itself comes up).
+    sent: dict[Expr, list[Expr]] = {output: [const(1.0)]} if output in active else {}
     with _building(rewriter):
-        if output in active:
-            adjoint[output] = const(1.0)
-        adjoint_of = adjoint.get
+        take = sent.pop
         for node in reversed(order):
-            g = adjoint_of(node)
-            if g is None:
+            parts = take(node, None)
+            if parts is None:
                 continue
+            adjoint[node] = g = parts[0] if len(parts) == 1 else _signed_sum(parts)
             args = node.args
             if not args:
                 continue
@@ -77,11 +79,33 @@ def adjoints(
             else:
                 parts = node.op.vjp(g, node, *args, node.param)
             for arg, part in zip(args, parts):
-                if part is None or arg not in active:
-                    continue
-                previous = adjoint_of(arg)
-                adjoint[arg] = part if previous is None else make(add, (previous, part))
+                if part is not None and arg in active:
+                    if arg in sent:
+                        sent[arg].append(part)
+                    else:
+                        sent[arg] = [part]
     return adjoint
+
+
+def _signed_sum(parts: list[Expr]) -> Expr:
+    """``parts`` added up, the negated ones subtracted: ``a + -b + -c`` as ``a - b - c``, and
+    ``-b + -c`` as ``-(b + c)``. Summing by sign makes no negation node for rewrites to move
+    (reverse mode sends ``-g`` through every ``a - b``) and one fewer operation per minus."""
+    added = [p for p in parts if p.op is not NEG]
+    subtracted = [p.args[0] for p in parts if p.op is NEG]
+    if not added:
+        return make(NEG, (_sum(subtracted),))
+    total = _sum(added)
+    for part in subtracted:
+        total = make(sub, (total, part))
+    return total
+
+
+def _sum(parts: list[Expr]) -> Expr:
+    total = parts[0]
+    for part in parts[1:]:
+        total = make(add, (total, part))
+    return total
 
 
 def _building(rewriter: Rewriter | None) -> contextlib.AbstractContextManager[None]:
