@@ -130,7 +130,7 @@ def tangents(
             args = node.args
             if not args or node in tangent:
                 continue
-            total = None
+            parts = []
             for index, arg in enumerate(args):
                 seed = tangent.get(arg)
                 if seed is None:
@@ -139,11 +139,10 @@ def tangents(
                     part = node.op.vjp(seed, node, *args)[index]
                 else:
                     part = node.op.vjp(seed, node, *args, node.param)[index]
-                if part is None:
-                    continue
-                total = part if total is None else make(add, (total, part))
-            if total is not None:
-                tangent[node] = total
+                if part is not None:
+                    parts.append(part)
+            if parts:
+                tangent[node] = parts[0] if len(parts) == 1 else _signed_sum(parts)
     zero = const(0.0)
     return [tangent.get(r, zero) for r in roots]
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import symgrad as sg
 from symgrad import ops
 from symgrad.expr import make
-from symgrad.grad import adjoints
+from symgrad.grad import adjoints, tangents
+from symgrad.simplify import Rewriter
 
 x, y = sg.symbols("x y")
 
@@ -65,6 +66,22 @@ def test_node_used_twice_accumulates_both_contributions():
     shared = sg.exp(x)
     _, (g,) = sg.compile(shared + shared * 3.0, wrt=[x])(0.0)
     assert g == 4.0
+
+
+def test_negated_contributions_to_an_adjoint_are_subtracted():
+    z = sg.symbols("z")
+    assert sg.grad(x * y - x * z, [x]) == [y - z]
+
+
+def test_an_adjoint_of_only_negated_contributions_is_one_negated_sum():
+    z = sg.symbols("z")
+    assert sg.grad(1.0 - x * y - x * z, [x]) == [-(z + y)]
+
+
+def test_forward_mode_sums_tangents_by_sign_too():
+    z = sg.symbols("z")
+    (f,) = sg.simplify([x * y - x * z])[0]
+    assert tangents([f], {x: sg.const(1.0)}, Rewriter()) == [y - z]
 
 
 def test_wrt_listed_twice_is_refused():
