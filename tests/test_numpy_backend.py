@@ -357,11 +357,24 @@ def test_a_two_dimensional_batch_runs_in_blocks_of_whole_rows(blocks_of_100, thr
     _assert_same(got, _whole(fn, 0.3, -0.1, x=xs, t=ts[:1]))
 
 
-def test_the_last_block_may_be_short(blocks_of_100, threads):
+def test_blocks_are_evenly_sized(blocks_of_100, threads):
     fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
     got = fn(0.3, -0.1, x=XS[:950], t=TS[:950])
-    assert blocks_of_100[0][-1] == (900, 950)
+    assert blocks_of_100 == [[(start, start + 95) for start in range(0, 950, 95)]]
     _assert_same(got, _whole(fn, 0.3, -0.1, x=XS[:950], t=TS[:950]))
+
+
+def test_results_do_not_depend_on_the_thread_count(blocks_of_100):
+    fn = sg.compile(_BLOCKED, wrt=[w, b, x], backend="numpy", batch=["x", "t"], reduce="mean")
+    results = []
+    for count in (1, 2, 3):
+        previous = sg.set_threads(count)
+        try:
+            value, grads = fn(0.3, -0.1, XS[:950], t=TS[:950])
+        finally:
+            sg.set_threads(previous)
+        results.append((float(value), *(np.asarray(g).tobytes() for g in grads)))
+    assert results[0] == results[1] == results[2]
 
 
 def test_a_parameter_array_wider_than_the_batch_is_computed_whole(blocks_of_100):
