@@ -1,7 +1,8 @@
 """Reverse mode on the expression DAG: the gradient as another expression graph.
 
 One sweep over the nodes in reverse topological order. Each node's adjoint
-is the sum of what its consumers sent back; its op's ``vjp`` rule turns
+is the sum of what its consumers sent back (what came negated, subtracted:
+``a - b``, not ``a + -b``); its op's ``vjp`` rule turns
 that adjoint into contributions for its arguments. The result shares every
 forward node it needs, so it can be simplified, drawn, checked against
 SymPy, and differentiated again. Time and size are linear in the graph.
