@@ -71,7 +71,7 @@ def adjoints(
             parts = take(node, None)
             if parts is None:
                 continue
-            adjoint[node] = g = parts[0] if len(parts) == 1 else _signed_sum(parts)
+            adjoint[node] = g = _signed_sum(parts)
             args = node.args
             if not args:
                 continue
@@ -92,6 +92,8 @@ def _signed_sum(parts: list[Expr]) -> Expr:
     """``parts`` added up, the negated ones subtracted: ``a + -b + -c`` as ``a - b - c``, and
     ``-b + -c`` as ``-(b + c)``. Summing by sign makes no negation node for rewrites to move
     (reverse mode sends ``-g`` through every ``a - b``) and one fewer operation per minus."""
+    if len(parts) == 1:
+        return parts[0]
     added = [p for p in parts if p.op is not NEG]
     subtracted = [p.args[0] for p in parts if p.op is NEG]
     if not added:
@@ -143,7 +145,7 @@ def tangents(
                 if part is not None:
                     parts.append(part)
             if parts:
-                tangent[node] = parts[0] if len(parts) == 1 else _signed_sum(parts)
+                tangent[node] = _signed_sum(parts)
     zero = const(0.0)
     return [tangent.get(r, zero) for r in roots]
 
