@@ -10,7 +10,9 @@ broadcasts them to the batch's shape and applies the reduction:
 - ``"sum"`` / ``"mean"``: the value summed (averaged) over all elements, and
   the gradient of that reduced value with respect to each argument, summed
   over the axes the argument was broadcast along (so a scalar parameter gets a
-  scalar gradient, a batch input a per-sample one).
+  scalar gradient, a batch input a per-sample one). Here the generated code
+  hands over the gradient's factors and which products of them make each
+  entry (``finisher``), so that a small batch's entries are summed at once.
 
 A large NumPy batch (at least two blocks of ``BLOCK_ELEMENTS``) is computed by
 ``in_blocks``: the same function over blocks of whole rows, on a thread pool
@@ -39,8 +41,8 @@ REDUCTIONS = (None, "sum", "mean")
 # CPU's cache. Smaller blocks lost to the Python work per block when two threads share the GIL
 # (the 50-node loss at 10**6 points: 16,384 ~95 ms, 32,768 ~78 ms, 65,536 ~68 ms per call).
 BLOCK_ELEMENTS = 65536
-# Up to this many elements, laying the gradients end to end for one sum beats one sum each (call
-# overhead); above it, the copy costs more than the calls save.
+# Up to this many elements, laying the gradient's factors end to end for one multiplication and
+# one sum beats one of each per entry (call overhead); above it, the copies cost more than the calls save.
 _STACK_LIMIT = 4096
 
 
@@ -142,45 +144,62 @@ def _shapes(values: Sequence[Any]) -> set[tuple[int, ...]]:
 
 
 def finisher(reduce: str | None) -> Callable[..., Any]:
-    """The ``_finish`` helper of a compiled function with reduction ``reduce``."""
+    """The ``_finish`` helper of a compiled function with reduction ``reduce``.
+
+    With a reduction, the generated code passes the gradient as ``products`` of
+    ``factors`` (see ``symgrad.compiler._BatchSums``): entry k is the batch sum of
+    ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of
+    ``factors[i]`` alone), negated for k in ``negated``.
+    """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+    positions: list[Any] = []  # the (left, right) rows of ``products``, worked out on the first call
 
-    def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, grads: Sequence[Any] = (),
-               wrt: Sequence[Any] = (), aux: Sequence[Any] = ()) -> Any:
-        value, *grads = _as_arrays_of(xp, [value, *grads])
+    def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, factors: Sequence[Any] = (),
+               wrt: Sequence[Any] = (), aux: Sequence[Any] = (), products: Sequence[tuple[int, int]] = (),
+               negated: Sequence[int] = ()) -> Any:
+        value, *factors = _as_arrays_of(xp, [value, *factors])
         aux = _as_arrays_of(xp, aux)
-        grad_shapes = _shapes(grads)
-        full = broadcast_shapes(*([shape] if shape is not None else []), tuple(value.shape), *grad_shapes,
+        full = broadcast_shapes(*([shape] if shape is not None else []), tuple(value.shape), *_shapes(factors),
                                 *(tuple(a.shape) for a in aux))
 
         def spread(a: Any) -> Any:
             return a if tuple(a.shape) == full else xp.broadcast_to(a, full)
 
         extras = (tuple(spread(a) for a in aux),) if aux else ()
-        if reduce is None:
+        if reduce is None:  # per sample: ``factors`` are the gradient's entries
             value = spread(value)
-            result = (value, tuple(spread(g) for g in grads)) if grads or wrt else value
+            result = (value, tuple(spread(g) for g in factors)) if factors or wrt else value
             return (*result, *extras) if extras else result
         scale = 1.0 if reduce == "sum" else 1.0 / max(1, math.prod(full))
         total = xp.sum(spread(value))
         if reduce == "mean":
             total = total * scale
-        if not (grads or wrt):
+        if not wrt:
             return (total, *extras) if extras else total
-        if full and math.prod(full) <= _STACK_LIMIT and grad_shapes == {full} and _shapes(wrt) == {()}:
-            # Small batches, scalar parameters (a model's weights): one reduction for all of them,
-            # over the gradients laid end to end (one copy, in C; stacking 0-d views costs more).
-            sums = xp.sum(xp.reshape(xp.concat(grads, axis=0), (len(grads), -1)), axis=1)
-            if reduce == "mean":
-                sums = sums * scale
+        weights = [scale] * len(products)
+        for k in negated:
+            weights[k] = -scale
+        if full and math.prod(full) <= _STACK_LIMIT and _shapes(wrt) == {()}:
+            # Small batches, scalar parameters (a model's weights): the factors laid end to end
+            # as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
+            # entries summed at once: a few calls instead of a multiplication and a sum per entry.
+            if not positions:
+                positions.extend(zip(*((i, len(factors) if j < 0 else j) for i, j in products)))
+            rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64)], axis=0),
+                              (len(factors) + 1, -1))
+            device = _compat().device(rows)
+            left, right = (xp.take(rows, xp.asarray(p, device=device), axis=0) for p in positions)
+            sums = xp.sum(left * right, axis=1)
+            if weights != [1.0] * len(weights):
+                sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
             # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
             reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
-                tuple(sums[k, ...] for k in range(len(grads)))
+                tuple(sums[k, ...] for k in range(len(products)))
         else:
-            reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(grads, wrt))
-            if reduce == "mean":
-                reduced = tuple(g * scale for g in reduced)
+            entries = (factors[i] if j < 0 else factors[i] * factors[j] for i, j in products)
+            reduced = tuple(_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(entries, wrt))
+            reduced = tuple(g if f == 1.0 else -g if f == -1.0 else g * f for g, f in zip(reduced, weights))
         return (total, reduced, *extras)
 
     return finish

@@ -193,7 +193,7 @@ class Section:
     heading: str
     prefix: str
     outputs: Sequence[Expr]
-    names: Sequence[str]  # wanted names of the outputs (``value``, ``d_x``...)
+    names: Sequence[str | None]  # wanted names of the outputs (``value``, ``d_x``...); None: no name of its own
 
 
 @dataclass
@@ -203,7 +203,7 @@ class Emitted:
     source: str
     function_name: str
     param_names: list[str]
-    output_names: list[str]
+    output_names: list[str | None]
     namespace_names: set[str]
     # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
     line_nodes: dict[int, Expr] = field(default_factory=dict)
@@ -292,14 +292,20 @@ def emit_function(
         order = topological_order(all_outputs)
     uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
     uses.update(all_outputs)
+    # An unnamed output still gets a line of its own (a name the return can read), not inlined there.
+    uses.update(out for section in sections for out, wanted in zip(section.outputs, section.names) if wanted is None)
     uses = dict(uses)  # a plain dict is read faster in the loop below
 
-    # Outputs that are computed nodes take their wanted name; the rest are aliases.
-    output_names: list[str] = []
+    # Outputs that are computed nodes take their wanted name; the rest are aliases. An output
+    # wanted under no name (None) is read, in the return, under whatever text its node has.
+    output_names: list[str | None] = []
     named_output: dict[Expr, str] = {}
     aliases: list[tuple[str, Expr]] = []
     for section in sections:
         for out, wanted in zip(section.outputs, section.names):
+            if wanted is None:
+                output_names.append(None)
+                continue
             out_name = namer.claim(identifier(wanted))
             output_names.append(out_name)
             if out.args and out not in named_output:
@@ -402,7 +408,8 @@ def emit_function(
     namespace_names = set(BASE_NAMESPACE_NAMES).union(*(backend.namespace(op) for op in ops_used))
     for out_name, out in aliases:
         body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
-    body.append(f"{_INDENT}return {returns.format(*output_names, p=param_names)}")
+    returned = [text_of[out][0] if n is None else n for n, out in zip(output_names, all_outputs)]
+    body.append(f"{_INDENT}return {returns.format(*returned, p=param_names)}")
 
     signature = ", ".join(param_names)
     lines = [f"def {function_name}({signature}):"]

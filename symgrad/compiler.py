@@ -56,7 +56,7 @@ from symgrad.expr import (
     topological_order,
 )
 from symgrad.grad import Differentiator, as_symbols
-from symgrad.ops import CONST, SYMBOL, all_ops
+from symgrad.ops import CONST, NEG, SYMBOL, all_ops, mul
 from symgrad.simplify import RewriteStats
 
 CODEGEN_VERSION = 4
@@ -722,7 +722,10 @@ def _generate(outputs: list[Expr], derived: _Derived, wrt: list[Expr], params: l
     position = {p: i for i, p in enumerate(params)}
     wrt_positions = [position[w] for w in wrt]
     if array_code:
-        layout.returns = _array_returns(len(derived.aux), wrt_positions)
+        sums = _BatchSums.of(layout, full_order) if options.reduce is not None else None
+        if sums is not None:
+            full_order = _without_unused(full_order, sums.replaced)
+        layout.returns = _array_returns(len(derived.aux), wrt_positions, sums)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.multi:
         what, suffix = "values and jacobian", "_jacobian"
@@ -760,14 +763,77 @@ def _batch_symbols(batch: Any, params: list[Expr]) -> list[Expr]:
     return found
 
 
-def _array_returns(n_aux: int, wrt_positions: list[int], gradient: bool = True) -> str:
+def _array_returns(n_aux: int, wrt_positions: list[int], sums: _BatchSums | None = None,
+                   gradient: bool = True) -> str:
     """Array code returns through ``_finish``, which broadcasts and reduces (``symgrad.arrays``)."""
     aux = _tuple_text([f"{{{1 + i}}}" for i in range(n_aux)])
     if not gradient:
         return f"_finish(xp, batch_shape, {{0}}, (), (), {aux})"
-    grads = _tuple_text([f"{{{1 + n_aux + i}}}" for i in range(len(wrt_positions))])
     wrt = _tuple_text([f"{{p[{i}]}}" for i in wrt_positions])
-    return f"_finish(xp, batch_shape, {{0}}, {grads}, {wrt}, {aux})"
+    if sums is None:
+        grads = _tuple_text([f"{{{1 + n_aux + i}}}" for i in range(len(wrt_positions))])
+        return f"_finish(xp, batch_shape, {{0}}, {grads}, {wrt}, {aux})"
+    factors = _tuple_text([f"{{{1 + n_aux + i}}}" for i in range(sums.n_factors)])
+    products = _tuple_text([_tuple_text([str(i), str(j)]) for i, j in sums.products])
+    signs = f", negated={_tuple_text([str(k) for k in sums.negated])}" if sums.negated else ""
+    return f"_finish(xp, batch_shape, {{0}}, {factors}, {wrt}, {aux}, products={products}{signs})"
+
+
+def _without_unused(order: list[Expr], dropped: set[Expr]) -> list[Expr]:
+    """``order`` (topological) without the nodes of ``dropped`` that no node kept reads."""
+    kept: list[Expr] = []
+    read: set[Expr] = set()
+    for node in reversed(order):
+        if node in dropped and node not in read:
+            continue
+        kept.append(node)
+        read.update(node.args)
+    kept.reverse()
+    return kept
+
+
+@dataclass
+class _BatchSums:
+    """A reduced gradient as ``_finish`` sums it over the batch: entry k is the sum of
+    ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of ``factors[i]``
+    alone), negated for k in ``negated``.
+
+    Summing commutes with negation and is bilinear, so the generated code computes neither
+    the ``-g`` nor the ``a * b`` of each entry per sample: ``_finish`` sums a small batch's
+    products as one matrix product of the distinct factors (a model's weight gradients are
+    the outer products of adjoints and activations, as a hand-written backward pass has them).
+    """
+
+    n_factors: int
+    products: list[tuple[int, int]]
+    negated: list[int]
+    replaced: set[Expr]  # the entries (and negated entries' products) no longer computed as such
+
+    @classmethod
+    def of(cls, layout: _Layout, order: list[Expr]) -> _BatchSums:
+        """Rewrite the layout's gradient section to output the distinct factors, unnamed.
+
+        An entry ``a * b`` is split only where nothing else reads the product (the adjoint
+        of a hidden unit is also read by the layer below: it is computed anyway)."""
+        section = layout.sections[1]
+        entries = set(section.outputs)
+        negations = {e for e in entries if e.op is NEG}
+        cores = {e.args[0] for e in negations} | entries
+        read_elsewhere = {arg for node in order if node not in negations for arg in node.args if arg in cores}
+        factors: dict[Expr, int] = {}
+        products, negated, replaced = [], [], set()
+        for k, entry in enumerate(section.outputs):
+            replaced.add(entry)
+            if entry.op is NEG:
+                negated.append(k)
+                entry = entry.args[0]
+                replaced.add(entry)
+            split = entry.op is mul and entry not in read_elsewhere and CONST not in (a.op for a in entry.args)
+            pair = entry.args if split else (entry,)
+            index = [factors.setdefault(factor, len(factors)) for factor in pair]
+            products.append((index[0], index[1] if len(index) > 1 else -1))
+        layout.sections[1] = Section(section.heading, section.prefix, list(factors), [None] * len(factors))
+        return cls(len(factors), products, negated, replaced.difference(factors))
 
 
 # ---- Hessian-vector products --------------------------------------------------------

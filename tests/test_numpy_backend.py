@@ -287,6 +287,86 @@ def test_a_registered_primitive_turns_in_place_updates_off():
     np.testing.assert_array_equal(xs, XS)
 
 
+# ---- a reduced gradient: entries passed as factors, summed over the batch by _finish ----
+
+HINGE = sg.relu(1.0 - t * (w * x + b))  # negates the score's adjoint: every entry is -g
+
+
+def test_negated_entries_are_computed_without_the_sign_and_negated_after_the_sum():
+    fn = sg.compile(HINGE, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+    assert "negated=(0, 1)" in fn.source and "-" not in fn.source.split("# gradient")[1].split("return")[0]
+    value, grads = fn(0.3, -0.1, x=XS, t=np.sign(TS))
+    values, per_sample = _per_sample_scalar(HINGE, [w, b], (0.3, -0.1), x=XS, t=np.sign(TS))
+    assert value == pytest.approx(values.mean(), rel=1e-12)
+    assert grads == pytest.approx(tuple(per_sample.mean(axis=0)), rel=1e-12)
+
+
+def test_weight_gradients_are_passed_as_their_factors_not_computed_per_sample():
+    fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
+    assert "(g0, x), (w, b), (), products=((0, 1), (0, -1)))" in fn.source
+    per_sample = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"])
+    assert "d_w = d_b * x" in per_sample.source  # without a reduction the entries are computed
+
+
+def test_an_entry_whose_product_another_entry_reads_is_passed_whole():
+    # d_b = t * (1 - tanh²) is a product, but d_w = d_b * x reads it: it is computed, not split
+    f = sg.tanh(w * x + b) * t
+    fn = sg.compile(f, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
+    assert "g0 = t * (1.0 - t0 * t0)" in fn.source and "(g0, x), (w, b), (), products=((0, 1), (0, -1))" in fn.source
+    _, grads = fn(0.3, -0.1, x=XS[:50], t=TS[:50])
+    _, per_sample = _per_sample_scalar(f, [w, b], (0.3, -0.1), x=XS[:50], t=TS[:50])
+    assert grads == pytest.approx(tuple(per_sample.sum(axis=0)), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 5000], ids=["small batch: factors as rows", "large batch: products"])
+def test_a_reduced_gradient_of_a_model_equals_its_per_sample_gradients_summed(n):
+    x0, x1, y = sg.symbols("x0 x1 y")
+    first = [sg.symbols(f"u{k}_0 u{k}_1 c{k}") for k in range(4)]  # a 2-4-1 MLP, hinge loss
+    second = sg.symbols("v0 v1 v2 v3 d")
+    hidden = [sg.relu(u0 * x0 + u1 * x1 + c) for u0, u1, c in first]
+    score = sum((v * h for v, h in zip(second, hidden)), second[-1])
+    loss = sg.relu(1.0 - y * score)
+    symbols = [s for unit in first for s in unit] + list(second)
+    params = np.random.default_rng(1).uniform(-1, 1, size=len(symbols)).tolist()
+    data = np.random.default_rng(2).normal(size=(3, n))
+    per_sample = sg.compile(loss, wrt=symbols, backend="numpy", batch=[x0, x1, y])
+    reduced = sg.compile(loss, wrt=symbols, backend="numpy", batch=[x0, x1, y], reduce="mean")
+    assert "products=" in reduced.source and "negated=" in reduced.source
+    values, grads = per_sample(*params, *data)
+    value, means = reduced(*params, *data)
+    assert value == pytest.approx(values.mean(), rel=1e-12)
+    assert means == pytest.approx([g.mean() for g in np.broadcast_arrays(*grads, values)[:-1]], rel=1e-10, abs=1e-15)
+
+
+A, B = sg.symbols("a b")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(
+    st.one_of(st.sampled_from([X, Y, A, B]), st.floats(-3, 3, allow_nan=False).map(sg.const)),
+    lambda children: st.one_of(
+        st.tuples(st.sampled_from(UNARY), children).map(lambda p: p[0](p[1])),
+        st.tuples(st.sampled_from(BINARY), children, children).map(lambda p: p[0](p[1], p[2])),
+    ),
+    max_leaves=8,
+))
+def test_a_reduced_gradient_equals_the_per_sample_gradients_summed(f):
+    points = np.random.default_rng(3).uniform(-2, 2, size=(2, 30))
+    with np.errstate(all="ignore"):
+        try:
+            values, grads = sg.compile(f, wrt=[A, B], args=[A, B, X, Y], backend="numpy",
+                                       batch=["x", "y"])(0.7, -0.4, *points)
+        except sg.EvaluationError:  # a constant part that cannot be evaluated
+            return
+        value, sums = sg.compile(f, wrt=[A, B], args=[A, B, X, Y], backend="numpy", batch=["x", "y"],
+                                 reduce="sum")(0.7, -0.4, *points)
+    per_sample = np.broadcast_arrays(values, *grads, np.empty(30))[:-1]
+    if not all(np.isfinite(p).all() for p in per_sample):
+        return  # inf - inf in a sum: the order of summation decides between inf and nan
+    for got, want in zip([value, *sums], per_sample):
+        assert got == pytest.approx(want.sum(), rel=1e-9, abs=1e-9 * np.abs(want).sum() + 1e-12), f
+
+
 # ---- large NumPy batches run in blocks, on threads ----
 
 _BLOCKED = (w * sg.tanh(w * x + b) - t) ** 2 + sg.log(1.0 + x * x) * b
