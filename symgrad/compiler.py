@@ -59,7 +59,7 @@ from symgrad.grad import Differentiator, as_symbols
 from symgrad.ops import CONST, NEG, SYMBOL, all_ops, mul
 from symgrad.simplify import RewriteStats
 
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5  # 5: array code with a reduction passes its gradient as factors
 _counter = itertools.count(1)
 
 
@@ -799,9 +799,10 @@ class _BatchSums:
     alone), negated for k in ``negated``.
 
     Summing commutes with negation and is bilinear, so the generated code computes neither
-    the ``-g`` nor the ``a * b`` of each entry per sample: ``_finish`` sums a small batch's
-    products as one matrix product of the distinct factors (a model's weight gradients are
-    the outer products of adjoints and activations, as a hand-written backward pass has them).
+    the ``-g`` nor the ``a * b`` of each entry per sample: ``_finish`` forms a small batch's
+    products and sums them all in a few calls over the distinct factors laid out as rows (a
+    model's weight gradients are outer products of adjoints and activations: 337 entries
+    from 67 factors for micrograd's moons MLP).
     """
 
     n_factors: int
