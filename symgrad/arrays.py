@@ -153,7 +153,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
-    positions: list[Any] = []  # the (left, right) rows of ``products``, worked out on the first call
+    positions: list[Any] = []  # the left and the right rows of ``products``, worked out on the first call
 
     def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, factors: Sequence[Any] = (),
                wrt: Sequence[Any] = (), aux: Sequence[Any] = (), products: Sequence[tuple[int, int]] = (),
@@ -184,14 +184,14 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             # Small batches, scalar parameters (a model's weights): the factors laid end to end
             # as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
             # entries summed at once: a few calls instead of a multiplication and a sum per entry.
-            if not positions:
-                positions.extend(zip(*((i, len(factors) if j < 0 else j) for i, j in products)))
+            if not positions:  # one slice assignment: threads calling first at once write the same two rows
+                positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
             rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64)], axis=0),
                               (len(factors) + 1, -1))
             device = _compat().device(rows)
             left, right = (xp.take(rows, xp.asarray(p, device=device), axis=0) for p in positions)
             sums = xp.sum(left * right, axis=1)
-            if weights != [1.0] * len(weights):
+            if reduce == "mean" or negated:
                 sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
             # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
             reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
