@@ -198,9 +198,9 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
                 positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
             if len(products) * math.prod(full) >= _MAPPED_ELEMENTS:
                 _keep_freed_memory()  # else the gathered rows are mapped afresh, and faulted in, every call
-            rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64)], axis=0),
-                              (len(factors) + 1, -1))
-            device = _compat().device(rows)
+            device = _compat().device(value)
+            rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64, device=device)],
+                                        axis=0), (len(factors) + 1, -1))
             left, right = (xp.take(rows, xp.asarray(p, device=device), axis=0) for p in positions)
             sums = xp.sum(left * right, axis=1)
             if reduce == "mean" or negated:
@@ -212,7 +212,8 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made
             # (10 factors, 8 entries at 4,096 elements: 16 us, against 166 laid out as rows).
             flat = [xp.reshape(spread(f), (-1,)) for f in factors]
-            ones = xp.ones(flat[0].shape, dtype=xp.float64) if any(j < 0 for _, j in products) else None
+            ones = xp.ones(flat[0].shape, dtype=xp.float64, device=_compat().device(value)) \
+                if any(j < 0 for _, j in products) else None
             reduced = _weighted((flat[i] @ (ones if j < 0 else flat[j]) for i, j in products), weights)
         else:  # each entry formed, and summed over the axes its parameter was broadcast along
             entries = (factors[i] if j < 0 else factors[i] * factors[j] for i, j in products)
@@ -280,8 +281,8 @@ def _keep_freed_memory() -> None:
     block's temporaries (some thirty of 512 KB) pass that at the end of every block, so
     the next block page-faults them all in again: the 50-node loss at 10**6 points took
     2.2x as long on one thread (262-313 ms against 120-143 ms per call, fresh processes).
-    Called for NumPy batches of 128 KB arrays and up; nothing happens where the user set
-    either variable, or without glibc.
+    Called for NumPy batches of 128 KB arrays and up, and by ``finish`` when the rows it
+    gathers are as large; nothing happens where the user set either variable, or without glibc.
     """
     global _allocator_tuned
     if _allocator_tuned:
