@@ -180,7 +180,8 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             value = spread(value)
             result = (value, tuple(spread(g) for g in factors)) if factors or wrt else value
             return (*result, *extras) if extras else result
-        scale = 1.0 if reduce == "sum" else 1.0 / max(1, math.prod(full))
+        size = math.prod(full)
+        scale = 1.0 if reduce == "sum" else 1.0 / max(1, size)
         total = xp.sum(spread(value))
         if reduce == "mean":
             total = total * scale
@@ -190,13 +191,13 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
         for k in negated:
             weights[k] = -scale
         scalar_parameters = _shapes(wrt) == {()}
-        if full and math.prod(full) <= _STACK_LIMIT and scalar_parameters:
+        if full and size <= _STACK_LIMIT and scalar_parameters:
             # Small batches, scalar parameters (a model's weights): the factors laid end to end
             # as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
             # entries summed at once: a few calls instead of a multiplication and a sum per entry.
             if not positions:  # one slice assignment: threads calling first at once write the same two rows
                 positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
-            if len(products) * math.prod(full) >= _MAPPED_ELEMENTS:
+            if len(products) * size >= _MAPPED_ELEMENTS:
                 _keep_freed_memory()  # else the gathered rows are mapped afresh, and faulted in, every call
             device = _compat().device(value)
             rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64, device=device)],
@@ -208,7 +209,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
             reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
                 tuple(sums[k, ...] for k in range(len(products)))
-        elif scalar_parameters and math.prod(full) <= _DOT_LIMIT:
+        elif scalar_parameters and size <= _DOT_LIMIT:
             # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made
             # (10 factors, 8 entries at 4,096 elements: 16 us, against 166 laid out as rows).
             flat = [xp.reshape(spread(f), (-1,)) for f in factors]

@@ -799,10 +799,10 @@ class _BatchSums:
     alone), negated for k in ``negated``.
 
     Summing commutes with negation and is bilinear, so the generated code computes neither
-    the ``-g`` nor the ``a * b`` of each entry per sample: ``_finish`` forms a small batch's
-    products and sums them all in a few calls over the distinct factors laid out as rows (a
-    model's weight gradients are outer products of adjoints and activations: 337 entries
-    from 67 factors for micrograd's moons MLP).
+    the ``-g`` nor the ``a * b`` of each entry per sample: ``_finish`` sums a small batch's
+    products in a few calls over the distinct factors laid out as rows, and a mid-size one's
+    as a dot product each (a model's weight gradients are outer products of adjoints and
+    activations: 337 entries from 67 factors for micrograd's moons MLP).
     """
 
     n_factors: int
