@@ -57,7 +57,7 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
     prepare = getattr(system, task_name)
     reset = getattr(system, "reset", lambda: None)
 
-    setups, call = [], None
+    setups, compiles, call = [], [], None
     for _ in range(1 if quick else 3):  # set-up from scratch each time; stop repeating when it is slow
         call = None  # the previous set-up's graph would slow this one's garbage collections
         reset()
@@ -68,6 +68,9 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
         if setups[-1] > limit:
             return {"status": "too slow", "note": f"set-up took {setups[-1]:.0f} s, over the {limit:.0f} s limit",
                     "setup": summary(setups)}
+        source = getattr(call, "source", None)
+        if source is not None:  # right after the set-up, so that both meet the same load
+            compiles.append(fresh_compile_seconds(source))
         if sum(setups) > limit / 3:
             break
 
@@ -89,7 +92,8 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
         result["setup"] = summary(setups)
     source = getattr(call, "source", None)
     if source is not None:
-        result["cpython_compile"] = summary([fresh_compile_seconds(source) for _ in setups])
+        result["cpython_compile"] = summary(compiles)
+        result["setup_per_compile"] = summary([a / b for a, b in zip(setups, compiles)])
         repeats = []
         for _ in setups:
             start = time.perf_counter()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import child, runner, tasks
+from benchmarks import child, report, runner, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,26 @@ def test_every_reference_has_the_answer_symgrad_computes(task):
     result = child.measure("symgrad_arrays" if task in ("moons", "points") else "symgrad_scalar", task, size,
                            limit=60, quick=True)
     assert result["status"] == "ok", result
+
+
+def test_each_set_up_is_paired_with_a_fresh_compile_of_its_source():
+    result = child.measure("symgrad_scalar", "rosenbrock", 10, limit=60, quick=True)
+    paired, setup, compiled = result["setup_per_compile"], result["setup"], result["cpython_compile"]
+    assert paired["runs"] == setup["runs"] == compiled["runs"] == 1
+    assert paired["median"] == pytest.approx(setup["median"] / compiled["median"])
+
+
+def _ok(system: str, label: str, call: float, per_hand: float) -> runner.Record:
+    summary = {"median": call, "min": call, "max": call, "runs": 1}
+    return runner.Record("points", 1000, system, label, {"status": "ok", "call": summary,
+                                                         "per_hand": {**summary, "median": per_hand}})
+
+
+def test_the_loop_over_the_array_code_ratio_is_also_given_through_the_shared_hand_written_reference():
+    records = [_ok("symgrad_scalar", "symgrad", 4.0, 24.0), _ok("symgrad_arrays", "symgrad backend='numpy'", 0.1, 0.5)]
+    lines = report.bars(records)
+    assert any("per call: symgrad 40.00×" in line for line in lines)  # the direct ratio of medians
+    assert any("in alternation in its own process: 48.0×" in line for line in lines)
 
 
 def test_a_wrong_answer_is_reported_and_not_timed(monkeypatch):
