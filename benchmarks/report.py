@@ -144,14 +144,6 @@ def bars(records: list) -> list[str]:
             if task == "points":  # evaluated again and again: per call is what counts
                 line += f"; per call: {_ratios(others, ours, lambda r: _median(r, 'call'))}"
             lines.append(line + ".")
-            loop = _find(records, task, size, "symgrad_scalar")
-            if task == "points" and loop and "per_hand" in loop.result and "per_hand" in ours.result:
-                lines.append(f"- The same, the Python loop over symgrad's scalar function ÷ backend='numpy', per "
-                             f"call, each measured against the hand-written NumPy timed in alternation in its "
-                             f"own process: {_ratio(_median(loop, 'per_hand'), _median(ours, 'per_hand'), 1)} "
-                             f"({_median(loop, 'per_hand'):.2f}× ÷ {_median(ours, 'per_hand'):.3f}× the hand-written "
-                             f"code: the two ran at different times, and the pairing cancels the machine's drift "
-                             f"between them).")
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
