@@ -160,8 +160,10 @@ def markdown(records: list, command: str, seconds: float, plots: list[Path], dir
         f"Python {sys.version.split()[0]}; {_versions()}. The run took {seconds / 60:.1f} min.",
         "",
         "Each (system, task, size) ran in its own process. Set-up (build, differentiate, compile) was timed "
-        "from scratch up to three times, per call with `timeit` after a warm-up; figures are medians "
-        "(min–max). Every answer was checked against the hand-written reference before timing; "
+        "from scratch up to three times, each followed by CPython's compile() of its source in a fresh "
+        "interpreter; per call with `timeit` after a warm-up, alternating with the hand-written code (each "
+        "repeat after one untimed call); figures are medians (min–max). Every answer was checked against "
+        "the hand-written reference before timing; "
         "a wrong answer is reported, not timed. A system whose set-up passes the time limit, or fails, "
         "is skipped at larger sizes. The machine is shared: read the ratios.",
         "",
