@@ -99,8 +99,7 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
         result["per_hand"] = summary([a / b for a, b in zip(ours, theirs)])
     if not getattr(system, "EAGER", False):
         result["setup"] = summary(setups)
-    source = getattr(call, "source", None)
-    if source is not None:
+    if source is not None:  # the last set-up's, from the loop above
         result["cpython_compile"] = summary(compiles)
         result["setup_per_compile"] = summary([a / b for a, b in zip(setups, compiles)])
         repeats = []

@@ -123,7 +123,7 @@ def bars(records: list) -> list[str]:
             casadi = _find(records, "rosenbrock", n, "casadi_sx")
             hand = _find(records, "rosenbrock", n, "hand_written")
             paired = _median(ours, "setup_per_compile")
-            parts = [f"set-up {fmt(setup)} = {f'{paired:.2f}×' if paired else _ratio(setup, compiled)} CPython's "
+            parts = [f"set-up {fmt(setup)} = {f'{paired:.2f}×' if paired else 'n/a'} CPython's "
                      f"compile() of the emitted source in a fresh interpreter, timed right after each set-up "
                      f"(median {fmt(compiled)}; {_ratio(setup, warm)} a repeat of it in the same process)"]
             if casadi:
