@@ -13,6 +13,7 @@ from fractions import Fraction
 import pytest
 
 import symgrad as sg
+from symgrad.codegen import TYPE_TUPLE_ABOVE
 from symgrad.demo import micrograd_expression
 
 x, y = sg.symbols("x y")
@@ -233,6 +234,24 @@ def test_a_wrong_type_among_many_arguments_is_named():
     with pytest.raises(TypeError, match="argument 'v37'"):
         fn(*[1.0] * 37, "1.0", *[1.0] * 12)
     assert fn(*range(50)) == fn(*map(float, range(50)))
+
+
+def test_past_a_thousand_arguments_their_types_are_compared_as_one_tuple():
+    xs, f = _chain_of_products(TYPE_TUPLE_ABOVE + 1)
+    fn = sg.compile(f, wrt=xs)
+    assert ") != _float_types:" in fn.source and "is not float" not in fn.source
+    with pytest.raises(TypeError, match="argument 'v700'"):
+        fn(*[1.0] * 700, None, *[1.0] * (len(xs) - 701))
+    assert fn(*range(len(xs))) == fn(*map(float, range(len(xs))))
+
+
+def test_an_explained_error_shows_the_inputs_the_function_was_given():
+    xs, f = _chain_of_products(TYPE_TUPLE_ABOVE + 1)
+    fn = sg.compile(f + sg.log(xs[1]), wrt=xs)
+    with pytest.raises(sg.EvaluationError) as caught:
+        fn(1, -2.0, *[3.0] * (len(xs) - 2))
+    assert "with inputs v0=1.0, v1=-2.0, v2=3.0," in str(caught.value)
+    assert f"v{len(xs) - 1}=3.0" in str(caught.value)
 
 
 def test_evaluation_error_is_also_a_value_and_arithmetic_error():
