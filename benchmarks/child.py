@@ -1,6 +1,8 @@
 """Measure one (system, task, size) and print one JSON line: run as a child process by the runner.
 
-    python -m benchmarks.child SYSTEM TASK SIZE LIMIT_SECONDS [quick]
+    python -m benchmarks.child SYSTEM TASK SIZE LIMIT_SECONDS [quick | setup]
+
+``setup``: one set-up only, timed (see ``runner.pair_setups``).
 """
 
 from __future__ import annotations
@@ -55,25 +57,48 @@ def time_calls(call, quick: bool, reference=None, first: float = 0.0) -> tuple[l
     return ours, theirs
 
 
-def measure(system_name: str, task_name: str, size: int, limit: float, quick: bool = False) -> dict:
-    task = tasks.TASKS[task_name]
+def timed_setup(prepare, reset, size: int) -> tuple[object, float]:
+    """``prepare(size)`` from scratch (after ``reset`` and a full collection), and its seconds."""
+    reset()
+    gc.collect()
+    start = time.perf_counter()
+    call = prepare(size)
+    return call, time.perf_counter() - start
+
+
+def _system(system_name: str):
+    """The system's module, or None when a package it needs is not installed (with that package)."""
     system = importlib.import_module(f"benchmarks.systems.{system_name}")
     for module in system.REQUIRES:
         try:
             importlib.import_module(module)
         except ImportError:
-            return {"status": "not installed", "note": f"pip install {module}"}
+            return None, module
+    return system, None
+
+
+def setup_only(system_name: str, task_name: str, size: int) -> dict:
+    """One set-up from scratch, untimed otherwise: for set-ups of two systems timed in alternation."""
+    system, missing = _system(system_name)
+    if system is None:
+        return {"status": "not installed", "note": f"pip install {missing}"}
+    _, seconds = timed_setup(getattr(system, task_name), getattr(system, "reset", lambda: None), size)
+    return {"status": "ok", "setup": seconds}
+
+
+def measure(system_name: str, task_name: str, size: int, limit: float, quick: bool = False) -> dict:
+    task = tasks.TASKS[task_name]
+    system, missing = _system(system_name)
+    if system is None:
+        return {"status": "not installed", "note": f"pip install {missing}"}
     prepare = getattr(system, task_name)
     reset = getattr(system, "reset", lambda: None)
 
     setups, compiles, call = [], [], None
     for _ in range(1 if quick else 3):  # set-up from scratch each time; stop repeating when it is slow
         call = None  # the previous set-up's graph would slow this one's garbage collections
-        reset()
-        gc.collect()
-        start = time.perf_counter()
-        call = prepare(size)
-        setups.append(time.perf_counter() - start)
+        call, seconds = timed_setup(prepare, reset, size)
+        setups.append(seconds)
         if setups[-1] > limit:
             return {"status": "too slow", "note": f"set-up took {setups[-1]:.0f} s, over the {limit:.0f} s limit",
                     "setup": summary(setups)}
@@ -134,9 +159,10 @@ def fresh_compile_seconds(source: str) -> float:
 
 def main() -> None:
     system, task, size, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    quick = sys.argv[5:] == ["quick"]
+    mode = sys.argv[5] if len(sys.argv) > 5 else ""
     try:
-        result = measure(system, task, size, limit, quick)
+        result = setup_only(system, task, size) if mode == "setup" else measure(system, task, size, limit,
+                                                                                 mode == "quick")
     except RecursionError:
         result = {"status": "failed", "note": "RecursionError"}
     except Exception as error:  # a system's failure is a result to report, not a crash of the run

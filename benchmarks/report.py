@@ -69,7 +69,8 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def _find(records: list, task: str, size: int, system: str) -> Any:
+def find(records: list, task: str, size: int | None, system: str) -> Any:
+    """The record of a measurement that ran (status ok), or None."""
     for r in records:
         if (r.task, r.size, r.system) == (task, size, system) and r.status == "ok":
             return r
@@ -94,14 +95,20 @@ def _per_hand(records: list, record: Any) -> str:
         return "1.00×"
     if "per_hand" in record.result:
         return f"{record.result['per_hand']['median']:.2f}×"
-    hand = _find(records, record.task, record.size, "hand_written")
+    hand = find(records, record.task, record.size, "hand_written")
     return _ratio(_median(record, "call"), _median(hand, "call"))
+
+
+def bar_size(records: list) -> int | None:
+    """The Rosenbrock size the bars are judged at: 10^4, or the largest that ran."""
+    sizes = sorted({r.size for r in records if r.task == "rosenbrock"})
+    return (10_000 if 10_000 in sizes else sizes[-1]) if sizes else None
 
 
 def bars(records: list) -> list[str]:
     """The issue's bars, as ratios from this run."""
     lines = []
-    ours = _find(records, "micrograd", 1, "symgrad_scalar")
+    ours = find(records, "micrograd", 1, "symgrad_scalar")
     if ours:
         call = _median(ours, "call")
         others = [(r.label, _median(r, "call")) for r in records
@@ -113,15 +120,14 @@ def bars(records: list) -> list[str]:
                      f"the hand-written code; {verdict}"
                      + (f" — next best {fastest[0]} {fmt(fastest[1])} ({_ratio(fastest[1], call, 1)} symgrad)"
                         if fastest else "") + ".")
-    sizes = sorted({r.size for r in records if r.task == "rosenbrock"})
-    if sizes:
-        n = 10_000 if 10_000 in sizes else sizes[-1]
-        ours = _find(records, "rosenbrock", n, "symgrad_scalar")
+    n = bar_size(records)
+    if n is not None:
+        ours = find(records, "rosenbrock", n, "symgrad_scalar")
         if ours:
             setup, compiled = _median(ours, "setup"), _median(ours, "cpython_compile")
             warm = _median(ours, "cpython_compile_warm")
-            casadi = _find(records, "rosenbrock", n, "casadi_sx")
-            hand = _find(records, "rosenbrock", n, "hand_written")
+            casadi = find(records, "rosenbrock", n, "casadi_sx")
+            hand = find(records, "rosenbrock", n, "hand_written")
             paired = _median(ours, "setup_per_compile")
             parts = [f"set-up {fmt(setup)} = {f'{paired:.2f}×' if paired else 'n/a'} CPython's "
                      f"compile() of the emitted source in a fresh interpreter, timed right after each set-up "
@@ -129,12 +135,19 @@ def bars(records: list) -> list[str]:
             if casadi:
                 parts.append(f"CasADi SX set-up {fmt(_median(casadi, 'setup'))} "
                              f"({_ratio(_median(casadi, 'setup'), setup)} symgrad's)")
+            paired_setup = ours.result.get("paired_setup")
+            if paired_setup:
+                ratio = paired_setup["ratio"]
+                parts.append(f"CasADi's set-up ÷ symgrad's over {ratio['runs']} set-ups of each timed in "
+                             f"alternation: {ratio['median']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}; "
+                             f"CasADi {_spread(paired_setup['theirs'])}, symgrad {_spread(paired_setup['ours'])}; "
+                             f"above 1: symgrad's is faster)")
             if hand:
                 parts.append(f"per call {_per_hand(records, ours)} the hand-unrolled code")
             lines.append(f"- Rosenbrock n={n:,}: " + "; ".join(parts) + ".")
     for task, ours_name in (("moons", "symgrad_arrays"), ("points", "symgrad_arrays")):
         for size in sorted({r.size for r in records if r.task == task}):
-            ours = _find(records, task, size, ours_name)
+            ours = find(records, task, size, ours_name)
             if not ours:
                 continue
             others = [r for r in records

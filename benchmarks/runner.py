@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import report, tasks
+from benchmarks import child, report, tasks
 from benchmarks.systems import SYSTEMS
 
 ROOT = Path(__file__).resolve().parent.parent
+PAIRED_ROUNDS = 6  # set-ups of each system in the paired comparison of a full run
 
 
 @dataclass
@@ -31,13 +32,16 @@ class Record:
         return self.result.get("status", "")
 
 
-def run_child(system: str, task: str, size: int, limit: float, quick: bool = False) -> dict:
-    """One measurement in its own process; stopped (and reported so) past its time budget."""
+def run_child(system: str, task: str, size: int, limit: float, mode: str = "") -> dict:
+    """One measurement in its own process; stopped (and reported so) past its time budget.
+
+    ``mode``: "" (the full measurement), "quick" or "setup" (see ``benchmarks.child``).
+    """
     budget = 4 * limit + 60  # a few set-ups at the limit, the answer check and the timed calls
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     try:
         out = subprocess.run([sys.executable, "-m", "benchmarks.child", system, task, str(size), str(limit),
-                              *(["quick"] if quick else [])],
+                              *([mode] if mode else [])],
                              capture_output=True, text=True, timeout=budget, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"status": "too slow", "note": f"stopped after {budget:.0f} s"}
@@ -46,6 +50,34 @@ def run_child(system: str, task: str, size: int, limit: float, quick: bool = Fal
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": "failed", "note": f"exit {out.returncode}: {last[:120]}"}
     return json.loads(lines[-1])
+
+
+PAIRED = ("symgrad_scalar", "casadi_sx")  # whose set-ups the bar compares
+
+
+def pair_setups(records: list[Record], limit: float, rounds: int) -> None:
+    """CasADi's set-up ÷ symgrad's at the bar's Rosenbrock size, from set-ups timed in alternation.
+
+    Each system's own measurement ran minutes apart from the other's, and this shared machine
+    drifts by more than the difference between them (their ratio has ranged from 0.86 to 1.47
+    across runs); alternating one set-up of each, in fresh processes, meets both with the same
+    load. The pairs' ratios go on symgrad's record as ``paired_setup`` (with each side's times).
+    """
+    size = report.bar_size(records)
+    found = {name: report.find(records, "rosenbrock", size, name) for name in PAIRED}
+    if size is None or None in found.values():
+        return
+    times: dict[str, list[float]] = {name: [] for name in PAIRED}
+    for k in range(rounds):
+        for name in PAIRED if k % 2 == 0 else PAIRED[::-1]:  # each goes first in turn
+            result = run_child(name, "rosenbrock", size, limit, "setup")
+            if result.get("status") != "ok":
+                return
+            times[name].append(result["setup"])
+    ours, theirs = times[PAIRED[0]], times[PAIRED[1]]
+    found[PAIRED[0]].result["paired_setup"] = {
+        "ratio": child.summary([b / a for a, b in zip(ours, theirs)]),
+        "ours": child.summary(ours), "theirs": child.summary(theirs)}
 
 
 def plan(only: list[str] | None, systems: list[str] | None) -> list[tuple[str, str]]:
@@ -85,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             if stopped:
                 record.result = {"status": "skipped", "note": f"{stopped} at a smaller size"}
             else:
-                record.result = run_child(system, task_name, size, args.limit, args.quick)
+                record.result = run_child(system, task_name, size, args.limit, "quick" if args.quick else "")
                 if record.status in ("too slow", "failed", "not installed"):
                     stopped = record.status
             records.append(record)
@@ -95,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         # The report so far, after every (task, system): an interrupted run still leaves its figures.
         out.write_text(report.markdown(records, command.strip(), time.time() - started, [], out.parent))
 
+    pair_setups(records, args.limit, rounds=1 if args.quick else PAIRED_ROUNDS)
     plots = report.plots(records, Path(args.plots) if args.plots else out.parent)
     out.write_text(report.markdown(records, command.strip(), time.time() - started, plots, out.parent))
     print(f"\nwrote {out}" + "".join(f" and {p}" for p in plots))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import child, runner, tasks
+from benchmarks import child, report, runner, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,40 @@ def test_in_alternation_neither_code_is_timed_cold_right_after_the_other():
 
     _, theirs = child.time_calls(ours, True, reference, first=1e-6)
     assert len(theirs) == 3 and max(theirs) < 0.27
+
+
+def test_a_set_up_only_child_times_one_set_up():
+    result = runner.run_child("symgrad_scalar", "rosenbrock", 10, limit=60, mode="setup")
+    assert result["status"] == "ok" and result["setup"] > 0
+
+
+def _ok(system, size=10_000):
+    return runner.Record("rosenbrock", size, system, system, {"status": "ok", "setup": child.summary([1.0])})
+
+
+def test_symgrad_and_casadi_set_ups_are_timed_in_alternation_each_going_first_in_turn(monkeypatch):
+    calls = []
+    seconds = {"symgrad_scalar": iter([2.0, 1.0, 4.0, 3.0]), "casadi_sx": iter([1.0, 2.0, 2.0, 6.0])}
+
+    def fake_child(system, task, size, limit, mode=""):
+        calls.append((system, task, size, mode))
+        return {"status": "ok", "setup": next(seconds[system])}
+
+    monkeypatch.setattr(runner, "run_child", fake_child)
+    records = [_ok("symgrad_scalar"), _ok("casadi_sx"), _ok("symgrad_scalar", 100)]
+    runner.pair_setups(records, limit=60, rounds=4)
+    assert [c[0] for c in calls] == ["symgrad_scalar", "casadi_sx", "casadi_sx", "symgrad_scalar"] * 2
+    assert {c[1:] for c in calls} == {("rosenbrock", 10_000, "setup")}
+    paired = records[0].result["paired_setup"]
+    assert paired["ratio"]["median"] == pytest.approx(1.25) and paired["ratio"]["runs"] == 4  # 0.5, 2, 0.5, 2
+    assert "timed in alternation: 1.25× (0.50–2.00" in "\n".join(report.bars(records))
+
+
+def test_no_pairing_without_a_casadi_measurement(monkeypatch):
+    monkeypatch.setattr(runner, "run_child", lambda *args, **kwargs: pytest.fail("no child should run"))
+    records = [_ok("symgrad_scalar")]
+    runner.pair_setups(records, limit=60, rounds=2)
+    assert "paired_setup" not in records[0].result
 
 
 def test_a_wrong_answer_is_reported_and_not_timed(monkeypatch):
