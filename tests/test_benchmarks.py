@@ -32,6 +32,14 @@ def test_the_array_breakdown_prints_a_row_for_every_way_of_running_the_loss():
     assert len(rows) == 7 and "freed memory kept (the default)" in done.stdout
 
 
+def test_the_set_up_breakdown_prints_every_stage_of_symgrad_and_its_total():
+    done = subprocess.run([sys.executable, "benchmarks/setup_breakdown.py", "--n", "100", "--rounds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    stages = {line.split(" | ")[1] for line in done.stdout.splitlines() if line.startswith("| symgrad |")}
+    assert {"build the graph (user code)", "differentiate", "emit", "exec", "**set-up** (best round)"} <= stages
+
+
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_every_reference_has_the_answer_symgrad_computes(task):
     size = tasks.TASKS[task].quick_sizes[0]
