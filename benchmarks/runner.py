@@ -16,7 +16,8 @@ from benchmarks import child, report, tasks
 from benchmarks.systems import SYSTEMS
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRED_ROUNDS = 6  # set-ups of each system in the paired comparison of a full run
+PAIRED = ("symgrad_scalar", "casadi_sx")  # whose set-ups the bar compares, timed in alternation
+PAIRED_ROUNDS = 6  # set-ups of each in a full run
 
 
 @dataclass
@@ -50,9 +51,6 @@ def run_child(system: str, task: str, size: int, limit: float, mode: str = "") -
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": "failed", "note": f"exit {out.returncode}: {last[:120]}"}
     return json.loads(lines[-1])
-
-
-PAIRED = ("symgrad_scalar", "casadi_sx")  # whose set-ups the bar compares
 
 
 def pair_setups(records: list[Record], limit: float, rounds: int) -> None:
