@@ -138,7 +138,8 @@ def bars(records: list) -> list[str]:
             paired_setup = ours.result.get("paired_setup")
             if paired_setup:
                 ratio = paired_setup["ratio"]
-                parts.append(f"CasADi's set-up ÷ symgrad's over {ratio['runs']} set-ups of each timed in "
+                parts.append(f"CasADi's set-up ÷ symgrad's over {ratio['runs']} "
+                             f"set-up{'s' if ratio['runs'] > 1 else ''} of each timed in "
                              f"alternation: {ratio['median']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}; "
                              f"CasADi {_spread(paired_setup['theirs'])}, symgrad {_spread(paired_setup['ours'])}; "
                              f"above 1: symgrad's is faster)")
