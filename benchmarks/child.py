@@ -57,23 +57,23 @@ def time_calls(call, quick: bool, reference=None, first: float = 0.0) -> tuple[l
     return ours, theirs
 
 
-def timed_setup(prepare, reset, size: int) -> tuple[object, float]:
-    """``prepare(size)`` from scratch (after ``reset`` and a full collection), and its seconds."""
-    reset()
+def timed_setup(system, task_name: str, size: int) -> tuple[object, float]:
+    """The system's set-up for the task, from scratch (after its ``reset`` and a full collection), and its seconds."""
+    getattr(system, "reset", lambda: None)()
     gc.collect()
     start = time.perf_counter()
-    call = prepare(size)
+    call = getattr(system, task_name)(size)
     return call, time.perf_counter() - start
 
 
-def _system(system_name: str):
-    """The system's module, or None when a package it needs is not installed (with that package)."""
+def _system(system_name: str) -> tuple:
+    """The system's module, or None and the result saying which package it needs is not installed."""
     system = importlib.import_module(f"benchmarks.systems.{system_name}")
     for module in system.REQUIRES:
         try:
             importlib.import_module(module)
         except ImportError:
-            return None, module
+            return None, {"status": "not installed", "note": f"pip install {module}"}
     return system, None
 
 
@@ -81,8 +81,8 @@ def setup_only(system_name: str, task_name: str, size: int) -> dict:
     """One set-up from scratch, untimed otherwise: for set-ups of two systems timed in alternation."""
     system, missing = _system(system_name)
     if system is None:
-        return {"status": "not installed", "note": f"pip install {missing}"}
-    _, seconds = timed_setup(getattr(system, task_name), getattr(system, "reset", lambda: None), size)
+        return missing
+    _, seconds = timed_setup(system, task_name, size)
     return {"status": "ok", "setup": seconds}
 
 
@@ -90,14 +90,12 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
     task = tasks.TASKS[task_name]
     system, missing = _system(system_name)
     if system is None:
-        return {"status": "not installed", "note": f"pip install {missing}"}
-    prepare = getattr(system, task_name)
-    reset = getattr(system, "reset", lambda: None)
+        return missing
 
     setups, compiles, call = [], [], None
     for _ in range(1 if quick else 3):  # set-up from scratch each time; stop repeating when it is slow
         call = None  # the previous set-up's graph would slow this one's garbage collections
-        call, seconds = timed_setup(prepare, reset, size)
+        call, seconds = timed_setup(system, task_name, size)
         setups.append(seconds)
         if setups[-1] > limit:
             return {"status": "too slow", "note": f"set-up took {setups[-1]:.0f} s, over the {limit:.0f} s limit",
