@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import keyword
 import operator
-import re
 import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -22,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.expr import Expr, format_number, to_text, topological_order
+from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY, all_ops
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries; smaller ones keep
 # one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
-_MAX_NAME = 40
 _TYPE_CHECKS_PER_LINE = 6
 TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
 _INDENT = "        "  # inside def + try
@@ -40,9 +39,13 @@ ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code 
 
 
 def reserved_names() -> frozenset[str]:
+    """Names no parameter, temporary or output may take. Only built-ins count: user primitives
+    are bound under names ending in "_", which ``identifier`` never makes, so the same symbols
+    get the same names whatever primitives are registered."""
     names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES | ARRAY_LOCALS
     for op in all_ops():
-        names |= set(op.namespace) | set(op.array_namespace)
+        if not op.user:
+            names |= set(op.namespace) | set(op.array_namespace)
     return frozenset(names)
 
 
@@ -60,10 +63,12 @@ class Backend:
 
 
 def _scalar_template(op: Any, param: Any) -> Any:
+    op.check_param(param)  # no template formats a param that was not checked
     return op.printer(param)
 
 
 def _array_template(op: Any, param: Any) -> Any:
+    op.check_param(param)
     if op.array_printer is None:
         raise ValueError(f"the op {op.name!r} has no array form; a primitive needs array_impl= "
                          "to be compiled with backend='numpy'")
@@ -85,56 +90,6 @@ PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
                  lambda _name, names, _batch: _check_input_lines(names))
 ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue, in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
-
-
-def identifier(label: str) -> str:
-    """A safe Python identifier for any label (no leading underscore, ASCII only).
-
-    >>> identifier("__import__('os')")
-    'import_os'
-    """
-    if label.isascii() and label.isidentifier() and len(label) <= _MAX_NAME and label[0] != "_" \
-            and label[-1] != "_" and "__" not in label:
-        return label  # already what the slow path would make of it
-    text = "".join(ch if ch.isascii() else f"u{ord(ch):x}" for ch in label)
-    text = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")[:_MAX_NAME].rstrip("_")
-    if not text:
-        return "v"
-    if text[0].isdigit():
-        text = "v" + text
-    return text
-
-
-def comment_text(text: str) -> str:
-    """``text`` made safe to follow ``#`` on one line: printable ASCII only."""
-    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-
-
-class Namer:
-    """Hands out unique identifiers, never a reserved one."""
-
-    def __init__(self, reserved: frozenset[str]) -> None:
-        self.taken = set(reserved)
-        self._counters: dict[str, int] = {}
-
-    def claim(self, wanted: str) -> str:
-        name = wanted
-        n = 1
-        while name in self.taken:
-            n += 1
-            name = f"{wanted}_{n}"
-        self.taken.add(name)
-        return name
-
-    def temporary(self, prefix: str) -> str:
-        n = self._counters.get(prefix, 0)
-        name = prefix + str(n)
-        while name in self.taken:
-            n += 1
-            name = prefix + str(n)
-        self._counters[prefix] = n + 1
-        self.taken.add(name)
-        return name
 
 
 class _Temporaries:
@@ -224,6 +179,8 @@ def _literal(value: int | float) -> _Text:
     # CPython's specialised float-float arithmetic is ~25% faster than int-float (measured on Rosenbrock).
     if type(value) is int and abs(value) <= _EXACT_INTEGERS:
         value = float(value)
+    elif type(value) is not float:
+        CONST.check_param(value)
     text = format_number(value)
     return text, (UNARY if text.startswith("-") else ATOM), 0
 
@@ -513,7 +470,9 @@ def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text]
 
 def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
                       params: Mapping[Expr, str], failing_code: str | None, backend: Backend = PYTHON) -> Expr:
-    """The node whose code is ``failing_code`` on the line that assigns ``line_node``.
+    """The node whose code is ``failing_code`` on the line that assigns ``line_node``; where no
+    node's code is exactly that (a piece of a template: the ``log(x)`` of ``xlogy``), the
+    innermost node whose code holds it.
 
     The inlined pieces of a line are not stored: they are the line node's
     descendants that no line assigns, rendered again exactly as emitted.
@@ -525,6 +484,7 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
     for lineno, node in line_nodes.items():
         text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
+    holding = None  # the first (innermost, arguments coming first) node whose code holds the span
     for node in pending:
         if node.op is CONST:
             text_of[node] = _literal(node.param)
@@ -533,6 +493,8 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
             code, count = _render(template, node.args, text_of)
             if code == wanted:
                 return node
+            if holding is None and wanted in code:
+                holding = node
             if node is not line_node:
                 text_of[node] = (code, template.prec, count)
-    return line_node
+    return line_node if holding is None else holding

@@ -26,6 +26,7 @@ import inspect
 import itertools
 import linecache
 import numbers
+import reprlib
 import threading
 import time
 import weakref
@@ -56,6 +57,7 @@ from symgrad.expr import (
     topological_order,
 )
 from symgrad.grad import Differentiator, as_symbols
+from symgrad.names import Namer
 from symgrad.ops import CONST, NEG, SYMBOL, all_ops, mul
 from symgrad.simplify import RewriteStats
 
@@ -109,10 +111,13 @@ def _float_converter(names: Sequence[str]) -> Callable[..., tuple[float, ...]]:
             elif isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(
                     f"argument {name!r} must be a real number (int, float or NumPy scalar), "
-                    f"got {type(value).__name__} {value!r}"
+                    f"got {type(value).__name__} {reprlib.repr(value)}"
                 )
             else:
-                out.append(float(value))
+                try:
+                    out.append(float(value))
+                except OverflowError:
+                    raise ValueError(f"argument {name!r}: {reprlib.repr(value)} is too large for a float") from None
         return tuple(out)
 
     return as_floats
@@ -334,8 +339,40 @@ class CompiledFunction(functools.partial):
 
 
 def _restore(state: dict[str, Any]) -> CompiledFunction:
+    _check_state(state)
     with _no_gc_pauses():
-        return _restore_checked(state)
+        try:
+            return _restore_checked(state)
+        except SymgradError:
+            raise
+        except (StopIteration, LookupError, TypeError, ValueError) as error:
+            raise SymgradError(f"refusing to load a compiled function: its stored graph does not fit its "
+                               f"stored counts ({type(error).__name__}: {error})") from None
+
+
+# What each field of a pickled compiled function may hold (anything else is refused before use).
+_STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "graph": lambda v: type(v) is tuple and len(v) == 2,
+    **{count: lambda v: type(v) is int and v >= 0 for count in ("n_outputs", "n_derived", "n_wrt", "n_params")},
+    "order": lambda v: type(v) is int and v in (1, 2),
+    "multi": lambda v: type(v) is bool,
+    "annotate": lambda v: type(v) is bool,
+    "backend": lambda v: type(v) is str and v in BACKENDS,
+    "batch": lambda v: type(v) is list and all(type(b) is str and b for b in v),
+    "reduce": lambda v: v is None or (type(v) is str and v in arrays.REDUCTIONS),
+    "name": lambda v: type(v) is str,
+    "source": lambda v: type(v) is str,
+    "stats": lambda v: isinstance(v, CompileStats),
+}
+
+
+def _check_state(state: Any) -> None:
+    if type(state) is not dict:
+        raise SymgradError(f"refusing to load a compiled function: its state is a {type(state).__name__}, not a dict")
+    for key, valid in _STATE_FIELDS.items():
+        if key not in state or not valid(state[key]):
+            raise SymgradError(f"refusing to load a compiled function: its field {key!r} is missing or not valid "
+                               f"({reprlib.repr(state.get(key))})")
 
 
 def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
@@ -613,24 +650,31 @@ def _cache_key(roots: Sequence[Expr], *options: Any) -> tuple[Any, ...]:
 
 
 def _signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Expr], list[Expr]]:
-    """The graph's topological order, the ``wrt`` symbols (default: every symbol, by name), the parameters."""
+    """The graph's topological order, the ``wrt`` symbols (default: every symbol, by name), the parameters.
+
+    A ``wrt`` symbol must be one the expression uses, or one of ``args`` (an argument it
+    does not use, whose derivative is 0): anything else is almost surely a typo.
+    """
     graph_order = topological_order(roots)
     used = [n for n in graph_order if n.op is SYMBOL]
-    wrt_nodes = as_symbols(sorted(used, key=lambda s: s.param) if wrt is None else wrt)
-    return graph_order, wrt_nodes, _order_params(used, wrt_nodes, args)
+    given = None if args is None else as_symbols(args, "args")
+    if wrt is None:
+        wrt_nodes = sorted(used, key=lambda s: s.param)
+    else:
+        wrt_nodes = as_symbols(wrt, among=used if given is None else [*used, *given])
+    return graph_order, wrt_nodes, _order_params(used, wrt_nodes, given)
 
 
-def _order_params(used: list[Expr], wrt: list[Expr], args: Any) -> list[Expr]:
-    if args is not None:
-        params = as_symbols(args, "args")
-        given = set(params)
-        missing = [s.param for s in used if s not in given]
+def _order_params(used: list[Expr], wrt: list[Expr], given: list[Expr] | None) -> list[Expr]:
+    if given is not None:
+        listed = set(given)
+        missing = [s.param for s in used if s not in listed]
         if missing:
             raise ValueError(f"args leaves out symbols the expression uses: {', '.join(missing)}")
-        absent = [w.param for w in wrt if w not in given]
+        absent = [w.param for w in wrt if w not in listed]
         if absent:
             raise ValueError(f"args must include every wrt symbol; missing: {', '.join(absent)}")
-        return params
+        return given
     differentiated = set(wrt)
     rest = sorted((s for s in used if s not in differentiated), key=lambda s: s.param)
     return [*wrt, *rest]
@@ -880,19 +924,6 @@ class HVPFunction:
         return self._call(*point, *vector)
 
 
-def _fresh_symbols(bases: Sequence[str], taken: set[str]) -> list[Expr]:
-    """One new symbol per base name, named apart from ``taken`` (and from each other)."""
-    found = []
-    for base in bases:
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name)
-        found.append(symbol(name))
-    return found
-
-
 _hvp_cache: _Cache = _Cache()
 
 
@@ -915,7 +946,8 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
         hit = _hvp_cache.get(key) if cache else None
         if hit is not None:
             return hit
-        vector = _fresh_symbols([f"v_{w.param}" for w in wrt_nodes], {p.param for p in params})
+        namer = Namer(p.param for p in params)
+        vector = [symbol(namer.claim(f"v_{w.param}")) for w in wrt_nodes]
         d = Differentiator()
         (value,) = d.prepare([output], graph_order)
         products = d.hvp(d.gradient(value, wrt_nodes), wrt_nodes, vector)

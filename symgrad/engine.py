@@ -38,6 +38,7 @@ from typing import Any
 
 from symgrad import ops
 from symgrad.expr import Expr, as_expr, as_number, const, make, symbol
+from symgrad.names import Namer, identifier
 
 _CACHE_SIZE = 128
 
@@ -274,25 +275,27 @@ def _compiled_for(order: list[Value]) -> _Program:
 
 
 def _compile_shape(order: list[Value]) -> _Program:
-    from symgrad.codegen import identifier
     from symgrad.compiler import compile as compile_fn
 
-    taken: set[str] = set()
+    namer = Namer()
     symbols: dict[int, Expr] = {}
     wrt_positions, const_positions = [], []
     for i, v in enumerate(order):
         if v._prev:
             continue
-        wanted = identifier(v.label) if v.label else ("c" if v._const else "v") + str(i)
-        name = wanted if wanted not in taken else f"{wanted}_{i}"
-        taken.add(name)
-        symbols[id(v)] = symbol(name)
+        symbols[id(v)] = symbol(leaf_name(v, i, namer))
         (const_positions if v._const else wrt_positions).append(i)
     (root,) = to_expr([order[-1]], leaf=lambda v: symbols[id(v)])
     wrt = [symbols[id(order[i])] for i in wrt_positions]
     args = wrt + [symbols[id(order[i])] for i in const_positions]
     fn = compile_fn(root, wrt=wrt, args=args, name="value")
     return _Program(fn, wrt_positions, const_positions)
+
+
+def leaf_name(leaf: Value, position: int, namer: Namer) -> str:
+    """A unique name for a leaf: its label made an identifier, else ``v``/``c`` (a number mixed
+    in) and its position in the graph."""
+    return namer.claim(identifier(leaf.label) if leaf.label else ("c" if leaf._const else "v") + str(position))
 
 
 def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:  # noqa: A002  (micrograd's name)

@@ -19,11 +19,15 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import reprlib
 import threading
 import weakref
+from _weakref import _remove_dead_weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from symgrad.errors import SymgradError
 
 
 class Template(NamedTuple):
@@ -67,6 +71,17 @@ class Op:
     array_namespace: Mapping[str, Any] = field(default_factory=dict)
     user: bool = False  # registered by ``sg.primitive``
     token: int = 0  # unique per registration: a replaced primitive never matches a cache key
+    # For ops with a param: checks its type and range (raising ValueError), before any
+    # template formats it and whenever a graph is rebuilt from records.
+    param_check: Callable[[Any], None] | None = None
+
+    def check_param(self, param: Any) -> None:
+        """Raise ValueError unless ``param`` is one this op's nodes may carry."""
+        if self.param_check is None:
+            if param is not None:
+                raise ValueError(f"{self.name} nodes carry no parameter, got {_short_repr(param)}")
+        else:
+            self.param_check(param)
 
     def __call__(self, *args: Any) -> Expr:
         if self.takes_param:
@@ -196,9 +211,15 @@ class _InternRef(weakref.ref):
 _interned: dict[Any, dict[Any, _InternRef]] = {}
 
 
+# Serialises making nodes, so two threads never both make the one node of a structure.
+# Re-entrant in case making a node runs a finaliser that makes one.
+_intern_lock = threading.RLock()
+
+
 def _forget(ref: _InternRef) -> None:
-    if ref.table.get(ref.key) is ref:
-        del ref.table[ref.key]
+    # Check and delete as one atomic step (the helper WeakValueDictionary uses): another thread
+    # may have put a new, live node under this key since this one died, and it must stay.
+    _remove_dead_weakref(ref.table, ref.key)
 
 
 # Thread id -> the constructor ``make`` defers to in that thread (see ``building``).
@@ -238,7 +259,8 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
     table = _interned.get(op)
     if table is None:
-        table = _interned[op] = {}
+        with _intern_lock:
+            table = _interned.setdefault(op, {})
     if param is None:
         key = args
     else:
@@ -249,16 +271,22 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     ref = table.get(key)
     if ref is not None:
         node = ref()
-        if node is not None:
+        if node is not None:  # the hot path needs no lock: only a live node's own ref is ever found
             return node
-    node = object.__new__(Expr)
-    node.op = op
-    node.args = args
-    node.param = param
-    ref = _InternRef(node, _forget)
-    ref.key = key
-    ref.table = table
-    table[key] = ref
+    with _intern_lock:
+        ref = table.get(key)  # another thread may have made it since the look above
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        node = object.__new__(Expr)
+        node.op = op
+        node.args = args
+        node.param = param
+        ref = _InternRef(node, _forget)
+        ref.key = key
+        ref.table = table
+        table[key] = ref
     return node
 
 
@@ -271,18 +299,40 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
     return make(op, (a, b))
 
 
+# Integers below this size surely convert to a float; larger ones are checked.
+_SURELY_FLOAT = 2**1000
+
+
 def as_number(value: Any, what: str) -> int | float:
-    """``value`` as an int or float constant, or a TypeError naming ``what``."""
+    """``value`` as an int or float constant: a TypeError naming ``what`` for anything else,
+    a ValueError for an integer too large to be a float."""
     kind = type(value)
-    if kind is float or kind is int:  # the hot path: skip the ABC checks
+    if kind is float or (kind is int and -_SURELY_FLOAT < value < _SURELY_FLOAT):  # the hot path
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {value!r}"
+            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {_short_repr(value)}"
         )
     if isinstance(value, numbers.Integral):
-        return int(value)
+        number = int(value)
+        check_float_range(number, what)
+        return number
     return float(value)
+
+
+def check_float_range(number: int, what: str) -> None:
+    """Raise ValueError naming ``what`` if the integer ``number`` has no float value (symgrad
+    computes in floats, so it could only ever be an overflow)."""
+    try:
+        float(number)
+    except OverflowError:
+        magnitude = int(math.log10(abs(number)))
+        raise ValueError(f"{what}: an integer of about {'-' if number < 0 else ''}1e{magnitude} is too large "
+                         "for a float (the largest is about 1.8e308)") from None
+
+
+def _short_repr(value: Any) -> str:
+    return reprlib.repr(value)
 
 
 def as_expr(value: Any, what: str = "argument") -> Expr:
@@ -294,14 +344,15 @@ def as_expr(value: Any, what: str = "argument") -> Expr:
 
 def const(value: int | float) -> Expr:
     """The constant node for a Python number."""
-    kind = type(value)
-    return make(_ops.CONST, (), value if kind is float or kind is int else as_number(value, "const()"))
+    return make(_ops.CONST, (), value if type(value) is float else as_number(value, "const()"))
 
 
 def symbol(name: str) -> Expr:
     """The symbol called ``name`` (any string; it is made a safe identifier when compiled)."""
     if not isinstance(name, str) or not name:
-        raise TypeError(f"a symbol's name must be a non-empty string, got {name!r}")
+        raise TypeError(f"a symbol's name must be a non-empty string, got {_short_repr(name)}")
+    if type(name) is not str:  # a str subclass could answer str's methods its own way
+        name = str.__str__(name)
     return make(_ops.SYMBOL, (), name)
 
 
@@ -311,11 +362,16 @@ def symbols(names: str) -> Any:
     >>> import symgrad as sg
     >>> x, y = sg.symbols("x y")
     """
+    found = tuple(symbol(n) for n in split_names(names, "symbols()"))
+    return found[0] if len(found) == 1 else found
+
+
+def split_names(names: str, what: str) -> list[str]:
+    """The names in a string, separated by spaces or commas (as ``symbols`` reads them)."""
     parts = names.replace(",", " ").split() if isinstance(names, str) else None
     if not parts:
-        raise TypeError(f"symbols() needs a string of names such as 'x y', got {names!r}")
-    found = tuple(symbol(n) for n in parts)
-    return found[0] if len(found) == 1 else found
+        raise TypeError(f"{what} needs a string of names such as 'x y', got {_short_repr(names)}")
+    return parts
 
 
 def topological_order(roots: Iterable[Expr], prefix: list[Expr] | None = None) -> list[Expr]:
@@ -409,8 +465,9 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
             template = Template("{0}" + node.op.label(node.param), (_ops.ATOM,), _ops.POW)
         else:
             template = node.op.printer(node.param)
-            if template.arg_prec and min(template.arg_prec) >= _ops.ATOM:
-                # Templates that repeat an argument read badly: show the call form.
+            if node.op.user or (template.arg_prec and min(template.arg_prec) >= _ops.ATOM):
+                # a user primitive reads under its own name (its code calls it ``name_``), and
+                # templates that repeat an argument read badly: show the call form.
                 template = _ops.call_template(node.op.name, node.op.arity)
         pieces: list[Any] = []
         text = template.text
@@ -440,11 +497,43 @@ def serialise_graph(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]
 
 
 def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
-    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph)."""
+    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph).
+
+    The records are untrusted data (they may come from a pickle): each is checked (a known
+    op, its arity, earlier nodes as arguments, its param by the op's own check) before a
+    node is made, and a bad one raises a ``SymgradError`` naming it.
+    """
     nodes: list[Expr] = []
-    for op_name, param, arg_ids in records:
-        nodes.append(make(_ops.by_name(op_name), tuple(nodes[i] for i in arg_ids), param))
+    if type(records) not in (list, tuple) or type(roots) not in (list, tuple):
+        raise SymgradError(f"refusing to rebuild a graph: expected lists of records and roots, got "
+                           f"{type(records).__name__} and {type(roots).__name__}")
+    for index, record in enumerate(records):
+        try:
+            nodes.append(_node_of_record(record, nodes))
+        except (ValueError, TypeError, KeyError) as error:
+            reason = error.args[0] if error.args else type(error).__name__
+            raise SymgradError(
+                f"refusing to rebuild a graph: record {index} {_short_repr(record)} is not valid: {reason}"
+            ) from None
+    for root in roots:
+        if type(root) is not int or not 0 <= root < len(nodes):
+            raise SymgradError(f"refusing to rebuild a graph: root {_short_repr(root)} is not the index of a record")
     return [nodes[i] for i in roots]
+
+
+def _node_of_record(record: Any, earlier: list[Expr]) -> Expr:
+    if type(record) not in (list, tuple) or len(record) != 3:
+        raise ValueError("a record is (op name, param, argument indices)")
+    op_name, param, arg_ids = record
+    if type(op_name) is not str:
+        raise ValueError("the op name is not a str")
+    op = _ops.by_name(op_name)
+    if type(arg_ids) not in (list, tuple) or len(arg_ids) != op.arity:
+        raise ValueError(f"{op.name} takes {op.arity} argument(s)")
+    if not all(type(i) is int and 0 <= i < len(earlier) for i in arg_ids):
+        raise ValueError("an argument is not the index of an earlier record")
+    op.check_param(param)
+    return make(op, tuple(earlier[i] for i in arg_ids), param)
 
 
 def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:

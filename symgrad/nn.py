@@ -26,11 +26,11 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from symgrad.codegen import identifier
 from symgrad.compiler import CompiledFunction
 from symgrad.compiler import compile as compile_fn
 from symgrad.engine import Value
 from symgrad.expr import Expr, as_expr, symbol
+from symgrad.names import Namer, identifier
 
 
 class Module:
@@ -222,12 +222,5 @@ def _expr(item: Any) -> Expr:
 
 def _parameter_symbols(params: list[Value], taken: set[str]) -> list[Expr]:
     """A symbol per parameter, named after its label (made unique), else p<index>."""
-    taken = set(taken)
-    out = []
-    for i, p in enumerate(params):
-        name = identifier(p.label) if p.label else f"p{i}"
-        while name in taken:
-            name = f"{name}_{i}"
-        taken.add(name)
-        out.append(symbol(name))
-    return out
+    namer = Namer(taken)
+    return [symbol(namer.claim(identifier(p.label) if p.label else f"p{i}")) for i, p in enumerate(params)]

@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from symgrad.expr import Expr, Op, Template, as_expr, as_number, const, format_number, make
+from symgrad.expr import Expr, Op, Template, as_expr, as_number, check_float_range, const, format_number, make
 
 # Python precedences, loosest to tightest, for bracket-free printing.
 COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
@@ -266,6 +266,33 @@ def _powc_array_template(c: float) -> Template:
     return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
 
 
+# ---- parameter checks: what a node's param may be (see ``Op.check_param``) ------------
+# Exact types: a subclass of str, int or float could print itself as anything.
+
+
+def _check_name(name: Any) -> None:
+    if type(name) is not str or not name:
+        raise ValueError(f"a symbol's name must be a non-empty str, got {type(name).__name__}")
+
+
+def _check_number(value: Any) -> None:
+    if type(value) is int:
+        check_float_range(value, "a constant")
+    elif type(value) is not float:
+        raise ValueError(f"a constant must be an int or a float, got {type(value).__name__}")
+
+
+def _check_integer_exponent(k: Any) -> None:
+    if type(k) is not int:
+        raise ValueError(f"powi's exponent must be an int, got {type(k).__name__}")
+    check_float_range(k, "powi's exponent")
+
+
+def _check_real_exponent(c: Any) -> None:
+    if type(c) is not float:  # inf and nan print as the names bound to them, not through repr
+        raise ValueError(f"powc's exponent must be a float, got {type(c).__name__}")
+
+
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
@@ -274,11 +301,12 @@ def _superscript(p: Any) -> str:
 
 SYMBOL = _register(
     Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
-       doc="An input variable; its param is the name.", takes_param=True)
+       doc="An input variable; its param is the name.", takes_param=True, param_check=_check_name)
 )
 CONST = _register(
     Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
-       impl=None, doc="A number; its param is the value (int or float).", takes_param=True)
+       impl=None, doc="A number; its param is the value (int or float).", takes_param=True,
+       param_check=_check_number)
 )
 
 # ---- arithmetic ---------------------------------------------------------------------
@@ -333,7 +361,7 @@ powi = _register(Op(
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
-    takes_param=True,
+    takes_param=True, param_check=_check_integer_exponent,
 ))
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
@@ -344,7 +372,7 @@ powc = _register(Op(
     namespace={"pow": math.pow, "sqrt": math.sqrt},
     domain="positive",
     doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
-    takes_param=True,
+    takes_param=True, param_check=_check_real_exponent,
 ))
 xlogy = _register(Op(
     "xlogy", 2, label=_fixed_label("xlogy"),
@@ -460,10 +488,13 @@ abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
 ))
 
 
+_EXACT_INTEGER = 2**53
+
+
 def power_kind(exponent: int | float) -> tuple[Op, int | float]:
     """The op and param for a number exponent: ``powi`` for integral values, else ``powc``."""
     number = as_number(exponent, "** exponent")
-    integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < 2**53
+    integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < _EXACT_INTEGER
     if isinstance(number, int) or integral:
         return powi, int(number)
     return powc, number
@@ -477,7 +508,7 @@ def power(base: Any, exponent: Any) -> Expr:
     """
     if type(base) is not Expr:
         base = as_expr(base, "** base")
-    if type(exponent) is int:  # the hot path: x**2
+    if type(exponent) is int and -_EXACT_INTEGER < exponent < _EXACT_INTEGER:  # the hot path: x**2
         return make(powi, (base,), exponent)
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
@@ -522,7 +553,6 @@ def primitive(
         >>> sg.compile(softplus(2 * x), wrt=[x])(0.0)
         (0.6931471805599453, (1.0,))
     """
-    from symgrad.codegen import reserved_names
     from symgrad.expr import free_symbols, symbol
 
     if not isinstance(name, str) or not name.isascii() or not name.isidentifier() or name.startswith("_") \
@@ -531,8 +561,6 @@ def primitive(
     existing = _TABLE.get(name)
     if existing is not None and not existing.user:
         raise ValueError(f"{name!r} is a built-in op; it cannot be redefined")
-    if name in reserved_names() and existing is None:
-        raise ValueError(f"the name {name!r} is taken by symgrad's generated code; choose another")
     if not callable(impl) or not callable(derivative) or not all(f is None or callable(f) for f in (sympy, array_impl)):
         raise TypeError(f"primitive {name!r}: impl, derivative, sympy and array_impl must be callables")
     if arity is None:
@@ -565,13 +593,16 @@ def primitive(
     if strays:
         raise ValueError(f"primitive {name!r}: derivative uses symbols other than its arguments: {strays}")
 
+    # Generated code calls it as ``name_``: no symbol's identifier ends with "_", so registering a
+    # primitive never renames a symbol's argument (and never makes an older pickle unloadable).
+    bound = name + "_"
     op = Op(
-        name, arity, label=_fixed_label(name), printer=_call(name, arity),
+        name, arity, label=_fixed_label(name), printer=_call(bound, arity),
         sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
         vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
-        impl=impl, namespace={name: impl}, doc=doc or f"user primitive {name}", user=True,
-        array_printer=None if array_impl is None else _call(name, arity),
-        array_namespace={} if array_impl is None else {name: array_impl},
+        impl=impl, namespace={bound: impl}, doc=doc or f"user primitive {name}", user=True,
+        array_printer=None if array_impl is None else _call(bound, arity),
+        array_namespace={} if array_impl is None else {bound: array_impl},
     )
     return _register(op, replace=replace)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.errors import EvaluationError
-from symgrad.expr import Expr, as_expr, const, symbol, to_text, topological_order
+from symgrad.expr import Expr, as_expr, const, free_symbols, symbol, to_text, topological_order
 from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
 
 _NUMERIC_RTOL = 1e-9
@@ -330,9 +330,12 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     primitive that has no SymPy mapping, are checked by finite differences alone.
     """
     from symgrad.compiler import compile as compile_fn
+    from symgrad.grad import as_symbols
 
     multi = isinstance(f, (list, tuple))
     outputs = [as_expr(o, "verify() expression") for o in (f if multi else [f])]
+    if wrt is not None:  # checking the derivative by a symbol the expression lacks checks nothing
+        wrt = as_symbols(wrt, among=free_symbols(outputs), names_only=False)
     fn = compile_fn(outputs if multi else outputs[0], wrt, order=order)
     graph = topological_order(outputs)
     skipped = "skipped: graph too large for sympy" if len(graph) > max_sympy_nodes else None

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, format_number, symbol, to_text, topological_order
+from symgrad.names import Namer
 from symgrad.ops import CONST, SYMBOL
 
 MAX_NODES = 500
@@ -149,7 +150,7 @@ def draw(
     from symgrad.grad import as_symbols
 
     symbols = [n for n in topological_order([f]) if n.op is SYMBOL]
-    wrt_nodes = as_symbols(sorted(symbols, key=lambda s: s.param) if wrt is None else wrt)
+    wrt_nodes = sorted(symbols, key=lambda s: s.param) if wrt is None else as_symbols(wrt, among=symbols)
     grads: list[Expr] = []
     if backward:
         from symgrad.grad import value_and_grad
@@ -176,20 +177,18 @@ def _compiled_outputs(fn: Any) -> dict[Expr, str]:
 
 def _from_value(root: Any) -> tuple[Expr, dict[str, float]]:
     """A Value graph as an expression whose leaves are symbols named after their labels."""
-    from symgrad.codegen import identifier
-    from symgrad.engine import _topological, to_expr
+    from symgrad.engine import _topological, leaf_name, to_expr
 
     leaves: dict[int, Expr] = {}
     at: dict[str, float] = {}
+    namer = Namer()
     for i, v in enumerate(_topological(root)):
         if v._prev:
             continue
         if v._const:  # a number mixed in: a constant, not an input
             leaves[id(v)] = const(v.data)
             continue
-        name = identifier(v.label) if v.label else f"v{i}"
-        if name in at:
-            name = f"{name}_{i}"
+        name = leaf_name(v, i, namer)
         leaves[id(v)] = symbol(name)
         at[name] = v.data
     (expr,) = to_expr([root], leaf=lambda v: leaves[id(v)])

@@ -169,6 +169,39 @@ def test_wrt_must_be_symbols():
         sg.compile(x * y, wrt=[x * y])
 
 
+def test_a_string_wrt_is_split_into_names_as_symbols_splits_it():
+    assert sg.compile(x * y, wrt="x y").wrt == sg.compile(x * y, wrt=[x, y]).wrt == (x, y)
+    assert sg.compile(x * y, wrt="y, x").arg_names == ("y", "x")
+
+
+def test_a_wrt_name_that_names_no_symbol_is_an_error_listing_them_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"wrt\[0\]: 'X' is not a symbol of the expression \(its symbols: x, y\); "
+                                         r"did you mean 'x'\?"):
+        sg.compile(x * y, wrt=["X"])
+
+
+def test_a_wrt_symbol_the_expression_lacks_is_an_argument_with_derivative_zero():
+    z = sg.symbol("z")
+    assert sg.compile(x * y, wrt=[z, x]).arg_names == ("z", "x", "y")
+
+
+def test_a_wrt_name_may_name_an_unused_argument_given_in_args():
+    fn = sg.compile(x * 2, wrt=["z"], args=["x", "z"])
+    assert fn(1.0, 5.0) == (2.0, (0.0,))
+
+
+def test_an_argument_too_large_for_a_float_is_a_value_error_naming_it():
+    fn = sg.compile(x * y, wrt=[x, y])
+    with pytest.raises(ValueError, match="argument 'y'.* too large for a float"):
+        fn(1.0, 10**400)
+
+
+def test_a_domain_error_inside_a_template_names_the_op_whose_code_failed():
+    # d/dy -(x**y) is -(xlogy(x**y, x)), written inline; its log(x) fails at x = 0.
+    with pytest.raises(sg.EvaluationError, match=r"^xlogy failed \(ValueError"):
+        sg.compile(-(x**y), wrt=[y])(0.0, 0.0)
+
+
 def test_args_must_cover_every_symbol():
     with pytest.raises(ValueError, match="leaves out symbols the expression uses: y"):
         sg.compile(x * y, wrt=[x], args=[x])

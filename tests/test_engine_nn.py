@@ -304,3 +304,14 @@ def test_compiled_loss_full_batch_numpy_equals_the_per_sample_loop():
     assert loss_np == pytest.approx(loss_py, rel=1e-12)
     assert scores_np == pytest.approx(scores_py, rel=1e-12)
     assert grads_np == pytest.approx(grads_py, rel=1e-12, abs=1e-15)
+
+
+def test_leaves_whose_labels_collide_with_made_up_names_stay_distinct():
+    # Labels a, a_3, a in topological order: the second "a" must not be renamed onto "a_3".
+    a, b, c = Value(2.0, label="a"), Value(3.0, label="a_3"), Value(5.0, label="a")
+    z = a * b + c * a
+    z.backward()
+    ma, mb, mc = MGValue(2.0), MGValue(3.0), MGValue(5.0)
+    mz = ma * mb + mc * ma
+    mz.backward()
+    assert (z.data, a.grad, b.grad, c.grad) == (mz.data, ma.grad, mb.grad, mc.grad)

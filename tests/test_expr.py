@@ -160,3 +160,47 @@ def test_topological_order_puts_arguments_first():
     for node in order:
         for arg in node.args:
             assert position[arg] < position[node]
+
+
+def test_one_structure_is_one_node_under_eight_racing_threads():
+    # Threads that build and drop the same symbol race to intern it and to forget it.
+    import sys
+    import threading
+
+    split, unraisable = [], []
+    barrier = threading.Barrier(8)
+
+    def build_and_drop():
+        barrier.wait()
+        for _ in range(20000):
+            a, b = sg.symbol("raced"), sg.symbol("raced")
+            if a is not b:
+                split.append(a)
+            del a, b
+
+    interval, hook = sys.getswitchinterval(), sys.unraisablehook
+    sys.setswitchinterval(1e-6)
+    sys.unraisablehook = lambda report: unraisable.append(report.exc_value)
+    try:
+        threads = [threading.Thread(target=build_and_drop) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        sys.unraisablehook = hook
+    assert not split and not unraisable
+    a, b = sg.symbol("raced"), sg.symbol("raced")
+    assert sg.compile(a * b, wrt=[a])(3.0) == (9.0, (6.0,))
+
+
+@pytest.mark.parametrize("build", [lambda x: x * 10**400, lambda x: x + sg.const(-(10**400)), lambda x: x ** 10**400])
+def test_an_integer_too_large_for_a_float_is_refused_where_it_is_written(build):
+    with pytest.raises(ValueError, match="too large for a float"):
+        build(sg.symbol("x"))
+
+
+def test_an_integer_constant_that_fits_a_float_is_kept():
+    x = sg.symbol("x")
+    assert sg.compile(x * 10**300, wrt=[x])(2.0) == (2e300, (1e300,))

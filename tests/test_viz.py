@@ -194,3 +194,11 @@ def test_drawing_several_compiled_outputs_draws_every_value_and_jacobian_row():
     x, y = sg.symbols("x y")
     source = sg.compile([sg.sin(x) * y, x * y], wrt=[x, y]).draw().source
     assert "{ sin(x) * y }" in source and "{ x * y }" in source and "d0_x = " in source and "d0_y = " in source
+
+
+def test_drawing_values_whose_labels_collide_keeps_every_leaf():
+    from symgrad.engine import Value
+
+    a, b, c = Value(2.0, label="a"), Value(3.0, label="a_3"), Value(5.0, label="a")
+    source = sg.draw(a * b + c * a).source
+    assert len(re.findall(r"\\n?(?:a|a_3|a_2) = ", source)) == 3 or all(n in source for n in ("a_2", "a_3"))
