@@ -319,6 +319,29 @@ def test_an_entry_whose_product_another_entry_reads_is_passed_whole():
     assert grads == pytest.approx(tuple(per_sample.sum(axis=0)), rel=1e-12)
 
 
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("f", [x * sg.exp(w), x * sg.exp(-w)], ids=["d/dw is the value", "d/dw is its negation"])
+def test_a_gradient_entry_that_is_the_value_itself_is_reduced_like_scalar_code(f, reduce):
+    value, grads = sg.compile(f, wrt=[w], backend="numpy", batch=["x"], reduce=reduce)(0.3, x=XS[:50])
+    values, per_sample = _per_sample_scalar(f, [w], (0.3,), x=XS[:50])
+    reduced = np.sum if reduce == "sum" else np.mean
+    assert value == pytest.approx(reduced(values), rel=1e-12)
+    assert grads == pytest.approx(tuple(reduced(per_sample, axis=0)), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_a_gradient_entry_that_is_an_aux_output_is_reduced_like_scalar_code(reduce):
+    f, aux = sg.exp(w) * x + b, x * sg.exp(w)  # d/dw f is the aux output
+    value, grads, (scores,) = sg.compile(f, wrt=[w, b], backend="numpy", batch=["x"], reduce=reduce,
+                                         aux=[aux])(0.3, -0.1, x=XS[:50])
+    scalar = sg.compile(f, wrt=[w, b], aux=[aux])
+    rows = [scalar(0.3, -0.1, x=float(v)) for v in XS[:50]]
+    reduced = np.sum if reduce == "sum" else np.mean
+    assert value == pytest.approx(reduced([r[0] for r in rows]), rel=1e-12)
+    assert grads == pytest.approx(tuple(reduced([r[1] for r in rows], axis=0)), rel=1e-12)
+    np.testing.assert_allclose(scores, [r[2][0] for r in rows], rtol=1e-15)
+
+
 @pytest.mark.parametrize("n", [40, 5000], ids=["small batch: factors as rows", "larger batch: dot products"])
 def test_a_reduced_gradient_of_a_model_equals_its_per_sample_gradients_summed(n):
     x0, x1, y = sg.symbols("x0 x1 y")
