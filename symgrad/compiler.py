@@ -865,12 +865,15 @@ class _BatchSums:
         """Rewrite the layout's gradient section to output the distinct factors, unnamed.
 
         An entry ``a * b`` is split only where nothing else reads the product (the adjoint
-        of a hidden unit is also read by the layer below: it is computed anyway)."""
+        of a hidden unit is also read by the layer below: it is computed anyway), nor
+        outputs it: the value or an aux output can be a gradient entry (d/dw x*exp(w))."""
         section = layout.sections[1]
         entries = set(section.outputs)
         negations = {e for e in entries if e.op is NEG}
         cores = {e.args[0] for e in negations} | entries
+        other_outputs = {o for other in layout.sections if other is not section for o in other.outputs}
         read_elsewhere = {arg for node in order if node not in negations for arg in node.args if arg in cores}
+        read_elsewhere |= (other_outputs & cores) | {e.args[0] for e in negations & other_outputs}
         factors: dict[Expr, int] = {}
         products, negated, replaced = [], [], set()
         for k, entry in enumerate(section.outputs):
@@ -884,7 +887,8 @@ class _BatchSums:
             index = [factors.setdefault(factor, len(factors)) for factor in pair]
             products.append((index[0], index[1] if len(index) > 1 else -1))
         layout.sections[1] = Section(section.heading, section.prefix, list(factors), [None] * len(factors))
-        return cls(len(factors), products, negated, replaced.difference(factors))
+        # What another section outputs is computed whatever this one does with it.
+        return cls(len(factors), products, negated, replaced.difference(factors, other_outputs))
 
 
 # ---- Hessian-vector products --------------------------------------------------------

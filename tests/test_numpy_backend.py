@@ -122,6 +122,68 @@ def test_sigmoid_of_any_float_raises_no_floating_point_error():
     assert values[2] == 1.0 and 0.0 <= values[0] < 1e-307
 
 
+def _array_and_scalar(expr, points, xp=np):
+    """``expr``'s value and derivative in x at each point: from array code (in namespace
+    ``xp``) and from the scalar backend, whose errors are left out (None)."""
+    with np.errstate(all="ignore"):
+        values, (grads,) = sg.compile(expr, wrt=[x], backend="numpy", batch=["x"])(xp.asarray(points))
+    scalar = sg.compile(expr, wrt=[x], backend="python")
+    wanted = []
+    for p in points:
+        try:
+            value, (grad,) = scalar(p)
+        except sg.EvaluationError:
+            value = grad = None
+        wanted.append((value, grad))
+    if hasattr(values, "compute"):  # dask: lazy until now
+        values, grads = values.compute(), grads.compute()
+    return np.asarray(values), np.asarray(grads), wanted
+
+
+def _assert_within_an_ulp(got, want, where):
+    """Equal, or one unit in the last place apart (a subnormal's unit for a subnormal)."""
+    same = got == want or (math.isnan(got) and math.isnan(want))
+    assert same or abs(got - want) <= np.spacing(abs(want)), (where, got, want)
+
+
+def _assert_as_scalar_code(expr, points, xp=np):
+    values, grads, wanted = _array_and_scalar(expr, points, xp)
+    for p, value, grad, (want_value, want_grad) in zip(points, values, grads, wanted):
+        assert want_value is not None, f"the scalar code raises at x = {p}: pick points where it does not"
+        _assert_within_an_ulp(float(value), want_value, f"value at x = {p}")
+        _assert_within_an_ulp(float(grad), want_grad, f"gradient at x = {p}")
+
+
+SIGMOID_TAIL = [-700.0, -708.5, -720.0, -740.0, -745.0, -746.0, -1000.0, -1e308]
+
+
+def test_array_sigmoid_keeps_subnormal_tail_like_scalar_code():
+    _assert_as_scalar_code(sg.sigmoid(x), SIGMOID_TAIL)
+
+
+def test_array_log_sigmoid_follows_scalar_code_below_the_normal_range():
+    _assert_as_scalar_code(sg.log(sg.sigmoid(x)), [-300.0, -700.0, -720.0, -740.0, -745.0])
+
+
+def test_array_sigmoid_ratio_keeps_its_magnitude_where_scalar_code_has_one():
+    # At x = -360 the denominator sigmoid(-720) is subnormal: the ratio is as precise as its last bit.
+    values, grads, wanted = _array_and_scalar(sg.sigmoid(x) / sg.sigmoid(2 * x), [-300.0, -360.0])
+    for value, grad, (want_value, want_grad) in zip(values, grads, wanted):
+        assert value == pytest.approx(want_value, rel=1e-10)
+        assert grad == want_grad or (math.isnan(grad) and math.isnan(want_grad))  # -inf, nan: 0 * inf
+
+
+def test_array_sigmoid_matches_scalar_code_at_zero_signed_zero_large_x_infinities_and_nan():
+    _assert_as_scalar_code(sg.sigmoid(x), [0.0, -0.0, 1e-300, -1e-300, 36.0, 40.0, 709.0, 800.0, 1e308,
+                                           math.inf, -math.inf, math.nan])
+
+
+@pytest.mark.parametrize("module", ["array_api_strict", "dask.array"])
+def test_array_sigmoid_tail_is_the_same_in_every_array_namespace(module):
+    xp = pytest.importorskip(module)
+    _assert_as_scalar_code(sg.sigmoid(x), [*SIGMOID_TAIL, 0.0, 800.0, -math.inf], xp)
+
+
 def test_the_source_calls_only_the_array_namespace():
     source = sg.compile(sg.exp(x) * sg.sin(w), wrt=[x, w], backend="numpy").source
     assert "xp.exp(x)" in source and "xp.sin(w)" in source and "math" not in source
@@ -317,6 +379,29 @@ def test_an_entry_whose_product_another_entry_reads_is_passed_whole():
     _, grads = fn(0.3, -0.1, x=XS[:50], t=TS[:50])
     _, per_sample = _per_sample_scalar(f, [w, b], (0.3, -0.1), x=XS[:50], t=TS[:50])
     assert grads == pytest.approx(tuple(per_sample.sum(axis=0)), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("f", [x * sg.exp(w), x * sg.exp(-w)], ids=["d/dw is the value", "d/dw is its negation"])
+def test_a_gradient_entry_that_is_the_value_itself_is_reduced_like_scalar_code(f, reduce):
+    value, grads = sg.compile(f, wrt=[w], backend="numpy", batch=["x"], reduce=reduce)(0.3, x=XS[:50])
+    values, per_sample = _per_sample_scalar(f, [w], (0.3,), x=XS[:50])
+    reduced = np.sum if reduce == "sum" else np.mean
+    assert value == pytest.approx(reduced(values), rel=1e-12)
+    assert grads == pytest.approx(tuple(reduced(per_sample, axis=0)), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_a_gradient_entry_that_is_an_aux_output_is_reduced_like_scalar_code(reduce):
+    f, aux = sg.exp(w) * x + b, x * sg.exp(w)  # d/dw f is the aux output
+    value, grads, (scores,) = sg.compile(f, wrt=[w, b], backend="numpy", batch=["x"], reduce=reduce,
+                                         aux=[aux])(0.3, -0.1, x=XS[:50])
+    scalar = sg.compile(f, wrt=[w, b], aux=[aux])
+    rows = [scalar(0.3, -0.1, x=float(v)) for v in XS[:50]]
+    reduced = np.sum if reduce == "sum" else np.mean
+    assert value == pytest.approx(reduced([r[0] for r in rows]), rel=1e-12)
+    assert grads == pytest.approx(tuple(reduced([r[1] for r in rows], axis=0)), rel=1e-12)
+    np.testing.assert_allclose(scores, [r[2][0] for r in rows], rtol=1e-15)
 
 
 @pytest.mark.parametrize("n", [40, 5000], ids=["small batch: factors as rows", "larger batch: dot products"])
