@@ -21,6 +21,7 @@ from symgrad.errors import EvaluationError, ParseError, SymgradError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
+from symgrad.pickling import load, loads
 from symgrad.simplify import simplify
 from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
 from symgrad.viz import draw
@@ -48,6 +49,8 @@ __all__ = [
     "hessian",
     "jacobian",
     "jit",
+    "load",
+    "loads",
     "log",
     "primitive",
     "relu",

@@ -661,7 +661,7 @@ def _signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list
     if wrt is None:
         wrt_nodes = sorted(used, key=lambda s: s.param)
     else:
-        wrt_nodes = as_symbols(wrt, among=used if given is None else [*used, *given])
+        wrt_nodes = as_symbols(wrt, among=lambda: used if given is None else [*used, *given])
     return graph_order, wrt_nodes, _order_params(used, wrt_nodes, given)
 
 

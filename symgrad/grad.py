@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, free_symbols, make, split_names, symbol, topological_order
@@ -25,27 +25,31 @@ from symgrad.ops import NEG, SYMBOL, add, sub
 from symgrad.simplify import Rewriter
 
 
-def as_symbols(wrt: Any, what: str = "wrt", among: Sequence[Expr] | None = None,
+def as_symbols(wrt: Any, what: str = "wrt", among: Callable[[], Sequence[Expr]] | None = None,
                names_only: bool = True) -> list[Expr]:
     """``wrt`` (symbols, their names, or one string of names split as ``symbols`` splits it) as a
-    list of symbol nodes, checked. With ``among``, each one given by name must be one of those
-    symbols (a name that is not is a typo: ``"X"`` for ``x``); with ``names_only=False``, each
-    one given as a symbol too (a symbol an expression does not use has the derivative 0)."""
+    list of symbol nodes, checked. With ``among`` (called only if needed, as it may walk a graph),
+    each one given by name must be one of the symbols it returns (a name that is not is a typo:
+    ``"X"`` for ``x``); with ``names_only=False``, each one given as a symbol too (a symbol an
+    expression does not use has the derivative 0)."""
     if isinstance(wrt, str):
         wrt = split_names(wrt, what)
     elif isinstance(wrt, Expr):
         wrt = [wrt]
     found: list[Expr] = []
     seen: set[Expr] = set()
-    allowed = None if among is None else set(among)
+    allowed: set[Expr] | None = None
     for i, item in enumerate(wrt):
         node = symbol(item) if isinstance(item, str) else item
         if not isinstance(node, Expr) or node.op is not SYMBOL:
             raise TypeError(f"{what}[{i}] must be a symbol (or its name), got {item!r}")
         if node in seen:
             raise ValueError(f"{what}[{i}]: the symbol {node.param!r} is listed twice")
-        if allowed is not None and node not in allowed and (isinstance(item, str) or not names_only):
-            raise ValueError(f"{what}[{i}]: {_not_among(node.param, among)}")
+        if among is not None and (isinstance(item, str) or not names_only):
+            if allowed is None:
+                allowed = set(among())
+            if node not in allowed:
+                raise ValueError(f"{what}[{i}]: {_not_among(node.param, allowed)}")
         seen.add(node)
         found.append(node)
     return found
@@ -54,7 +58,7 @@ def as_symbols(wrt: Any, what: str = "wrt", among: Sequence[Expr] | None = None,
 _LISTED_SYMBOLS = 12  # an error lists at most this many of the expression's symbols
 
 
-def _not_among(name: str, among: Sequence[Expr]) -> str:
+def _not_among(name: str, among: Iterable[Expr]) -> str:
     """Why ``name`` is refused: the symbols there are, and the nearest one to it, if any is close."""
     names = sorted(s.param for s in among)
     shown = ", ".join(names[:_LISTED_SYMBOLS])
@@ -241,7 +245,7 @@ def jacobian(outputs: Any, wrt: Any, *, simplify: bool = True) -> list[list[Expr
         [[y, x], [1.0, 1.0]]
     """
     outputs = [as_expr(o, f"jacobian() output {i}") for i, o in enumerate(_as_list(outputs))]
-    targets = as_symbols(wrt, among=free_symbols(outputs))
+    targets = as_symbols(wrt, among=lambda: free_symbols(outputs))
     d = Differentiator(simplify)
     return [d.gradient(o, targets) for o in d.prepare(outputs)]
 
@@ -255,7 +259,7 @@ def hessian(output: Any, wrt: Any, *, simplify: bool = True) -> list[list[Expr]]
         [[y * 2, 2 * x], [2 * x, 0.0]]
     """
     output = as_expr(output, "hessian() output")
-    targets = as_symbols(wrt, among=free_symbols([output]))
+    targets = as_symbols(wrt, among=lambda: free_symbols([output]))
     d = Differentiator(simplify)
     (output,) = d.prepare([output])
     return d.hessian(d.gradient(output, targets), targets)
@@ -278,7 +282,7 @@ def grad(output: Any, wrt: Any, *, simplify: bool = True) -> list[Expr]:
 def value_and_grad(output: Any, wrt: Any, *, simplify: bool = True) -> tuple[Expr, list[Expr]]:
     """The (rewritten) output and its gradient, sharing nodes: what gets compiled and drawn."""
     output = as_expr(output, "grad() output")
-    targets = as_symbols(wrt, among=free_symbols([output]))
+    targets = as_symbols(wrt, among=lambda: free_symbols([output]))
     d = Differentiator(simplify)
     (output,) = d.prepare([output])
     return output, d.gradient(output, targets)

@@ -335,7 +335,7 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     multi = isinstance(f, (list, tuple))
     outputs = [as_expr(o, "verify() expression") for o in (f if multi else [f])]
     if wrt is not None:  # checking the derivative by a symbol the expression lacks checks nothing
-        wrt = as_symbols(wrt, among=free_symbols(outputs), names_only=False)
+        wrt = as_symbols(wrt, among=lambda: free_symbols(outputs), names_only=False)
     fn = compile_fn(outputs if multi else outputs[0], wrt, order=order)
     graph = topological_order(outputs)
     skipped = "skipped: graph too large for sympy" if len(graph) > max_sympy_nodes else None

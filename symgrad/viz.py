@@ -150,7 +150,7 @@ def draw(
     from symgrad.grad import as_symbols
 
     symbols = [n for n in topological_order([f]) if n.op is SYMBOL]
-    wrt_nodes = sorted(symbols, key=lambda s: s.param) if wrt is None else as_symbols(wrt, among=symbols)
+    wrt_nodes = sorted(symbols, key=lambda s: s.param) if wrt is None else as_symbols(wrt, among=lambda: symbols)
     grads: list[Expr] = []
     if backward:
         from symgrad.grad import value_and_grad

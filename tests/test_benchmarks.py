@@ -12,6 +12,7 @@ from benchmarks import child, report, runner, tasks
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_quick_run_writes_a_report_with_every_task_and_no_wrong_answer(tmp_path):
     out = tmp_path / "RESULTS.md"
     done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=ROOT,

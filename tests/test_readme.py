@@ -44,3 +44,12 @@ def test_the_readmes_hessian_and_hvp_numbers():
     f = (1 - x) ** 2 + 100 * (y - x**2) ** 2
     assert sg.compile(f, wrt=[x, y], order=2)(1.2, 1.0)[2] == ((1330.0, -480.0), (-480.0, 200.0))
     assert sg.compile_hvp(f, [x, y])((1.2, 1.0), (0.3, -0.1)) == (447.0, -164.0)
+
+
+def test_the_readmes_micrograd_numbers_are_what_symgrad_computes():
+    with open(README, encoding="utf-8") as f:
+        text = " ".join(f.read().split())
+    shown = re.search(r"gives g = ([\d.]+), dg/da = ([\d.]+), dg/db = ([\d.]+) — a test", text)
+    a, b = sg.symbols("a b")
+    g, (ga, gb) = sg.compile(micrograd_expression(a, b, sg.relu), wrt=[a, b])(-4.0, 2.0)
+    assert shown is not None and shown.groups() == (repr(g), repr(ga), repr(gb))

@@ -108,3 +108,28 @@ def test_a_str_subclass_name_reaches_the_source_only_as_a_plain_identifier():
     assert type(hostile.name) is str
     fn = sg.compile(hostile * 2, wrt=[hostile])
     assert fn.arg_names == ("x_import_os_y",)
+
+
+@pytest.mark.parametrize("make_object", [
+    lambda: sg.compile(sg.tanh(x) * x**3, wrt=[x], order=2),
+    lambda: sg.compile(x * sg.exp(sg.symbol("w")), wrt=["w"], backend="numpy", batch=["x"], reduce="sum"),
+    lambda: sg.tanh(x) + 2,
+])
+def test_sg_loads_reads_symgrads_own_pickles(make_object):
+    made = make_object()
+    loaded = sg.loads(pickle.dumps(made))
+    assert loaded is made or loaded.source == made.source
+
+
+def test_sg_loads_refuses_a_pickle_that_names_anything_else():
+    class RunsCode:
+        def __reduce__(self):
+            return print, ("owned",)
+
+    with pytest.raises(sg.SymgradError, match=r"refusing to unpickle builtins\.print"):
+        sg.loads(pickle.dumps(RunsCode()))
+
+
+def test_sg_loads_refuses_garbage_with_a_symgrad_error():
+    with pytest.raises(sg.SymgradError, match="not a valid symgrad pickle"):
+        sg.loads(b"\x80\x04not a pickle")
