@@ -211,14 +211,9 @@ class _InternRef(weakref.ref):
 _interned: dict[Any, dict[Any, _InternRef]] = {}
 
 
-# Serialises making nodes, so two threads never both make the one node of a structure.
-# Re-entrant in case making a node runs a finaliser that makes one.
-_intern_lock = threading.RLock()
-
-
 def _forget(ref: _InternRef) -> None:
-    # Check and delete as one atomic step (the helper WeakValueDictionary uses): another thread
-    # may have put a new, live node under this key since this one died, and it must stay.
+    # Delete the entry only if it is (still) dead, as one atomic step (WeakValueDictionary's helper):
+    # another thread may have put a live node under this key since this one died, and it must stay.
     _remove_dead_weakref(ref.table, ref.key)
 
 
@@ -259,8 +254,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     """The one node for ``op(args)`` with ``param``: found if it exists, else created."""
     table = _interned.get(op)
     if table is None:
-        with _intern_lock:
-            table = _interned.setdefault(op, {})
+        table = _interned.setdefault(op, {})
     if param is None:
         key = args
     else:
@@ -271,22 +265,24 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     ref = table.get(key)
     if ref is not None:
         node = ref()
-        if node is not None:  # the hot path needs no lock: only a live node's own ref is ever found
+        if node is not None:
             return node
-    with _intern_lock:
-        ref = table.get(key)  # another thread may have made it since the look above
-        if ref is not None:
-            node = ref()
-            if node is not None:
-                return node
-        node = object.__new__(Expr)
-        node.op = op
-        node.args = args
-        node.param = param
-        ref = _InternRef(node, _forget)
-        ref.key = key
-        ref.table = table
-        table[key] = ref
+    node = object.__new__(Expr)
+    node.op = op
+    node.args = args
+    node.param = param
+    ref = _InternRef(node, _forget)
+    ref.key = key
+    ref.table = table
+    # No lock: each step is one atomic dict operation, and an entry is never overwritten, so
+    # however threads interleave, a structure has at most one live node and the table holds it.
+    found = table.setdefault(key, ref)
+    while found is not ref:
+        winner = found()
+        if winner is not None:  # another thread made it first: share its node, drop this one
+            return winner
+        _remove_dead_weakref(table, key)  # a dead node's entry, not yet forgotten
+        found = table.setdefault(key, ref)
     return node
 
 
