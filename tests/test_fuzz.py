@@ -1,5 +1,8 @@
 """Differential fuzzing: random expressions over every primitive, against independent oracles.
 
+The ops are read off the op table (``ops.all_ops()``), so a new primitive is fuzzed without
+touching this file.
+
 Each random expression (shared subexpressions, deep nesting, constants at the
 edges of the domains) is compiled and checked against:
 
@@ -30,8 +33,18 @@ X, Y = sg.symbols("x y")
 POINTS = [(0.7, -1.3), (-0.4, 0.9), (1.9, 0.35), (-2.2, -0.6)]
 EDGE_CONSTANTS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, 1e300, -3.0]
 
-UNARY = [ops.neg, ops.exp, ops.log, ops.sqrt, ops.sin, ops.cos, ops.tanh, ops.sigmoid, ops.relu, ops.abs]
-BINARY = [ops.add, ops.sub, ops.mul, ops.div, ops.power_op, ops.xlogy]
+# Integer exponents are powi, the others powc (ops.power_kind): x ** k reaches every param op.
+EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 1, 0]
+
+
+def fuzzed_ops(arity):
+    """Every op of the table, built-in or ``sg.primitive``, that takes ``arity`` expressions and no
+    param, read when called. SymPy's model is one of the oracles, so an op needs a mapping to it.
+    step and sign (vjp None: derivative 0) are in: finite differences are skipped across the jump
+    (coarse and fine disagree there), and SymPy's DiracDelta is 0 away from it."""
+    return [op for op in ops.all_ops() if op.arity == arity and not op.takes_param and op.sympy is not None]
+
+
 # How each op micrograd has is written with micrograd's Value (arguments, param).
 MICROGRAD = {
     "add": lambda a, _: a[0] + a[1], "sub": lambda a, _: a[0] - a[1], "mul": lambda a, _: a[0] * a[1],
@@ -48,12 +61,15 @@ leaves = st.one_of(
 
 
 def _grow(children):
-    unary = st.tuples(st.sampled_from(UNARY), children).map(lambda p: p[0](p[1]))
-    powers = st.tuples(children, st.sampled_from([2, 3, -1, -2, 0.5, 1.5, 1, 0])).map(lambda p: p[0] ** p[1])
-    binary = st.tuples(st.sampled_from(BINARY), children, children).map(lambda p: p[0](p[1], p[2]))
+    unary = st.tuples(st.sampled_from(fuzzed_ops(1)), children).map(lambda p: p[0](p[1]))
+    powers = st.tuples(children, st.sampled_from(EXPONENTS)).map(lambda p: p[0] ** p[1])
+    binary = st.tuples(st.sampled_from(fuzzed_ops(2)), children, children).map(lambda p: p[0](p[1], p[2]))
     # A subexpression used twice: the graph is a DAG, not a tree.
     shared = st.tuples(children, st.sampled_from([ops.add, ops.mul, ops.sub])).map(lambda p: p[1](p[0], p[0] * X))
-    return st.one_of(unary, powers, binary, shared)
+    # A primitive of three or more arguments (none is built in) gets a branch of its own.
+    wider = [st.tuples(st.sampled_from(fuzzed_ops(n)), *[children] * n).map(lambda p: p[0](*p[1:]))
+             for n in sorted({op.arity for op in ops.all_ops()} - {0, 1, 2}) if fuzzed_ops(n)]
+    return st.one_of(unary, powers, binary, shared, *wider)
 
 
 def _deep(base):
@@ -67,11 +83,24 @@ def _chain(e, depth):
     return e
 
 
-expressions = st.one_of(st.recursive(leaves, _grow, max_leaves=12), _deep(st.recursive(leaves, _grow, max_leaves=4)))
+def fuzz_expressions():
+    """The fuzz strategy, over the op table as it is when called."""
+    return st.one_of(st.recursive(leaves, _grow, max_leaves=12), _deep(st.recursive(leaves, _grow, max_leaves=4)))
+
+
+expressions = fuzz_expressions()
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 COUNTER = {"examples": 0, "points": 0, "micrograd": 0, "sympy": 0, "float oracle overruled by exact arithmetic": 0,
            "undecided (exact arithmetic over 10 s)": 0}
+
+
+def _zero_across_jumps(derivative):
+    """SymPy's derivative with what is 0 away from a jump or kink written as 0, as symgrad's rules
+    say: a DiracDelta (sign', |x|'', relu''), or an unevaluated Derivative(sign(u)) SymPy leaves
+    where it cannot tell that u is real (sign(x**-2))."""
+    return derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero).replace(
+        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.sign), lambda _: sympy.S.Zero)
 
 
 def _close(got, want, rel, absolute=1e-12):
@@ -122,10 +151,16 @@ def _micrograd_gradient(f, point):
 @example(((Y + Y * X) / (-7.930456312952129e-39 + -7.930456312952129e-39 * X)) ** 1.5)  # SymPy's floats cancel
 def test_fuzz_gradient_and_hessian_against_independent_oracles(f):
     COUNTER["examples"] += 1
+    _check_every_oracle(f)
+
+
+def _check_every_oracle(f):
     fn = sg.compile(f, wrt=[X, Y], order=2)
     gradient_fn = sg.compile(f, wrt=[X, Y])
-    array_fn = sg.compile(f, wrt=[X, Y], backend="numpy", batch=["x", "y"])
     graph = sg.topological_order([f])
+    # array_impl is optional for a primitive: without it there is no array code to compare.
+    array_form = all(n.op.array_printer is not None or not n.op.user for n in graph)
+    array_fn = sg.compile(f, wrt=[X, Y], backend="numpy", batch=["x", "y"]) if array_form else None
     uses_micrograd_ops_only = all(n.op.name in MICROGRAD_OPS for n in graph)
     # With 1e300 or 1e-300 in the graph, an intermediate of the derivative's formula can under- or
     # overflow where the function itself does not (1e300**-2 is 0.0); and a constant over 1e12, even
@@ -137,7 +172,7 @@ def test_fuzz_gradient_and_hessian_against_independent_oracles(f):
     xs, ys = np.array([p[0] for p in POINTS]), np.array([p[1] for p in POINTS])
     try:
         with np.errstate(all="ignore"):
-            array_values, array_grads = array_fn(xs, ys)
+            array_values, array_grads = array_fn(xs, ys) if array_fn else (None, None)
     except sg.EvaluationError:
         # Only a constant part that cannot be evaluated (1.0 / 0.0, left unfolded) may raise in array
         # code; the scalar code skips it when it sits in a branch not taken.
@@ -207,8 +242,9 @@ def _check_against_sympy(f):
         with _time_limit(5.0):  # SymPy can take minutes on a nest of powers; such an example is skipped
             sym_f = sg.to_sympy(f)
             sx, sy = sg.to_sympy([X, Y])
-            reference = sympy.lambdify((sx, sy), [sym_f, sympy.diff(sym_f, sx), sympy.diff(sym_f, sy)],
-                                       modules="math")
+            # step, sign: symgrad's derivative 0 is SymPy's (for sign a DiracDelta, 0 off the jump).
+            partials = [_zero_across_jumps(sympy.diff(sym_f, s)) for s in (sx, sy)]
+            reference = sympy.lambdify((sx, sy), [sym_f, *partials], modules="math")
     except (TypeError, ArithmeticError, ValueError, RecursionError, _Timeout):
         return  # SymPy cannot build its model of this expression (2.0 ** 1e300 overflows mpmath)
     fn = sg.compile(f, wrt=[X, Y])
@@ -233,6 +269,31 @@ def _check_against_sympy(f):
                 assert _close(got, exact, 1e-7, 1e-9), ("sympy", f, point, got, w, exact)
                 COUNTER["float oracle overruled by exact arithmetic"] += 1
         COUNTER["sympy"] += 1
+
+
+def test_the_fuzz_draws_every_built_in_op():
+    """The op lists are read off the table, so a new built-in op is fuzzed without touching this
+    file; one the strategy cannot draw (no SymPy mapping, a param no exponent gives) fails here."""
+    arities = range(1, max(op.arity for op in ops.all_ops()) + 1)
+    covered = {op.name for n in arities for op in fuzzed_ops(n)} | {ops.power_kind(e)[0].name for e in EXPONENTS}
+    assert covered == {op.name for op in ops.all_ops() if not op.user} - {"symbol", "const"}
+
+
+def test_a_primitive_registered_with_sg_primitive_is_fuzzed_too():
+    softplus = sg.primitive("softplus", impl=lambda a: math.log1p(math.exp(a)), derivative=lambda a: sg.sigmoid(a),
+                            sympy=lambda a: sympy.log(1 + sympy.exp(a)), array_impl=lambda a: np.logaddexp(0.0, a))
+    assert softplus in fuzzed_ops(1)
+    drawn = []
+
+    @settings(FUZZ, max_examples=100)
+    @given(fuzz_expressions())  # built after the registration, as a module importing it would be
+    def fuzz(f):
+        if any(n.op is softplus for n in sg.topological_order([f])):
+            drawn.append(f)
+        _check_every_oracle(f)
+
+    fuzz()
+    assert len(drawn) >= 10, drawn
 
 
 def test_fuzzing_ran_the_examples_it_promises_and_every_oracle_was_consulted():
