@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad import ops
+from tests.oracles import covered_ops, sympy_checked_ops, table_branches, zero_across_jumps
 
 EXAMPLES = int(os.environ.get("SYMGRAD_FUZZ_EXAMPLES", "2000"))
 X, Y = sg.symbols("x y")
@@ -35,14 +36,6 @@ EDGE_CONSTANTS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, 1e300, -3.0]
 
 # Integer exponents are powi, the others powc (ops.power_kind): x ** k reaches every param op.
 EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 1, 0]
-
-
-def fuzzed_ops(arity):
-    """Every op of the table, built-in or ``sg.primitive``, that takes ``arity`` expressions and no
-    param, read when called. SymPy's model is one of the oracles, so an op needs a mapping to it.
-    step and sign (vjp None: derivative 0) are in: finite differences are skipped across the jump
-    (coarse and fine disagree there), and SymPy's DiracDelta is 0 away from it."""
-    return [op for op in ops.all_ops() if op.arity == arity and not op.takes_param and op.sympy is not None]
 
 
 # How each op micrograd has is written with micrograd's Value (arguments, param).
@@ -61,15 +54,11 @@ leaves = st.one_of(
 
 
 def _grow(children):
-    unary = st.tuples(st.sampled_from(fuzzed_ops(1)), children).map(lambda p: p[0](p[1]))
-    powers = st.tuples(children, st.sampled_from(EXPONENTS)).map(lambda p: p[0] ** p[1])
-    binary = st.tuples(st.sampled_from(fuzzed_ops(2)), children, children).map(lambda p: p[0](p[1], p[2]))
+    # step and sign (derivative 0) are drawn too: finite differences are skipped across the jump
+    # (coarse and fine disagree there), and SymPy's DiracDelta is 0 away from it.
     # A subexpression used twice: the graph is a DAG, not a tree.
     shared = st.tuples(children, st.sampled_from([ops.add, ops.mul, ops.sub])).map(lambda p: p[1](p[0], p[0] * X))
-    # A primitive of three or more arguments (none is built in) gets a branch of its own.
-    wider = [st.tuples(st.sampled_from(fuzzed_ops(n)), *[children] * n).map(lambda p: p[0](*p[1:]))
-             for n in sorted({op.arity for op in ops.all_ops()} - {0, 1, 2}) if fuzzed_ops(n)]
-    return st.one_of(unary, powers, binary, shared, *wider)
+    return st.one_of(*table_branches(children, EXPONENTS), shared)
 
 
 def _deep(base):
@@ -93,14 +82,6 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 COUNTER = {"examples": 0, "points": 0, "micrograd": 0, "sympy": 0, "float oracle overruled by exact arithmetic": 0,
            "undecided (exact arithmetic over 10 s)": 0}
-
-
-def _zero_across_jumps(derivative):
-    """SymPy's derivative with what is 0 away from a jump or kink written as 0, as symgrad's rules
-    say: a DiracDelta (sign', |x|'', relu''), or an unevaluated Derivative(sign(u)) SymPy leaves
-    where it cannot tell that u is real (sign(x**-2))."""
-    return derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero).replace(
-        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.sign), lambda _: sympy.S.Zero)
 
 
 def _close(got, want, rel, absolute=1e-12):
@@ -243,7 +224,7 @@ def _check_against_sympy(f):
             sym_f = sg.to_sympy(f)
             sx, sy = sg.to_sympy([X, Y])
             # step, sign: symgrad's derivative 0 is SymPy's (for sign a DiracDelta, 0 off the jump).
-            partials = [_zero_across_jumps(sympy.diff(sym_f, s)) for s in (sx, sy)]
+            partials = [zero_across_jumps(sympy.diff(sym_f, s)) for s in (sx, sy)]
             reference = sympy.lambdify((sx, sy), [sym_f, *partials], modules="math")
     except (TypeError, ArithmeticError, ValueError, RecursionError, _Timeout):
         return  # SymPy cannot build its model of this expression (2.0 ** 1e300 overflows mpmath)
@@ -274,15 +255,13 @@ def _check_against_sympy(f):
 def test_the_fuzz_draws_every_built_in_op():
     """The op lists are read off the table, so a new built-in op is fuzzed without touching this
     file; one the strategy cannot draw (no SymPy mapping, a param no exponent gives) fails here."""
-    arities = range(1, max(op.arity for op in ops.all_ops()) + 1)
-    covered = {op.name for n in arities for op in fuzzed_ops(n)} | {ops.power_kind(e)[0].name for e in EXPONENTS}
-    assert covered == {op.name for op in ops.all_ops() if not op.user} - {"symbol", "const"}
+    assert covered_ops(EXPONENTS) == {op.name for op in ops.all_ops() if not op.user} - {"symbol", "const"}
 
 
 def test_a_primitive_registered_with_sg_primitive_is_fuzzed_too():
     softplus = sg.primitive("softplus", impl=lambda a: math.log1p(math.exp(a)), derivative=lambda a: sg.sigmoid(a),
                             sympy=lambda a: sympy.log(1 + sympy.exp(a)), array_impl=lambda a: np.logaddexp(0.0, a))
-    assert softplus in fuzzed_ops(1)
+    assert softplus in sympy_checked_ops(1)
     drawn = []
 
     @settings(FUZZ, max_examples=100)

@@ -10,17 +10,11 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad import ops
+from tests.oracles import covered_ops, table_branches, zero_across_jumps
 
 X, Y, Z = sg.symbols("x y z")
 # Integer exponents are powi, the others powc (ops.power_kind): x ** k reaches every param op.
 EXPONENTS = [-2, -1, 2, 3, 0.5, 1.5, -0.5]
-
-
-def table_ops(arity):
-    """Every op of the table taking ``arity`` expressions and no param, read when called; the tests
-    compare with SymPy, so an op needs a mapping to it. step and sign (vjp None: derivative 0) are
-    in; each test says why its comparison holds for them."""
-    return [op for op in ops.all_ops() if op.arity == arity and not op.takes_param and op.sympy is not None]
 
 
 leaves = st.one_of(
@@ -31,13 +25,7 @@ leaves = st.one_of(
 
 
 def extend(children):
-    unary = st.tuples(st.sampled_from(table_ops(1)), children).map(lambda t: t[0](t[1]))
-    powers = st.tuples(children, st.sampled_from(EXPONENTS)).map(lambda t: t[0] ** t[1])
-    binary = st.tuples(st.sampled_from(table_ops(2)), children, children).map(lambda t: t[0](t[1], t[2]))
-    # A primitive of three or more arguments (none is built in) gets a branch of its own.
-    wider = [st.tuples(st.sampled_from(table_ops(n)), *[children] * n).map(lambda t: t[0](*t[1:]))
-             for n in sorted({op.arity for op in ops.all_ops()} - {0, 1, 2}) if table_ops(n)]
-    return st.one_of(unary, powers, binary, *wider)
+    return st.one_of(*table_branches(children, EXPONENTS))
 
 
 def property_expressions():
@@ -48,14 +36,6 @@ def property_expressions():
 expressions = property_expressions()
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-def _zero_across_jumps(derivative):
-    """SymPy's derivative with what is 0 away from a jump or kink written as 0, as symgrad's rules
-    say: a DiracDelta (sign', |x|'', relu''), or an unevaluated Derivative(sign(u)) SymPy leaves
-    where it cannot tell that u is real (sign(x**-2))."""
-    return derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero).replace(
-        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.sign), lambda _: sympy.S.Zero)
 
 
 def _points(n=3, seed=0):
@@ -81,7 +61,7 @@ def test_gradient_matches_sympy_and_finite_differences(f):
     syms = sg.to_sympy([X, Y, Z])
     # step, sign: away from the jump SymPy's derivative (0, or a DiracDelta taken as 0) is symgrad's 0;
     # at it finite differences are not trusted (coarse and fine disagree).
-    partials = [_zero_across_jumps(sympy.diff(sym_f, s)) for s in syms]
+    partials = [zero_across_jumps(sympy.diff(sym_f, s)) for s in syms]
     reference = sympy.lambdify(syms, partials, modules="math")
     checked = 0
     for point in _points():
@@ -163,7 +143,7 @@ def test_hessian_and_hessian_vector_product_match_sympy(f):
     syms = sg.to_sympy([X, Y, Z])
     # Away from a kink or jump, the DiracDelta SymPy writes for relu'', |x|'' or sign' is 0, as symgrad's
     # rules say (step and sign included for that reason).
-    matrix = _zero_across_jumps(sympy.hessian(sym_f, syms))
+    matrix = zero_across_jumps(sympy.hessian(sym_f, syms))
     reference = sympy.lambdify(syms, [matrix[i, j] for i in range(3) for j in range(3)], modules="math")
     vector = (0.3, -1.1, 0.7)
     checked = 0
@@ -200,7 +180,7 @@ def test_jacobian_of_two_outputs_matches_sympy(f, g):
         assume(False)
     syms = sg.to_sympy([X, Y, Z])
     # step, sign: away from the jump SymPy's derivative (0, or a DiracDelta taken as 0) is symgrad's 0.
-    matrix = _zero_across_jumps(sympy.Matrix(sym).jacobian(syms))
+    matrix = zero_across_jumps(sympy.Matrix(sym).jacobian(syms))
     reference = sympy.lambdify(syms, [matrix[i, j] for i in range(2) for j in range(3)], modules="math")
     checked = 0
     for point in _points():
@@ -223,6 +203,4 @@ def test_jacobian_of_two_outputs_matches_sympy(f, g):
 def test_the_strategy_draws_every_built_in_op():
     """The op lists are read off the table, so a new built-in op is tested without touching this
     file; one the strategy cannot draw (no SymPy mapping, a param no exponent gives) fails here."""
-    arities = range(1, max(op.arity for op in ops.all_ops()) + 1)
-    covered = {op.name for n in arities for op in table_ops(n)} | {ops.power_kind(e)[0].name for e in EXPONENTS}
-    assert covered == {op.name for op in ops.all_ops() if not op.user} - {"symbol", "const"}
+    assert covered_ops(EXPONENTS) == {op.name for op in ops.all_ops() if not op.user} - {"symbol", "const"}
