@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from symgrad.errors import ParseError
+from symgrad.errors import ParseError, SymgradError
 
 
 def _wrt(text: str | None) -> list[str] | None:
@@ -41,6 +41,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     report = verify(parse(args.expression), _wrt(args.wrt), points=args.points)
     print(report)
+    if not report.points:  # nothing was compared: the input is at fault, not a derivative
+        return 2
     return 0 if report.ok else 1
 
 
@@ -107,6 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ParseError, ValueError, TypeError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # exit 1 means "a check found a mismatch": any failure is 2
+        print(f"error: {_describe(error)}", file=sys.stderr)
         return 2
+
+
+def _describe(error: Exception) -> str:
+    """The message, with the exception's type when it is not one of symgrad's own."""
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, ParseError):
+        return text  # its caret lines point into the input
+    first = text.splitlines()[0]
+    return first if isinstance(error, SymgradError) else f"{type(error).__name__}: {first}"

@@ -469,16 +469,17 @@ def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text]
 
 
 def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
-                      params: Mapping[Expr, str], failing_code: str | None, backend: Backend = PYTHON) -> Expr:
-    """The node whose code is ``failing_code`` on the line that assigns ``line_node``; where no
-    node's code is exactly that (a piece of a template: the ``log(x)`` of ``xlogy``), the
-    innermost node whose code holds it.
+                      params: Mapping[Expr, str], failing_code: str | None,
+                      backend: Backend = PYTHON) -> tuple[Expr, str | None]:
+    """The node whose code is ``failing_code`` on the line that assigns ``line_node``, and None; where
+    no node's code is exactly that (a piece of a template: the ``log(x)`` of ``xlogy``), the
+    innermost node whose code holds it, and that piece.
 
     The inlined pieces of a line are not stored: they are the line node's
     descendants that no line assigns, rendered again exactly as emitted.
     """
     if failing_code is None:
-        return line_node
+        return line_node, None
     wanted = failing_code.strip()
     text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in params.items()}
     for lineno, node in line_nodes.items():
@@ -492,9 +493,9 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
             template = backend.template(node.op, node.param)
             code, count = _render(template, node.args, text_of)
             if code == wanted:
-                return node
+                return node, None
             if holding is None and wanted in code:
                 holding = node
             if node is not line_node:
                 text_of[node] = (code, template.prec, count)
-    return line_node if holding is None else holding
+    return (line_node, None) if holding is None else (holding, wanted)

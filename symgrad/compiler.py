@@ -169,9 +169,10 @@ def _explainer(holder: list[_Program]) -> Callable[[BaseException], EvaluationEr
         if line_node is not None:
             params = dict(zip(program.params, emitted.param_names))
             source_lines = emitted.source.splitlines()
-            node = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
-                                     BACKENDS[emitted.backend])
-            what = f"{node.op.name} failed ({type(error).__name__}: {error})"
+            node, piece = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
+                                            BACKENDS[emitted.backend])
+            within = "" if piece is None else f" in its {piece}"
+            what = f"{node.op.name} failed{within} ({type(error).__name__}: {error})"
             where = f"in the subexpression {to_text(node, limit=200)}"
         else:
             what = f"evaluation failed ({type(error).__name__}: {error})"

@@ -309,6 +309,34 @@ def _check_real_exponent(c: Any) -> None:
         raise ValueError(f"powc's exponent must be a float, got {type(c).__name__}")
 
 
+# ---- SymPy mappings ------------------------------------------------------------------
+
+# Past these sizes SymPy's exact integer power takes minutes and gigabytes (2**10**10), and past
+# the second even mpmath's Float power does (2**10**10**10); symgrad computes them in floats anyway.
+_EXACT_POWER_BITS = 4096
+_FLOAT_POWER_BITS = 2**40
+
+
+def sympy_power(sp: Any, base: Any, exponent: Any) -> Any:
+    """``base**exponent`` in SymPy, never building a number of more than a few thousand bits exactly.
+
+    A huge power of two numbers becomes a SymPy Float (mpmath's, beyond float range); one whose
+    binary exponent itself is astronomically large becomes ``oo`` (``nan`` for a negative base: it
+    overflows floats, where symgrad's pow fails) or 0.0 (it underflows, as in floats).
+    """
+    if not (base.is_Number and exponent.is_Number and base.is_finite and exponent.is_finite) \
+            or base.is_zero or exponent.is_zero:
+        return base**exponent
+    bits = exponent.evalf() * sp.log(sp.Abs(base).evalf(), 2)  # log2 of |result|
+    if sp.Abs(bits) <= _EXACT_POWER_BITS:
+        return base**exponent
+    if bits > _FLOAT_POWER_BITS:
+        return sp.oo if base.is_positive else sp.nan
+    if bits < -_FLOAT_POWER_BITS:
+        return sp.Float(0.0)
+    return sp.Float(base) ** exponent
+
+
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
@@ -372,7 +400,7 @@ neg = NEG = _register(Op(
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
     array_printer=_powi_template,
-    sympy=lambda sp, a, k: a**k,
+    sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
@@ -382,7 +410,7 @@ powi = _register(Op(
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
     array_printer=_powc_array_template,
-    sympy=lambda sp, a, c: a ** sp.Float(c),
+    sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
     impl=lambda a, c: math.pow(a, c),
     namespace={"pow": math.pow, "sqrt": math.sqrt},
@@ -404,7 +432,7 @@ xlogy = _register(Op(
 power_op = _register(Op(
     "pow", 2, label=_fixed_label("**"), printer=_call("pow", 2),
     array_printer=_array_call("pow", 2),
-    sympy=lambda sp, a, b: a**b,
+    sympy=sympy_power,
     vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
     impl=math.pow,
     namespace={"pow": math.pow},

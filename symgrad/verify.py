@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import random
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad.errors import EvaluationError
+from symgrad.errors import EvaluationError, SymgradError
 from symgrad.expr import Expr, as_expr, const, free_symbols, symbol, to_text, topological_order
 from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
 
@@ -40,6 +41,28 @@ def _sympy() -> Any:
     return sympy
 
 
+class SympyDepthError(SymgradError, ValueError):
+    """SymPy cannot hold (or work on) an expression this deeply nested: it recurses per level."""
+
+
+def graph_depth(roots: Sequence[Expr]) -> int:
+    """The number of nodes on the longest path from a root down to a leaf (iteratively)."""
+    depth: dict[Expr, int] = {}
+    for node in topological_order(list(roots)):
+        depth[node] = 1 + max((depth[a] for a in node.args), default=0)
+    return max((depth[r] for r in roots), default=0)
+
+
+def sympy_depth_limit() -> int:
+    """The deepest graph verify hands to SymPy.
+
+    SymPy's diff, printing and assumption queries recurse, ~7 Python frames per level of
+    nesting (sympy.diff of a tanh chain fails at 139 levels under the default limit of 1000),
+    and lambdify's source stops compiling past 200 nested brackets.
+    """
+    return sys.getrecursionlimit() // 10
+
+
 # ---- conversion ------------------------------------------------------------------
 
 
@@ -51,6 +74,15 @@ def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
     sp = _sympy()
     single = isinstance(exprs, Expr)
     roots = [exprs] if single else [as_expr(e) for e in exprs]
+    try:
+        return _to_sympy(sp, roots, single)
+    except RecursionError:
+        # SymPy's constructors ask assumptions (is_number, is_finite...) down the whole nest.
+        raise SympyDepthError(f"to_sympy: the graph is {graph_depth(roots)} nodes deep; SymPy recursed past "
+                              f"Python's recursion limit ({sys.getrecursionlimit()}) building it") from None
+
+
+def _to_sympy(sp: Any, roots: list[Expr], single: bool) -> Any:
     image: dict[Expr, Any] = {}
     for node in topological_order(roots):
         if node.op is SYMBOL:
@@ -96,15 +128,38 @@ def from_sympy(expr: Any) -> Expr:
         node, expanded = stack.pop()
         if node in image:
             continue
-        if not expanded and node.args and not node.is_Number:
+        operands = [] if node.is_Number else _operands(sp, node)
+        if not expanded and operands:
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args) if a not in image)
+            stack.extend((a, False) for a in reversed(operands) if a not in image)
             continue
-        image[node] = _convert_one(sp, node, [image.get(a) for a in node.args], functions)
+        image[node] = _convert_one(sp, node, operands, [image[a] for a in operands], functions)
     return image[expr]
 
 
-def _convert_one(sp: Any, node: Any, args: list[Expr | None], functions: dict[str, Any]) -> Expr:
+def _operands(sp: Any, node: Any) -> list[Any]:
+    """The subexpressions converted before ``node``: its args, but for a Piecewise the sides of
+    its conditions, where an op's argument sits (relu's image is Piecewise((a, a > 0), (0, True)))."""
+    if not isinstance(node, sp.Piecewise):
+        return list(node.args)
+    # SymPy moves numbers across (x - 1 > 0 becomes x > 1): lhs - rhs is a candidate too.
+    sides = [side for _, cond in node.args if isinstance(cond, sp.core.relational.Relational)
+             for side in (cond.lhs, cond.rhs, cond.lhs - cond.rhs) if not side.is_Number]
+    return list(dict.fromkeys(sides))
+
+
+def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Any, int] | None:
+    """(op, i): a unary op of the table whose SymPy image of ``operands[i]`` is ``node``."""
+    for op in all_ops():
+        if op.arity != 1 or op.sympy is None or op.takes_param:
+            continue
+        for i, operand in enumerate(operands):
+            if op.sympy(sp, operand) == node:
+                return op, i
+    return None
+
+
+def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Any]) -> Expr:
     if node.is_Symbol:
         return symbol(node.name)
     if node.is_Integer:
@@ -143,9 +198,12 @@ def _convert_one(sp: Any, node: Any, args: list[Expr | None], functions: dict[st
     name = type(node).__name__
     if name in functions:
         return functions[name](args[0])
+    found = _unary_op_with_image(sp, node, operands)
+    if found is not None:
+        return found[0](args[found[1]])
     raise TypeError(
         f"from_sympy: {name} ({node}) has no symgrad op; supported: + - * / **, "
-        f"{', '.join(sorted(functions))}, Max(x, 0)"
+        f"{', '.join(sorted(functions))}, Max(x, 0) and the images of symgrad's other ops (relu, step)"
     )
 
 
@@ -170,6 +228,7 @@ class VerifyReport:
     expression: str
     points: list[tuple[float, ...]]
     rows: list[VerifyRow] = field(default_factory=list)
+    failure: str = ""  # the first error met while sampling points (why there may be none)
 
     @property
     def ok(self) -> bool:
@@ -187,8 +246,12 @@ class VerifyReport:
         for row in [header, *body]:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if not self.points:
-            lines.append("NO POINTS: the expression failed to evaluate at every point tried")
-        lines.append("all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL")
+            why = f" (first error: {self.failure})" if self.failure else ""
+            lines.append(f"NO POINTS: the expression failed to evaluate at every point tried{why}")
+        if not self.points:
+            lines.append("NOT CHECKED: nothing to compare")
+        else:
+            lines.append("all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -222,6 +285,8 @@ def _time_limit(seconds: float):
 
 def _symbolic_status(sp: Any, ours: Any, theirs: Any, timeout: float) -> tuple[str, Any]:
     """("equal" | "differs" | "skipped: ..." , the difference if it did not vanish)."""
+    if ours == theirs:  # also when both are nan (a constant too large for floats), which never cancels
+        return "equal", None
     difference = ours - theirs
     if difference == 0:
         return "equal", None
@@ -237,6 +302,19 @@ def _symbolic_status(sp: Any, ours: Any, theirs: Any, timeout: float) -> tuple[s
     return "differs", simplified
 
 
+def _symbolic_check(sp: Any, ours: Any, theirs: Any, timeout: float, numeric: float, params: list[Any],
+                    points: list[tuple[float, ...]]) -> str:
+    """The symbolic column of one row."""
+    status, leftover = _symbolic_status(sp, ours, theirs, timeout)
+    if status == "differs" and numeric <= _NUMERIC_RTOL:
+        # A constant folded in floats can leave a ~1e-17 residue: still equal.
+        residue = max((abs(complex(leftover.subs(dict(zip(params, p))).evalf())) for p in points),
+                      default=math.inf)
+        if residue <= 1e-12:
+            status = "equal up to float rounding"
+    return status
+
+
 def _close(a: float, b: float, atol: float = 1e-12) -> float:
     """Relative error of a against b (0 when within atol)."""
     gap = abs(a - b)
@@ -244,25 +322,40 @@ def _close(a: float, b: float, atol: float = 1e-12) -> float:
 
 
 def _sample_points(fn: Any, theirs: Any, n_vars: int, points: int, seed: int, scale: float
-                   ) -> list[tuple[tuple[float, ...], Any, Any]]:
-    """Random points where the generated code (and SymPy's derivative, if given) evaluate."""
+                   ) -> tuple[list[tuple[tuple[float, ...], Any, Any]], str]:
+    """Random points where the generated code (and SymPy's derivative, if given) evaluate,
+    and the first error met (it says why, when no point does)."""
     rng = random.Random(seed)
     found = []
+    first_error = ""
     for _ in range(points * 200):
         if len(found) == points:
             break
         point = tuple(rng.uniform(-scale, scale) for _ in range(n_vars))
         try:
             ours = fn(*point)
+        except (EvaluationError, ArithmeticError, ValueError, TypeError) as error:
+            first_error = first_error or _one_line(error)
+            continue
+        try:
             reference = None if theirs is None else [complex(v) for v in theirs(*point)]
-        except (EvaluationError, ArithmeticError, ValueError, TypeError):
+        except (ArithmeticError, ValueError, TypeError) as error:
+            first_error = first_error or f"SymPy's expressions: {_one_line(error)}"
             continue
         if reference is not None:
             if any(abs(v.imag) > 1e-12 or not math.isfinite(v.real) for v in reference):
+                first_error = first_error or "SymPy's expressions are not finite and real there"
                 continue
             reference = [v.real for v in reference]
         found.append((point, ours, reference))
-    return found
+    return found, first_error
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    if isinstance(error, SymgradError):
+        return text[0] if text else type(error).__name__
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 @dataclass
@@ -342,23 +435,34 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     unmapped = sorted({n.op.name for n in graph if n.args and n.op.sympy is None})
     if unmapped:
         skipped = f"skipped: no SymPy mapping for {', '.join(unmapped)}"
+    entries = _entries(fn, None, None, [])
+    depth = graph_depth(outputs) if skipped is None else 0
+    # SymPy differentiates the expression itself; symgrad's derivatives (about twice as deep
+    # for a chain) only go through to_sympy, which recurses about half as much per level.
+    derivative_depth = graph_depth([e.ours for e in entries]) if skipped is None else 0
+    limit = sympy_depth_limit()
+    if depth > limit or derivative_depth > 2 * limit:
+        skipped = (f"skipped: graph {depth} deep (derivatives {derivative_depth}), "
+                   f"over sympy's depth limit {limit} ({2 * limit})")
 
-    sp = theirs = sym_outputs = None
-    syms: list[Any] = []
+    sp = theirs = None
     if skipped is None:
         sp = _sympy()
-        sym_params = to_sympy(list(fn.params))
-        sym_outputs = to_sympy(outputs)
-        syms = to_sympy(list(fn.wrt))
-    entries = _entries(fn, sp, sym_outputs, syms)
-    if skipped is None:
-        theirs = sp.lambdify(sym_params, [e.theirs for e in entries], modules="math")
-        ours_exprs = to_sympy([e.ours for e in entries])
+        try:
+            sym_params = to_sympy(list(fn.params))
+            entries = _entries(fn, sp, to_sympy(outputs), to_sympy(list(fn.wrt)))
+            theirs = sp.lambdify(sym_params, [e.theirs for e in entries], modules="math")
+            ours_exprs = to_sympy([e.ours for e in entries])
+        except (RecursionError, SympyDepthError, SyntaxError, MemoryError) as error:
+            # A safety net under the depth limit: lambdify's source can nest brackets several
+            # times per level (sigmoid), and the limit counts from wherever verify was called.
+            skipped = f"skipped: sympy failed ({type(error).__name__}) on a graph {depth} deep"
+            entries, theirs = _entries(fn, None, None, []), None
 
     flat = _flatten(fn)
-    samples = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
+    samples, first_error = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
     shown = "; ".join(to_text(o, limit=80 // len(outputs)) for o in outputs)
-    report = VerifyReport(shown, [p for p, _, _ in samples])
+    report = VerifyReport(shown, [p for p, _, _ in samples], failure=first_error)
     for i, entry in enumerate(entries):
         numeric = None
         status = skipped
@@ -366,13 +470,11 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
             numeric = max((_close(ours[i], ref[i]) for _, ours, ref in samples), default=math.inf)
             status = "skipped: symbolic=False"
             if symbolic:
-                status, leftover = _symbolic_status(sp, ours_exprs[i], entry.theirs, timeout)
-                if status == "differs" and numeric <= _NUMERIC_RTOL:
-                    # A constant folded in floats can leave a ~1e-17 residue: still equal.
-                    residue = max((abs(complex(leftover.subs(dict(zip(sym_params, p))).evalf()))
-                                   for p, _, _ in samples), default=math.inf)
-                    if residue <= 1e-12:
-                        status = "equal up to float rounding"
+                try:
+                    status = _symbolic_check(sp, ours_exprs[i], entry.theirs, timeout, numeric, sym_params,
+                                             [p for p, _, _ in samples])
+                except RecursionError:
+                    status = f"skipped: sympy recursed too deep (graph {depth} deep)"
         fd_error = None if entry.base is None else max(
             (_fd_error(flat, p, entry.base, entry.var, ours[i]) for p, ours, _ in samples), default=math.inf)
         ok = (
@@ -399,4 +501,4 @@ def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, deriva
     return _close(derivative, estimate, atol=1e-6)
 
 
-__all__ = ["VerifyReport", "VerifyRow", "from_sympy", "to_sympy", "verify"]
+__all__ = ["SympyDepthError", "VerifyReport", "VerifyRow", "from_sympy", "graph_depth", "to_sympy", "verify"]

@@ -1,5 +1,6 @@
 """The whitelisting parser and `python -m symgrad`."""
 
+import importlib
 import os
 import re
 import subprocess
@@ -139,3 +140,27 @@ def test_cli_demo_runs_end_to_end():
     assert "def f_and_grad(x, y):" in out.stdout
     assert "all derivatives agree" in out.stdout
     assert "g = 24.7041, dg/da = 138.8338, dg/db = 645.5773" in out.stdout
+
+
+@pytest.mark.parametrize("command", ["grad", "check", "dot"])
+@pytest.mark.parametrize("text", ["2**10**10 + x", "x + 9**9**9"])
+def test_cli_finishes_quickly_on_a_huge_constant_power(command, text, tmp_path):
+    extra = ["-o", str(tmp_path / "g.dot")] if command == "dot" else []
+    out = run_cli(command, text, *extra, timeout=30)
+    assert out.returncode in (0, 2) and "Traceback" not in out.stderr
+
+
+def test_cli_check_of_an_expression_defined_nowhere_exits_2_and_says_why():
+    out = run_cli("check", "2**10**10 + x", timeout=30)
+    assert out.returncode == 2 and "first error: pow failed" in out.stdout
+
+
+def test_cli_reports_any_failure_as_one_error_line_with_exit_2(monkeypatch, capsys):
+    from symgrad.cli import main
+
+    def overflow(*args, **kwargs):
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(importlib.import_module("symgrad.verify"), "verify", overflow)
+    assert main(["check", "x"]) == 2
+    assert capsys.readouterr().err == "error: OverflowError: int too large to convert to float\n"

@@ -1,5 +1,6 @@
 """The SymPy bridge and sg.verify."""
 
+import importlib
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import sympy
 
 import symgrad as sg
 from symgrad import ops
+from symgrad.expr import make
 
 x, y = sg.symbols("x y")
 QUICKSTART = sg.tanh(x * y) + x**2 / y - sg.log(y) * sg.exp(-x)
@@ -94,3 +96,83 @@ def test_from_sympy_accepts_pi_and_rationals():
 
 def test_to_sympy_of_a_division_by_zero_is_undefined_not_a_crash():
     assert sg.to_sympy(sg.const(1.0) / sg.const(0.0)) is sympy.nan
+
+
+def _tanh_chain(depth):
+    e = x
+    for _ in range(depth):
+        e = sg.tanh(e)
+    return e
+
+
+def test_verify_of_a_150_deep_chain_skips_sympy_and_names_the_depth():
+    report = sg.verify(_tanh_chain(150), [x])
+    assert report.ok and all("151 deep" in r.symbolic and "limit" in r.symbolic for r in report.rows)
+
+
+def test_verify_without_symbolic_of_a_45_deep_readme_chain_checks_by_finite_differences():
+    e = x
+    for _ in range(45):
+        e = sg.sin(e) * 1.01 + 0.1 * x
+    report = sg.verify(e, [x], symbolic=False)
+    assert report.ok and report.rows[1].symbolic.startswith("skipped: graph") and report.rows[1].fd_error is not None
+
+
+def test_verify_falls_back_to_finite_differences_when_sympy_recurses(monkeypatch):
+    verify_module = importlib.import_module("symgrad.verify")  # sg.verify is the function
+    monkeypatch.setattr(verify_module, "sympy_depth_limit", lambda: 10**6)  # let SymPy meet the chain
+    report = sg.verify(_tanh_chain(150), [x])
+    assert report.ok and all("RecursionError" in r.symbolic for r in report.rows)
+
+
+def test_to_sympy_of_a_500_deep_chain_raises_an_error_naming_the_depth():
+    with pytest.raises(sg.SymgradError, match="501 nodes deep"):
+        sg.to_sympy(_tanh_chain(500))
+
+
+def test_to_sympy_of_a_huge_constant_power_is_a_float_not_an_exact_integer():
+    image = sg.to_sympy(sg.const(2) ** (sg.const(10) ** 7))  # exact: ten million bits
+    assert isinstance(image, sympy.Float) and image > 10**3_000_000
+
+
+def test_to_sympy_of_a_constant_power_beyond_mpmath_is_infinite():
+    assert sg.to_sympy(sg.const(2) ** (sg.const(10) ** (sg.const(10) ** 10))) is sympy.oo
+
+
+def test_to_sympy_keeps_small_constant_powers_exact():
+    assert sg.to_sympy(sg.const(3) ** (sg.const(2) * x)).subs(sympy.Symbol("x", real=True), 2) == 81
+
+
+def test_verify_report_names_the_first_error_when_no_point_evaluates():
+    report = sg.verify(sg.const(2) ** (sg.const(10) ** 10) + x, [x])
+    assert report.points == [] and "pow failed" in report.failure
+    assert "first error: pow failed" in str(report) and "MISMATCH" not in str(report)
+
+
+def _round_trip_cases():
+    """Every op with a SymPy mapping, applied to symbols (params from ops.power_kind)."""
+    exponents = (3, -2, 0.5, 1.5, -0.7)
+    for op in ops.all_ops():
+        if op.sympy is None or op.arity == 0:
+            continue
+        if op.takes_param:
+            params = [p for p in (ops.power_kind(k)[1] for k in exponents) if ops.power_kind(p)[0] is op]
+            for p in params:
+                yield pytest.param(make(op, (x,), p), op.domain, id=f"{op.name}{p}")
+        else:
+            yield pytest.param(op(*(x, y)[:op.arity]), op.domain, id=op.name)
+
+
+@pytest.mark.parametrize("e, domain", list(_round_trip_cases()))
+def test_from_sympy_reads_back_what_to_sympy_writes_for_every_op(e, domain):
+    back = sg.from_sympy(sg.to_sympy(e))
+    points = [(0.3, 1.7), (1.9, 0.6), (2.5, 2.0)] if domain == "positive" else [(-1.3, 0.4), (0.7, -2.1), (2.2, 1.5)]
+    want, got = sg.compile(e, wrt=[x, y]), sg.compile(back, wrt=[x, y])
+    for point in points:
+        assert got.forward(*point) == pytest.approx(want.forward(*point), rel=1e-12)
+
+
+def test_from_sympy_reads_step_of_an_expression_whose_condition_sympy_rearranged():
+    e = ops.step(x * x - 1.0)
+    back = sg.from_sympy(sg.to_sympy(e))
+    assert [sg.compile(back, wrt=[x]).forward(v) for v in (0.5, 1.5)] == [0.0, 1.0]
