@@ -340,7 +340,7 @@ def as_expr(value: Any, what: str = "argument") -> Expr:
 
 def const(value: int | float) -> Expr:
     """The constant node for a Python number."""
-    return make(_ops.CONST, (), value if type(value) is float else as_number(value, "const()"))
+    return make(_ops.CONST, (), value if type(value) is float else as_number(value, "a constant"))
 
 
 def symbol(name: str) -> Expr:

@@ -102,7 +102,10 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _refuse(text, node, f"only numbers are allowed as constants, not {value!r}")
-        return const(value)
+        try:
+            return const(value)
+        except ValueError as error:  # an integer too large for a float
+            raise _refuse(text, node, str(error)) from None
     if isinstance(node, ast.Name):
         if node.id.startswith("_"):
             raise _refuse(text, node, f"names starting with '_' are not allowed: {node.id!r}")

@@ -164,3 +164,14 @@ def test_cli_reports_any_failure_as_one_error_line_with_exit_2(monkeypatch, caps
     monkeypatch.setattr(importlib.import_module("symgrad.verify"), "verify", overflow)
     assert main(["check", "x"]) == 2
     assert capsys.readouterr().err == "error: OverflowError: int too large to convert to float\n"
+
+
+def test_cli_an_integer_too_large_for_a_float_is_bad_input_pointing_at_it():
+    out = run_cli("grad", "x*1" + "0" * 400)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "too large for a float" in out.stderr and "^^^" in out.stderr
+
+
+def test_cli_wrt_naming_no_symbol_is_bad_input_with_a_suggestion():
+    out = run_cli("check", "x*y", "--wrt", "X")
+    assert out.returncode == 2 and "did you mean 'x'?" in out.stderr
