@@ -17,7 +17,7 @@ from symgrad.compiler import (
     jit,
     set_cache_size,
 )
-from symgrad.errors import EvaluationError, ParseError, SymgradError
+from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
@@ -33,6 +33,7 @@ __all__ = [
     "HVPFunction",
     "ParseError",
     "SymgradError",
+    "SympyDepthError",
     "VerifyReport",
     "abs",
     "cache_info",

@@ -16,3 +16,7 @@ class EvaluationError(SymgradError, ArithmeticError, ValueError):
 
 class ParseError(SymgradError, ValueError):
     """Text given to the expression parser uses something it does not allow."""
+
+
+class SympyDepthError(SymgradError, ValueError):
+    """SymPy cannot hold (or work on) an expression this deeply nested: it recurses per level."""

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad.errors import EvaluationError, SymgradError
+from symgrad.errors import EvaluationError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, as_expr, const, free_symbols, symbol, to_text, topological_order
 from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
 
@@ -39,10 +39,6 @@ def _sympy() -> Any:
     import sympy
 
     return sympy
-
-
-class SympyDepthError(SymgradError, ValueError):
-    """SymPy cannot hold (or work on) an expression this deeply nested: it recurses per level."""
 
 
 def graph_depth(roots: Sequence[Expr]) -> int:
@@ -501,4 +497,4 @@ def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, deriva
     return _close(derivative, estimate, atol=1e-6)
 
 
-__all__ = ["SympyDepthError", "VerifyReport", "VerifyRow", "from_sympy", "graph_depth", "to_sympy", "verify"]
+__all__ = ["VerifyReport", "VerifyRow", "from_sympy", "graph_depth", "to_sympy", "verify"]
