@@ -518,18 +518,23 @@ def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr
 
 
 def _node_of_record(record: Any, earlier: list[Expr]) -> Expr:
-    if type(record) not in (list, tuple) or len(record) != 3:
+    kind = type(record)
+    if (kind is not tuple and kind is not list) or len(record) != 3:
         raise ValueError("a record is (op name, param, argument indices)")
     op_name, param, arg_ids = record
     if type(op_name) is not str:
         raise ValueError("the op name is not a str")
     op = _ops.by_name(op_name)
-    if type(arg_ids) not in (list, tuple) or len(arg_ids) != op.arity:
+    kind = type(arg_ids)
+    if (kind is not tuple and kind is not list) or len(arg_ids) != op.arity:
         raise ValueError(f"{op.name} takes {op.arity} argument(s)")
-    if not all(type(i) is int and 0 <= i < len(earlier) for i in arg_ids):
-        raise ValueError("an argument is not the index of an earlier record")
-    op.check_param(param)
-    return make(op, tuple(earlier[i] for i in arg_ids), param)
+    count = len(earlier)
+    for i in arg_ids:
+        if type(i) is not int or not 0 <= i < count:
+            raise ValueError("an argument is not the index of an earlier record")
+    if param is not None or op.param_check is not None:
+        op.check_param(param)
+    return make(op, tuple([earlier[i] for i in arg_ids]), param)
 
 
 def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:
