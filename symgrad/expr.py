@@ -79,7 +79,7 @@ class Op:
         """Raise ValueError unless ``param`` is one this op's nodes may carry."""
         if self.param_check is None:
             if param is not None:
-                raise ValueError(f"{self.name} nodes carry no parameter, got {_short_repr(param)}")
+                raise ValueError(f"{self.name} nodes carry no parameter, got {reprlib.repr(param)}")
         else:
             self.param_check(param)
 
@@ -307,7 +307,7 @@ def as_number(value: Any, what: str) -> int | float:
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {_short_repr(value)}"
+            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {reprlib.repr(value)}"
         )
     if isinstance(value, numbers.Integral):
         number = int(value)
@@ -327,10 +327,6 @@ def check_float_range(number: int, what: str) -> None:
                          "for a float (the largest is about 1.8e308)") from None
 
 
-def _short_repr(value: Any) -> str:
-    return reprlib.repr(value)
-
-
 def as_expr(value: Any, what: str = "argument") -> Expr:
     """``value`` if it is an Expr, else the constant for a Python number."""
     if isinstance(value, Expr):
@@ -346,7 +342,7 @@ def const(value: int | float) -> Expr:
 def symbol(name: str) -> Expr:
     """The symbol called ``name`` (any string; it is made a safe identifier when compiled)."""
     if not isinstance(name, str) or not name:
-        raise TypeError(f"a symbol's name must be a non-empty string, got {_short_repr(name)}")
+        raise TypeError(f"a symbol's name must be a non-empty string, got {reprlib.repr(name)}")
     if type(name) is not str:  # a str subclass could answer str's methods its own way
         name = str.__str__(name)
     return make(_ops.SYMBOL, (), name)
@@ -366,7 +362,7 @@ def split_names(names: str, what: str) -> list[str]:
     """The names in a string, separated by spaces or commas (as ``symbols`` reads them)."""
     parts = names.replace(",", " ").split() if isinstance(names, str) else None
     if not parts:
-        raise TypeError(f"{what} needs a string of names such as 'x y', got {_short_repr(names)}")
+        raise TypeError(f"{what} needs a string of names such as 'x y', got {reprlib.repr(names)}")
     return parts
 
 
@@ -509,11 +505,11 @@ def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr
         except (ValueError, TypeError, KeyError) as error:
             reason = error.args[0] if error.args else type(error).__name__
             raise SymgradError(
-                f"refusing to rebuild a graph: record {index} {_short_repr(record)} is not valid: {reason}"
+                f"refusing to rebuild a graph: record {index} {reprlib.repr(record)} is not valid: {reason}"
             ) from None
     for root in roots:
         if type(root) is not int or not 0 <= root < len(nodes):
-            raise SymgradError(f"refusing to rebuild a graph: root {_short_repr(root)} is not the index of a record")
+            raise SymgradError(f"refusing to rebuild a graph: root {reprlib.repr(root)} is not the index of a record")
     return [nodes[i] for i in roots]
 
 
@@ -538,6 +534,10 @@ def _node_of_record(record: Any, earlier: list[Expr]) -> Expr:
 
 
 def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:
+    if type(payload) is not tuple or len(payload) != 2 or type(payload[1]) is not list or len(payload[1]) != 1:
+        raise SymgradError(
+            f"refusing to rebuild an expression: expected (records, [root]), got {reprlib.repr(payload)}"
+        )
     return rebuild_graph(*payload)[0]
 
 

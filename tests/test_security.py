@@ -133,3 +133,9 @@ def test_sg_loads_refuses_a_pickle_that_names_anything_else():
 def test_sg_loads_refuses_garbage_with_a_symgrad_error():
     with pytest.raises(sg.SymgradError, match="not a valid symgrad pickle"):
         sg.loads(b"\x80\x04not a pickle")
+
+
+@pytest.mark.parametrize("payload", ["x", ([("symbol", "x", ())], []), ([("symbol", "x", ())], (0,)), None])
+def test_an_expression_payload_of_the_wrong_shape_is_refused(payload):
+    with pytest.raises(sg.SymgradError, match="expected \\(records, \\[root\\]\\)"):
+        expr._rebuild(payload)
