@@ -653,8 +653,8 @@ def _cache_key(roots: Sequence[Expr], *options: Any) -> tuple[Any, ...]:
 def _signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Expr], list[Expr]]:
     """The graph's topological order, the ``wrt`` symbols (default: every symbol, by name), the parameters.
 
-    A ``wrt`` symbol must be one the expression uses, or one of ``args`` (an argument it
-    does not use, whose derivative is 0): anything else is almost surely a typo.
+    A ``wrt`` name must name a symbol the expression uses or one of ``args`` (any other is
+    almost surely a typo); a ``wrt`` symbol it does not use is an argument whose derivative is 0.
     """
     graph_order = topological_order(roots)
     used = [n for n in graph_order if n.op is SYMBOL]
