@@ -7,22 +7,15 @@
 """
 
 from symgrad.arrays import set_threads
-from symgrad.compiler import (
-    CompiledFunction,
-    HVPFunction,
-    cache_info,
-    clear_cache,
-    compile,
-    compile_hvp,
-    jit,
-    set_cache_size,
-)
+from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
+from symgrad.hvp import HVPFunction, compile_hvp
 from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.simplify import simplify
+from symgrad.tracing import jit
 from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
 from symgrad.viz import draw
 

@@ -156,7 +156,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
     """The ``_finish`` helper of a compiled function with reduction ``reduce``.
 
     With a reduction, the generated code passes the gradient as ``products`` of
-    ``factors`` (see ``symgrad.compiler._BatchSums``): entry k is the batch sum of
+    ``factors`` (see ``symgrad.array_code.BatchSums``): entry k is the batch sum of
     ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of
     ``factors[i]`` alone), negated for k in ``negated``.
     """

@@ -499,3 +499,8 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
             if node is not line_node:
                 text_of[node] = (code, template.prec, count)
     return (line_node, None) if holding is None else (holding, wanted)
+
+
+def tuple_text(items: Sequence[str]) -> str:
+    """Python source of a tuple of the texts ``items`` (``(a,)`` for one)."""
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"

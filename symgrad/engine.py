@@ -31,13 +31,12 @@ parameter while it compiles a loss).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from symgrad import ops
 from symgrad.expr import Expr, as_expr, as_number, const, make, symbol
+from symgrad.lru import LRUCache, memoised
 from symgrad.names import Namer, identifier
 
 _CACHE_SIZE = 128
@@ -239,9 +238,8 @@ class _Program:
         return self.fn(*args)
 
 
-_programs: OrderedDict[tuple[Any, ...], _Program] = OrderedDict()
-_programs_lock = threading.Lock()
-stats = {"hits": 0, "misses": 0}
+_programs = LRUCache(_CACHE_SIZE)
+stats = _programs.stats  # {"hits": ..., "misses": ...}
 
 
 def _shape(order: list[Value]) -> tuple[Any, ...]:
@@ -258,20 +256,7 @@ def _shape(order: list[Value]) -> tuple[Any, ...]:
 
 
 def _compiled_for(order: list[Value]) -> _Program:
-    key = _shape(order)
-    with _programs_lock:
-        program = _programs.get(key)
-        if program is not None:
-            _programs.move_to_end(key)
-            stats["hits"] += 1
-            return program
-    program = _compile_shape(order)
-    with _programs_lock:
-        stats["misses"] += 1
-        _programs[key] = program
-        while len(_programs) > _CACHE_SIZE:
-            _programs.popitem(last=False)
-    return program
+    return memoised(_programs, _shape(order), lambda: _compile_shape(order))
 
 
 def _compile_shape(order: list[Value]) -> _Program:
@@ -315,6 +300,4 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:  # n
 
 def clear_cache() -> None:
     """Forget the compiled backward passes of every graph shape seen so far."""
-    with _programs_lock:
-        _programs.clear()
-        stats["hits"] = stats["misses"] = 0
+    _programs.clear()

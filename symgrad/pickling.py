@@ -25,7 +25,8 @@ from symgrad.errors import SymgradError
 _ALLOWED = frozenset({
     ("symgrad.expr", "_rebuild"),
     ("symgrad.compiler", "_restore"),
-    ("symgrad.compiler", "CompileStats"),
+    ("symgrad.pipeline", "CompileStats"),
+    ("symgrad.compiler", "CompileStats"),  # where pickles made before it moved name it
     ("symgrad.simplify", "RewriteStats"),
     ("collections", "Counter"),
 })

@@ -389,6 +389,26 @@ def test_near_identical_graphs_miss_the_cache(a, b):
     assert sg.compile(a, wrt=[x, y]) is not sg.compile(b, wrt=[x, y])
 
 
+def test_a_cache_hit_walks_no_graph(monkeypatch):
+    from symgrad import compiler
+
+    f = sg.tanh(x * y) + x**2
+    first = sg.compile(f, wrt=["x", "y"])
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("a cache hit walked the graph")
+
+    monkeypatch.setattr(compiler, "signature", no_walk)
+    assert sg.compile(f, wrt=["x", "y"]) is first
+
+
+def test_a_wrt_name_and_a_wrt_symbol_do_not_share_a_cache_entry():
+    z = sg.symbol("z")
+    assert sg.compile(x * y, wrt=[z]).arg_names == ("z", "x", "y")
+    with pytest.raises(ValueError, match="'z' is not a symbol of the expression"):
+        sg.compile(x * y, wrt=["z"])
+
+
 def test_different_wrt_order_misses_the_cache():
     first = sg.compile(x * y, wrt=[x, y])
     second = sg.compile(x * y, wrt=[y, x])

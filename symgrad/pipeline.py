@@ -1,0 +1,251 @@
+"""The derivation pipeline: rewrite and differentiate the outputs, lay the results out as
+sections of one function, and generate its source (a pure function of the graph and options,
+which unpickling relies on)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from symgrad.array_code import BatchSums, array_returns, without_unused
+from symgrad.codegen import ARRAY, BACKENDS, Emitted, Section, emit_function, tuple_text
+from symgrad.expr import Expr, const, format_number, to_text, topological_order
+from symgrad.grad import Differentiator
+from symgrad.ops import CONST
+from symgrad.simplify import RewriteStats
+
+
+@dataclass
+class CompileStats:
+    """What compiling did: node counts, rewrites, size of the code, time per stage."""
+
+    forward_nodes: int = 0
+    backward_nodes_before: int = 0
+    backward_nodes_after: int = 0
+    rewrites: RewriteStats = field(default_factory=RewriteStats)
+    shared_nodes: int = 0
+    lines: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def _rules(self) -> str:
+        rules = self.rewrites.identities.most_common()
+        return f" ({', '.join(f'{k} ×{n}' for k, n in rules)})" if rules else ""
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in self.seconds.items())
+        return "\n".join([
+            f"forward nodes          {self.forward_nodes}",
+            f"backward nodes         {self.backward_nodes_before} asked for, "
+            f"{self.backward_nodes_after} after rewrites",
+            f"constants folded       {self.rewrites.folded}",
+            f"identities applied     {sum(self.rewrites.identities.values())}{self._rules()}",
+            f"dead nodes dropped     {self.rewrites.dead}",
+            f"shared nodes (CSE)     {self.shared_nodes} computed once, used more than once",
+            f"lines of code          {self.lines}",
+            f"time                   {stages}",
+        ])
+
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a compiled function's code was generated, besides its graph."""
+
+    name: str
+    annotate: bool
+    multi: bool
+    backend: str
+    batch: Sequence[Expr]
+    reduce: str | None
+
+
+
+@dataclass
+class Derived:
+    """The rewritten outputs and their derivatives, sharing one graph."""
+
+    values: list[Expr]
+    jacobian: list[list[Expr]]  # one gradient row per output
+    hessian: list[list[Expr]] | None  # of the single output, when order=2
+    aux: list[Expr]
+
+    def flat(self) -> list[Expr]:
+        hessian = [e for row in self.hessian for e in row] if self.hessian else []
+        return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
+
+    def roots(self) -> list[Expr]:
+        """Every distinct expression, each once (a Hessian has n² entries, most of them often 0)."""
+        return list(dict.fromkeys(self.flat()))
+
+    @classmethod
+    def unflatten(cls, exprs: list[Expr], n_values: int, n_wrt: int, hessian: bool) -> Derived:
+        rest = iter(exprs)
+        values = [next(rest) for _ in range(n_values)]
+        jacobian = [[next(rest) for _ in range(n_wrt)] for _ in range(n_values)]
+        matrix = [[next(rest) for _ in range(n_wrt)] for _ in range(n_wrt)] if hessian else None
+        return cls(values, jacobian, matrix, list(rest))
+
+
+def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: bool,
+            order: list[Expr] | None, stats: CompileStats) -> tuple[Derived, list[Expr]]:
+    """Rewrite the outputs, differentiate them (rewriting as it goes); also the final topological order."""
+    clock = time.perf_counter()
+    if order is None:
+        order = topological_order([*outputs, *aux])
+    d = Differentiator()
+    rewriter = d.rewriter
+    roots = d.prepare([*outputs, *aux], order)
+    values, aux = roots[: len(outputs)], roots[len(outputs) :]
+    forward_order = topological_order(roots) if rewriter.changed else order
+    stats.seconds["rewrite"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    settled = rewriter.settled
+    single = len(values) == 1
+    jacobian = [d.gradient(v, wrt, forward_order if single else None) for v in values]
+    hessian = d.hessian(jacobian[0], wrt) if second_order else None
+    derived = Derived(values, jacobian, hessian, aux)
+    full_order = topological_order(derived.roots(), prefix=forward_order)
+    stats.forward_nodes = len(order)
+    stats.backward_nodes_before = rewriter.settled - settled
+    stats.backward_nodes_after = len(full_order) - len(forward_order)
+    stats.rewrites = rewriter.finish(full_order)
+    stats.seconds["differentiate"] = time.perf_counter() - clock
+    return derived, full_order
+
+
+
+_ZERO = const(0.0)
+_HEADER_NAMES = 8  # the opening comment lists at most this many wrt names
+
+# A Hessian up to this size is returned as a tuple literal in the source; a larger
+# one is filled in by a helper from its distinct non-constant entries (sparse ones stay small).
+MAX_LITERAL_MATRIX = 8
+
+
+@dataclass
+class Layout:
+    """How the derived expressions become sections of the generated function and its return."""
+
+    sections: list[Section]
+    returns: str
+    matrix_cells: list[tuple[int, int, Any]] | None = None  # (i, j, output slot or constant)
+
+
+def arrange(derived: Derived, wrt: list[Expr], multi: bool) -> Layout:
+    """Section outputs and the ``return`` text (``{k}`` is the k-th output over all sections)."""
+    w_names = [w.param for w in wrt]
+    slots = itertools.count()
+    value_names = [f"value_{i}" for i in range(len(derived.values))] if multi else ["value"]
+    aux_names = [f"aux_{i}" for i in range(len(derived.aux))]
+    value_slots = [f"{{{next(slots)}}}" for _ in value_names]
+    aux_slots = [f"{{{next(slots)}}}" for _ in aux_names]
+    sections = [Section("value", "t", [*derived.values, *derived.aux], [*value_names, *aux_names])]
+
+    if multi:
+        grad_names = [f"d{i}_{w}" for i in range(len(derived.values)) for w in w_names]
+        heading = "jacobian (reverse mode, one sweep per output)"
+    else:
+        grad_names = [f"d_{w}" for w in w_names]
+        heading = "gradient (reverse mode)"
+    sections.append(Section(heading, "g", [e for row in derived.jacobian for e in row], grad_names))
+    rows = [tuple_text([f"{{{next(slots)}}}" for _ in row]) for row in derived.jacobian]
+    parts = [tuple_text(value_slots) if multi else value_slots[0], tuple_text(rows) if multi else rows[0]]
+
+    cells = None
+    if derived.hessian is not None:
+        # Each distinct entry of the upper triangle is computed once; constants are written in place.
+        n = len(wrt)
+        distinct: dict[Expr, int] = {}  # entry -> its index among the Hessian's outputs
+        hessian_names: list[str] = []
+        upper: dict[tuple[int, int], int | float] = {}  # non-zero cells: output index, or a constant
+        for i, row in enumerate(derived.hessian):
+            for j in range(i, n):
+                entry = row[j]
+                if entry.op is CONST:
+                    if entry is not _ZERO:
+                        upper[i, j] = float(entry.param)
+                elif entry in distinct:
+                    upper[i, j] = distinct[entry]
+                else:
+                    upper[i, j] = distinct[entry] = len(distinct)
+                    hessian_names.append(f"h_{w_names[i]}_{w_names[j]}")
+        sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", list(distinct),
+                                hessian_names))
+        first = next(slots)  # the slot of the Hessian's first output
+
+        def cell(i: int, j: int) -> str:
+            found = upper.get((min(i, j), max(i, j)), 0.0)
+            return format_number(found) if isinstance(found, float) else f"{{{first + found}}}"
+
+        if n <= MAX_LITERAL_MATRIX:
+            parts.append(tuple_text([tuple_text([cell(i, j) for j in range(n)]) for i in range(n)]))
+        else:
+            cells = [(i, j, found) for (i, j), found in upper.items()]
+            parts.append(f"_matrix{tuple_text([f'{{{first + k}}}' for k in range(len(distinct))])}")
+    if aux_slots:
+        parts.append(tuple_text(aux_slots))
+    return Layout(sections, ", ".join(parts), cells)
+
+
+
+def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr], options: Options,
+              full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
+    """The generated source of a derived graph, and the helpers it calls: a pure function of
+    its inputs, which unpickling relies on to check a stored source."""
+    clock = time.perf_counter()
+    array_code = options.backend == ARRAY.name
+    second_order = derived.hessian is not None
+    layout = arrange(derived, wrt, options.multi)
+    position = {p: i for i, p in enumerate(params)}
+    wrt_positions = [position[w] for w in wrt]
+    if array_code:
+        sums = None
+        if options.reduce is not None:
+            sums, layout.sections[1] = BatchSums.of(layout.sections, full_order)
+            full_order = without_unused(full_order, sums.replaced)
+        layout.returns = array_returns(len(derived.aux), wrt_positions, sums)
+    what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
+    if options.multi:
+        what, suffix = "values and jacobian", "_jacobian"
+
+    def header(names: dict[Expr, str]) -> str:
+        shown_wrt = [names[w] for w in wrt[:_HEADER_NAMES]]
+        if len(wrt) > _HEADER_NAMES:
+            shown_wrt.append(f"... {len(wrt)} in all")
+        wrt_text = ", ".join(shown_wrt)
+        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
+        return f"{what} wrt ({wrt_text}) of {shown}"
+
+    emitted = emit_function(f"{options.name}{suffix}", params, layout.sections, layout.returns,
+                            annotate=options.annotate, header=header, order=full_order,
+                            backend=BACKENDS[options.backend], batch=options.batch)
+    stats.lines = emitted.source.count("\n")
+    stats.shared_nodes = emitted.shared
+    stats.seconds["emit"] = time.perf_counter() - clock
+    helper_spec: dict[str, Any] = {}
+    if layout.matrix_cells is not None:
+        helper_spec["matrix"] = (len(wrt), layout.matrix_cells)
+    if array_code:
+        helper_spec["arrays"] = (options.reduce, wrt_positions)
+    return emitted, helper_spec
+
+
+
+@contextlib.contextmanager
+def no_gc_pauses():
+    """Pause the cyclic GC: the passes allocate millions of acyclic objects, and
+    collections triggered by those allocations rescan the whole heap (measured:
+    ~1.6x slower set-up on a million-node graph)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

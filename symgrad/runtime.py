@@ -1,0 +1,166 @@
+"""Running generated code: ``exec`` in a namespace of only what its templates use, ``linecache``
+registration, input conversion, and the explanation of a failure inside it.
+
+The generated function is registered with ``linecache`` under a unique file name, so tracebacks
+and ``inspect.getsource`` show its lines; a domain error inside it (log of 0, overflow in exp...)
+is re-raised as an ``EvaluationError`` naming the operation, the subexpression, the line and the
+inputs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import linecache
+import numbers
+import reprlib
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from symgrad import arrays
+from symgrad.codegen import BACKENDS, Emitted, find_failing_node
+from symgrad.errors import EvaluationError
+from symgrad.expr import Expr, to_text
+from symgrad.ops import all_ops
+
+_counter = itertools.count(1)
+
+
+def _float_converter(names: Sequence[str]) -> Callable[..., tuple[float, ...]]:
+    def as_floats(*values: Any) -> tuple[float, ...]:
+        out = []
+        for name, value in zip(names, values):
+            if type(value) is float:
+                out.append(value)
+            elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"argument {name!r} must be a real number (int, float or NumPy scalar), "
+                    f"got {type(value).__name__} {reprlib.repr(value)}"
+                )
+            else:
+                try:
+                    out.append(float(value))
+                except OverflowError:
+                    raise ValueError(f"argument {name!r}: {reprlib.repr(value)} is too large for a float") from None
+        return tuple(out)
+
+    return as_floats
+
+
+@dataclass
+class Program:
+    """Executable generated code plus what explains its failures."""
+
+    emitted: Emitted
+    params: Sequence[Expr]
+    filename: str
+    function: Callable[..., Any]
+    helper_spec: Any = None  # what rebuilds the helpers (kept for pickling)
+
+
+def _failure_location(error: BaseException, filename: str) -> tuple[int, str | None, dict[str, Any]]:
+    """Line number in the generated file where ``error`` arose, the failing code span, and the
+    locals of the generated function there (its inputs among them)."""
+    tb = error.__traceback__
+    lineno, span, local_values = 0, None, {}
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == filename:
+            lineno = tb.tb_lineno
+            local_values = tb.tb_frame.f_locals
+            positions = list(code.co_positions())
+            index = tb.tb_lasti // 2
+            if 0 <= index < len(positions):
+                start_line, end_line, start_col, end_col = positions[index]
+                if start_line == end_line == lineno and start_col is not None and end_col is not None:
+                    line = linecache.getline(filename, lineno)
+                    span = line.encode()[start_col:end_col].decode(errors="replace")
+        tb = tb.tb_next
+    return lineno, span, local_values
+
+
+def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationError]:
+    # The inputs are read from the failing frame rather than passed in: a tuple of every
+    # parameter written into the source would cost compile time on every function (Rosenbrock
+    # n = 10^4: ~35 ms of 436) for the sake of its rare errors.
+    def explain(error: BaseException) -> EvaluationError:
+        program = holder[0]
+        emitted = program.emitted
+        lineno, span, local_values = _failure_location(error, program.filename)
+        line = linecache.getline(program.filename, lineno).strip()
+        line_node = emitted.line_nodes.get(lineno)
+        args = ", ".join(f"{n}={local_values.get(n)!r}" for n in emitted.param_names)
+        if line_node is not None:
+            params = dict(zip(program.params, emitted.param_names))
+            source_lines = emitted.source.splitlines()
+            node, piece = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
+                                            BACKENDS[emitted.backend])
+            within = "" if piece is None else f" in its {piece}"
+            what = f"{node.op.name} failed{within} ({type(error).__name__}: {error})"
+            where = f"in the subexpression {to_text(node, limit=200)}"
+        else:
+            what = f"evaluation failed ({type(error).__name__}: {error})"
+            where = "outside the computed nodes"
+        return EvaluationError(
+            f"{what}\n  {where}\n  at line {lineno} of {program.filename}: {line}\n  with inputs {args}"
+        )
+
+    return explain
+
+
+def run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any = None) -> Program:
+    """``exec`` generated source in a namespace holding only what its templates use (and its helpers)."""
+    filename = f"<symgrad:{emitted.function_name}:{kind}:{next(_counter)}>"
+    namespace: dict[str, Any] = {
+        "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
+        "ArithmeticError": ArithmeticError, "ValueError": ValueError,
+    }
+    backend = BACKENDS[emitted.backend]
+    for op in all_ops():
+        for name, value in backend.namespace(op).items():
+            if name in emitted.namespace_names:
+                namespace[name] = value
+    holder: list[Program] = []
+    namespace["_as_floats"] = _float_converter(emitted.param_names)
+    namespace["_float_types"] = (float,) * len(emitted.param_names)
+    namespace["_explain"] = _explainer(holder)
+    namespace.update(_helpers(helper_spec))
+    code = builtins.compile(emitted.source, filename, "exec")
+    exec(code, namespace)
+    function = namespace[emitted.function_name]
+    # mtime None keeps linecache.checkcache from dropping the entry.
+    linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
+    weakref.finalize(function, linecache.cache.pop, filename, None)
+    program = Program(emitted, params, filename, function, helper_spec)
+    holder.append(program)
+    return program
+
+
+def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The helpers generated code may call besides the op table's functions, from plain data
+    (kept for pickling): ``_matrix`` for a large Hessian, the array runtime for array code."""
+    found: dict[str, Any] = {}
+    if spec and "matrix" in spec:
+        n, cells = spec["matrix"]
+        found["_matrix"] = _matrix_builder(n, cells)
+    if spec and "arrays" in spec:
+        found.update(arrays.helpers(*spec["arrays"]))
+    return found
+
+
+def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., tuple[tuple[float, ...], ...]]:
+    """The helper a large Hessian's return calls: a symmetric n×n tuple from its distinct entries."""
+    slots = [(i, j, k) for i, j, k in cells if isinstance(k, int)]
+    constants = [(i, j, c) for i, j, c in cells if isinstance(c, float)]
+
+    def matrix(*entries: float) -> tuple[tuple[float, ...], ...]:
+        rows = [[0.0] * n for _ in range(n)]
+        for i, j, c in constants:
+            rows[i][j] = rows[j][i] = c
+        for i, j, k in slots:
+            rows[i][j] = rows[j][i] = entries[k]
+        return tuple(map(tuple, rows))
+
+    return matrix
