@@ -15,8 +15,9 @@ from symgrad.hvp import HVPFunction, compile_hvp
 from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.simplify import simplify
+from symgrad.sympy_bridge import from_sympy, to_sympy
 from symgrad.tracing import jit
-from symgrad.verify import VerifyReport, from_sympy, to_sympy, verify
+from symgrad.verify import VerifyReport, verify
 from symgrad.viz import draw
 
 __all__ = [

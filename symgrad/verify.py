@@ -11,7 +11,7 @@ generated code itself), and against central finite differences::
     >>> sg.verify(sg.tanh(x * y) + x**2 / y, [x, y]).ok
     True
 
-SymPy is imported only here, and only when one of these functions runs.
+SymPy is imported only through ``symgrad.sympy_bridge``, and only when one of these functions runs.
 """
 
 from __future__ import annotations
@@ -19,191 +19,18 @@ from __future__ import annotations
 import math
 import random
 import signal
-import sys
 import threading
-from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.errors import EvaluationError, SymgradError, SympyDepthError
-from symgrad.expr import Expr, as_expr, const, free_symbols, symbol, to_text, topological_order
-from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
+from symgrad.expr import Expr, as_expr, free_symbols, to_text, topological_order
+from symgrad.sympy_bridge import graph_depth, sympy_depth_limit, sympy_module, to_sympy
 
 _NUMERIC_RTOL = 1e-9
 _FD_RTOL = 1e-4
 _MAX_SYMBOLIC_OPS = 3000
-
-
-def _sympy() -> Any:
-    import sympy
-
-    return sympy
-
-
-def graph_depth(roots: Sequence[Expr]) -> int:
-    """The number of nodes on the longest path from a root down to a leaf (iteratively)."""
-    depth: dict[Expr, int] = {}
-    for node in topological_order(list(roots)):
-        depth[node] = 1 + max((depth[a] for a in node.args), default=0)
-    return max((depth[r] for r in roots), default=0)
-
-
-def sympy_depth_limit() -> int:
-    """The deepest graph verify hands to SymPy.
-
-    SymPy's diff, printing and assumption queries recurse, ~7 Python frames per level of
-    nesting (sympy.diff of a tanh chain fails at 139 levels under the default limit of 1000),
-    and lambdify's source stops compiling past 200 nested brackets.
-    """
-    return sys.getrecursionlimit() // 10
-
-
-# ---- conversion ------------------------------------------------------------------
-
-
-def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
-    """SymPy expression(s) for symgrad expression(s); shared nodes stay shared.
-
-    Symbols become ``sympy.Symbol(name, real=True)``.
-    """
-    sp = _sympy()
-    single = isinstance(exprs, Expr)
-    roots = [exprs] if single else [as_expr(e) for e in exprs]
-    try:
-        return _to_sympy(sp, roots, single)
-    except RecursionError:
-        # SymPy's constructors ask assumptions (is_number, is_finite...) down the whole nest.
-        raise SympyDepthError(f"to_sympy: the graph is {graph_depth(roots)} nodes deep; SymPy recursed past "
-                              f"Python's recursion limit ({sys.getrecursionlimit()}) building it") from None
-
-
-def _to_sympy(sp: Any, roots: list[Expr], single: bool) -> Any:
-    image: dict[Expr, Any] = {}
-    for node in topological_order(roots):
-        if node.op is SYMBOL:
-            image[node] = sp.Symbol(node.param, real=True)
-        elif node.op is CONST:
-            image[node] = sp.Integer(node.param) if isinstance(node.param, int) else sp.Float(node.param)
-        else:
-            if node.op.sympy is None:
-                raise TypeError(f"the op {node.op.name!r} has no SymPy mapping")
-            extra = (node.param,) if node.param is not None else ()
-            try:
-                image[node] = node.op.sympy(sp, *(image[a] for a in node.args), *extra)
-            except ZeroDivisionError:  # SymPy's Float refuses x/0.0: the value is undefined
-                image[node] = sp.nan
-    return image[roots[0]] if single else [image[r] for r in roots]
-
-
-def _sympy_functions() -> dict[str, Any]:
-    """SymPy function class name -> unary op, read off the op table's SymPy mappings."""
-    sp = _sympy()
-    probe = sp.Symbol("probe", real=True)
-    found = {}
-    for op in all_ops():
-        if op.arity != 1 or op.sympy is None or op.takes_param:
-            continue
-        image = op.sympy(sp, probe)
-        if isinstance(image, sp.Function) and image.args == (probe,):
-            found[type(image).__name__] = op
-    return found
-
-
-def from_sympy(expr: Any) -> Expr:
-    """The symgrad expression for a SymPy expression built from supported functions.
-
-    Anything else (``erf``, ``Integral``, ...) raises a TypeError naming it.
-    """
-    sp = _sympy()
-    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
-    functions = _sympy_functions()
-    image: dict[Any, Expr] = {}
-    stack: list[tuple[Any, bool]] = [(expr, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node in image:
-            continue
-        operands = [] if node.is_Number else _operands(sp, node)
-        if not expanded and operands:
-            stack.append((node, True))
-            stack.extend((a, False) for a in reversed(operands) if a not in image)
-            continue
-        image[node] = _convert_one(sp, node, operands, [image[a] for a in operands], functions)
-    return image[expr]
-
-
-def _operands(sp: Any, node: Any) -> list[Any]:
-    """The subexpressions converted before ``node``: its args, but for a Piecewise the sides of
-    its conditions, where an op's argument sits (relu's image is Piecewise((a, a > 0), (0, True)))."""
-    if not isinstance(node, sp.Piecewise):
-        return list(node.args)
-    # SymPy moves numbers across (x - 1 > 0 becomes x > 1): lhs - rhs is a candidate too.
-    sides = [side for _, cond in node.args if isinstance(cond, sp.core.relational.Relational)
-             for side in (cond.lhs, cond.rhs, cond.lhs - cond.rhs) if not side.is_Number]
-    return list(dict.fromkeys(sides))
-
-
-def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Any, int] | None:
-    """(op, i): a unary op of the table whose SymPy image of ``operands[i]`` is ``node``."""
-    for op in all_ops():
-        if op.arity != 1 or op.sympy is None or op.takes_param:
-            continue
-        for i, operand in enumerate(operands):
-            if op.sympy(sp, operand) == node:
-                return op, i
-    return None
-
-
-def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Any]) -> Expr:
-    if node.is_Symbol:
-        return symbol(node.name)
-    if node.is_Integer:
-        return const(int(node))
-    if node.is_Number or node in (sp.pi, sp.E):
-        return const(float(node))
-    if node.is_Add:
-        out = args[0]
-        for a in args[1:]:
-            out = out + a
-        return out
-    if node.is_Mul:
-        # SymPy writes a/b as a*b**-1: put such factors back under a division.
-        sign = node.args[0] == -1
-        numerator: Expr | None = None
-        denominator: Expr | None = None
-        for part, image in list(zip(node.args, args))[1 if sign else 0:]:
-            if part.is_Pow and part.exp.is_Number and part.exp < 0:
-                image = power(image.args[0], -part.exp) if part.exp != -1 else image.args[0]
-                denominator = image if denominator is None else denominator * image
-            else:
-                numerator = image if numerator is None else numerator * image
-        out = (const(1.0) if numerator is None else numerator)
-        if denominator is not None:
-            out = out / denominator
-        return -out if sign else out
-    if node.is_Pow:
-        exponent = node.args[1]
-        if exponent == sp.Rational(1, 2):
-            return sqrt(args[0])
-        if exponent.is_Number:
-            return power(args[0], int(exponent) if exponent.is_Integer else float(exponent))
-        return power(args[0], args[1])
-    if isinstance(node, sp.Max) and len(node.args) == 2 and 0 in node.args:
-        return relu(args[1] if node.args[0] == 0 else args[0])
-    name = type(node).__name__
-    if name in functions:
-        return functions[name](args[0])
-    found = _unary_op_with_image(sp, node, operands)
-    if found is not None:
-        return found[0](args[found[1]])
-    raise TypeError(
-        f"from_sympy: {name} ({node}) has no symgrad op; supported: + - * / **, "
-        f"{', '.join(sorted(functions))}, Max(x, 0) and the images of symgrad's other ops (relu, step)"
-    )
-
-
-# ---- verification ------------------------------------------------------------------
 
 
 @dataclass
@@ -443,7 +270,7 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
 
     sp = theirs = None
     if skipped is None:
-        sp = _sympy()
+        sp = sympy_module()
         try:
             sym_params = to_sympy(list(fn.params))
             entries = _entries(fn, sp, to_sympy(outputs), to_sympy(list(fn.wrt)))
@@ -497,4 +324,4 @@ def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, deriva
     return _close(derivative, estimate, atol=1e-6)
 
 
-__all__ = ["VerifyReport", "VerifyRow", "from_sympy", "graph_depth", "to_sympy", "verify"]
+__all__ = ["VerifyReport", "VerifyRow", "verify"]
