@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,18 +55,28 @@ def test_each_set_up_is_paired_with_a_fresh_compile_of_its_source():
     assert paired["median"] == pytest.approx(setup["median"] / compiled["median"])
 
 
+class _FakeClock:
+    """A clock that moves only when a fake code runs: by its warm cost, or by its cold cost when
+    the other code ran last (the allocator left cold for it, as a large NumPy call can)."""
+
+    def __init__(self):
+        self.now, self.last = 0.0, None
+
+    def __call__(self):
+        return self.now
+
+    def code(self, name, warm, cold):
+        def run():
+            self.now += cold if self.last not in (None, name) else warm
+            self.last = name
+        return run
+
+
 def test_in_alternation_neither_code_is_timed_cold_right_after_the_other():
-    state = {"cold": False}
-
-    def ours():  # leaves the allocator cold for the next code, as a large NumPy call can
-        state["cold"] = True
-
-    def reference():  # long enough to be timed one call at a time; slower as the first call after ours
-        time.sleep(0.3 if state["cold"] else 0.21)
-        state["cold"] = False
-
-    _, theirs = child.time_calls(ours, True, reference, first=1e-6)
-    assert len(theirs) == 3 and max(theirs) < 0.27
+    clock = _FakeClock()
+    ours, theirs = child.time_calls(clock.code("ours", warm=0.1, cold=0.5), True,
+                                    clock.code("reference", warm=0.21, cold=0.3), clock=clock)
+    assert ours == pytest.approx([0.1] * 3) and theirs == pytest.approx([0.21] * 3)
 
 
 def test_a_set_up_only_child_times_one_set_up():
