@@ -26,7 +26,8 @@ def summary(times: list[float]) -> dict[str, float]:
 SLOW_CALL = 10.0  # seconds: a call this slow is timed once, by the run that checked its answer
 
 
-def time_calls(call, quick: bool, reference=None, first: float = 0.0) -> tuple[list[float], list[float]]:
+def time_calls(call, quick: bool, reference=None, first: float = 0.0,
+               clock=timeit.default_timer) -> tuple[list[float], list[float]]:
     """Seconds per call over several repeats (more for cheap calls, one for very slow ones).
 
     With ``reference`` (the hand-written code for the same task), each repeat of ``call`` is
@@ -35,15 +36,16 @@ def time_calls(call, quick: bool, reference=None, first: float = 0.0) -> tuple[l
     with one untimed call: the first call after the other code's can cost several times a warm
     one (whole-array NumPy at 10^6 points: 0.2 s warm, 0.7-2 s right after the scalar loop,
     its freed memory having to be faulted in again), and a one-call repeat would time only that.
+    ``clock`` is the timer's clock (the tests pass a fake one).
     """
-    timer = timeit.Timer(call)
+    timer = timeit.Timer(call, timer=clock)
     number, total = (1, first) if first > SLOW_CALL else timer.autorange()
     per_call = total / number
     repeat = 3 if quick else 7 if per_call < 0.05 else 5 if per_call < 1 else 3 if per_call < SLOW_CALL else 1
     other = None
     if reference is not None:
         reference()
-        other = timeit.Timer(reference)
+        other = timeit.Timer(reference, timer=clock)
     other_number = other.autorange()[0] if other is not None else 0
     ours, theirs = ([per_call], []) if repeat == 1 else ([], [])
     for _ in range(repeat):

@@ -9,6 +9,7 @@ import sympy
 
 import symgrad as sg
 from symgrad import ops
+from tests.cases import unary_cases
 
 x, y, z = sg.symbols("x y z")
 ROSENBROCK = (1 - x) ** 2 + 100 * (y - x**2) ** 2
@@ -31,17 +32,7 @@ def _assert_matrix_close(got, want):
             assert math.isclose(g, w.real, rel_tol=1e-9, abs_tol=1e-9), (got, want)
 
 
-def _unary_cases():
-    for op in ops.all_ops():
-        if op.arity == 1 and op.name not in ("powi", "powc"):
-            yield pytest.param(op(x), op.domain, id=op.name)
-    for k in (-2, 2, 3, 5):
-        yield pytest.param(x**k, "positive" if k < 0 else "real", id=f"powi{k}")
-    for c in (0.5, 1.5, -0.5):
-        yield pytest.param(x**c, "positive", id=f"powc{c}")
-
-
-@pytest.mark.parametrize("f, domain", list(_unary_cases()))
+@pytest.mark.parametrize("f, domain", list(unary_cases(x)))
 def test_second_derivative_and_hvp_of_every_unary_primitive_match_sympy(f, domain):
     fn = sg.compile(f, wrt=[x], order=2)
     hvp = sg.compile_hvp(f, [x])

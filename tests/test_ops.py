@@ -8,6 +8,7 @@ import sympy
 import symgrad as sg
 from symgrad import ops
 from symgrad.expr import make
+from tests.cases import unary_cases
 
 x, y = sg.symbols("x y")
 
@@ -16,16 +17,6 @@ POINTS = {
     "real": [-2.5, -1.0, -0.3, -1e-7, 1e-7, 0.2, 1.3, 3.0],
     "positive": [1e-6, 1e-3, 0.01, 0.5, 1.0, 7.5],
 }
-
-
-def _unary_cases():
-    for op in ops.all_ops():
-        if op.arity == 1 and op.name not in ("powi", "powc"):
-            yield pytest.param(op(x), op.domain, id=op.name)
-    for k in (-3, -2, -1, 0, 1, 2, 3, 5):
-        yield pytest.param(x**k, "positive" if k < 0 else "real", id=f"powi{k}")
-    for c in (0.5, 1.5, -0.5, 2.7):
-        yield pytest.param(x**c, "positive", id=f"powc{c}")
 
 
 def _reference_derivative(f, var, point):
@@ -40,7 +31,7 @@ def _assert_close(got, want):
     assert math.isclose(got, want.real, rel_tol=1e-9, abs_tol=1e-12), (got, want)
 
 
-@pytest.mark.parametrize("f, domain", list(_unary_cases()))
+@pytest.mark.parametrize("f, domain", list(unary_cases(x)))
 def test_unary_derivative_matches_sympy(f, domain):
     fn = sg.compile(f, wrt=[x])
     for point in POINTS[domain]:

@@ -88,7 +88,7 @@ def test_deep_nesting_survives_every_stage():
     (g,) = sg.grad(e, [x])
     assert len(sg.topological_order([g])) > 100_000
     assert pickle.loads(pickle.dumps(e)) is e
-    assert repr(g).startswith("(1.0 - ") or len(repr(g)) < 400
+    assert len(repr(g)) < 400  # printed without recursing, cut short
     assert sg.verify(e, [x], points=1, max_sympy_nodes=1000).ok
     value, (slope,) = sg.compile(e, wrt=[x])(0.5)
     assert 0 < value < 0.5 and 0 < slope < 1

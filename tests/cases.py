@@ -1,0 +1,19 @@
+"""Cases the derivative tests share: every unary op of the table applied to a symbol, with the
+domain its points are drawn from."""
+
+import pytest
+
+from symgrad import ops
+
+
+def unary_cases(x):
+    """``pytest.param(f, domain)`` for every unary op of the table applied to ``x`` (powers once
+    per exponent: negative ones, and every non-integer one, on positive points only), named after
+    the op."""
+    for op in ops.all_ops():
+        if op.arity == 1 and op.name not in ("powi", "powc"):
+            yield pytest.param(op(x), op.domain, id=op.name)
+    for k in (-3, -2, -1, 0, 1, 2, 3, 5):  # x ** k is powi
+        yield pytest.param(x**k, "positive" if k < 0 else "real", id=f"powi{k}")
+    for c in (0.5, 1.5, -0.5, 2.7):  # x ** c is powc
+        yield pytest.param(x**c, "positive", id=f"powc{c}")
