@@ -331,8 +331,8 @@ class _Emitter:
 
     def _render_nodes(self, nodes: Iterable[Expr], prefix: str) -> None:
         """The hot loop of code generation: each computed node's text, from its template's
-        formatter and its arguments' texts (as ``_render`` does, which stays for re-rendering a
-        failing line), is inlined into its consumer or written on a line of its own; the
+        formatter and its arguments' texts (``_render``'s work, written out here; ``_render``
+        re-renders a failing line), is inlined into its consumer or written on a line of its own; the
         temporaries its text reads are gathered in the same pass over its arguments. What the
         loop reads is bound to locals first."""
         text_of, uses, named_output = self.text_of, self.uses, self.named_output
@@ -494,23 +494,18 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     return starts
 
 
-def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text],
-            name_inline: Callable[[Expr], _Text] | None = None) -> tuple[str, int]:
-    """A node's code from its template and its arguments' texts; also the operations it holds.
-
-    ``name_inline(arg)`` assigns an inline argument to a local where the
-    template needs an atom (it repeats the argument: ``{0} * {0}``).
-    """
+def _render(node: Expr, template_of: _TemplateCache, text_of: Mapping[Expr, _Text]) -> _Text:
+    """How ``node`` reads inline, from its template and its arguments' texts: the hot loop's
+    work (``_Emitter._render_nodes``, which also names arguments and gathers temporaries),
+    formatting the template's parts the same way."""
+    template, format_parts = template_of(node.op, node.param)
     parts = []
     count = 1
-    for arg, need in zip(args, template.arg_prec):
+    for arg, need in zip(node.args, template.arg_prec):
         text, prec, ops = text_of[arg]
-        if ops:
-            if need >= ATOM and name_inline is not None:
-                text, prec, ops = name_inline(arg)
-            count += ops
+        count += ops
         parts.append(f"({text})" if prec < need else text)
-    return template.text.format(*parts), count
+    return format_parts(parts), template.prec, count
 
 
 def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
@@ -531,16 +526,17 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
         text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
     holding = None  # the first (innermost, arguments coming first) node whose code holds the span
+    template_of = _TemplateCache(backend)
     for node in pending:
         if node.op is CONST:
             text_of[node] = _literal(node.param)
         elif node.args:
-            template = backend.template(node.op, node.param)
-            code, count = _render(template, node.args, text_of)
+            rendered = _render(node, template_of, text_of)
+            code = rendered[0]
             if code == wanted:
                 return node, None
             if holding is None and wanted in code:
                 holding = node
             if node is not line_node:
-                text_of[node] = (code, template.prec, count)
+                text_of[node] = rendered
     return (line_node, None) if holding is None else (holding, wanted)
