@@ -25,8 +25,8 @@ from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY, all_ops
 
 MAX_INLINE_OPS = 2
-# Functions of more nodes than this reuse the names of dead temporaries; smaller ones keep
-# one name per value, which reads more easily.
+# Functions of more nodes than this reuse the names of dead temporaries (few live locals run
+# faster: see _Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
 _TYPE_CHECKS_PER_LINE = 6
 TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
@@ -95,8 +95,8 @@ BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 class _Temporaries:
     """Names for the temporaries of one function; with ``reuse``, a name is reused once every
     reference to its value has been written (a linear scan over the straight-line schedule).
-    Few live locals keep a large function's frame and floats in cache (Rosenbrock n = 10^4:
-    ~20% faster per call).
+    Few live locals keep a large function's frame and its floats in cache, which makes each
+    call faster.
 
     ``remaining`` counts, per node, the references not yet written (its uses). ``live`` maps
     each temporary still to be read to its name and the free list its name returns to (one
@@ -173,7 +173,7 @@ _Text = tuple[str, int, int]
 
 def _literal(value: int | float) -> _Text:
     # Inputs are converted to floats, so an integer constant is written as the float it becomes anyway:
-    # CPython's specialised float-float arithmetic is ~25% faster than int-float (measured on Rosenbrock).
+    # CPython specialises float-float arithmetic, not int-float.
     if type(value) is int and abs(value) <= _EXACT_INTEGERS:
         value = float(value)
     elif type(value) is not float:
@@ -455,12 +455,11 @@ def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
 
 
 def _check_input_lines(names: list[str]) -> list[str]:
-    # Exact-type checks written out cost ~8-9 ns per argument (less than any call); anything not a
-    # float takes the slow path, which converts ints and NumPy scalars or raises a TypeError naming
-    # the argument. Above TYPE_TUPLE_ABOVE arguments one comparison of their types as a tuple
-    # (against ``_float_types``, ``(float,) * n``) costs the same per call but compiles in ~3.4 µs
-    # per argument instead of ~5.5 (a chain of ``or`` is a jump per argument); below it the chain
-    # is up to ~2.5 ns per argument faster (measured at 337 to 10^4 arguments).
+    # Exact-type checks written out cost less than any call; anything not a float takes the slow
+    # path, which converts ints and NumPy scalars or raises a TypeError naming the argument. A chain
+    # of ``or`` runs a little faster, but compiles slower (a jump per argument) than one comparison
+    # of the types as a tuple (with ``_float_types``, ``(float,) * n``): above TYPE_TUPLE_ABOVE
+    # arguments, the compile time wins.
     if not names:
         return []
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
