@@ -16,7 +16,7 @@ import keyword
 import operator
 import string
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,8 @@ from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY, all_ops
 
 MAX_INLINE_OPS = 2
-# Functions of more nodes than this reuse the names of dead temporaries; smaller ones keep
-# one name per value, which reads more easily.
+# Functions of more nodes than this reuse the names of dead temporaries (few live locals run
+# faster: see _Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
 _TYPE_CHECKS_PER_LINE = 6
 TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
@@ -95,8 +95,8 @@ BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 class _Temporaries:
     """Names for the temporaries of one function; with ``reuse``, a name is reused once every
     reference to its value has been written (a linear scan over the straight-line schedule).
-    Few live locals keep a large function's frame and floats in cache (Rosenbrock n = 10^4:
-    ~20% faster per call).
+    Few live locals keep a large function's frame and its floats in cache, which makes each
+    call faster.
 
     ``remaining`` counts, per node, the references not yet written (its uses). ``live`` maps
     each temporary still to be read to its name and the free list its name returns to (one
@@ -159,12 +159,9 @@ class Emitted:
     source: str
     function_name: str
     param_names: list[str]
-    output_names: list[str | None]
     namespace_names: set[str]
     # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
     line_nodes: dict[int, Expr] = field(default_factory=dict)
-    # where each section's own nodes start in the topological order
-    section_starts: list[int] = field(default_factory=list)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
     backend: str = "python"
 
@@ -176,7 +173,7 @@ _Text = tuple[str, int, int]
 
 def _literal(value: int | float) -> _Text:
     # Inputs are converted to floats, so an integer constant is written as the float it becomes anyway:
-    # CPython's specialised float-float arithmetic is ~25% faster than int-float (measured on Rosenbrock).
+    # CPython specialises float-float arithmetic, not int-float.
     if type(value) is int and abs(value) <= _EXACT_INTEGERS:
         value = float(value)
     elif type(value) is not float:
@@ -239,101 +236,110 @@ def emit_function(
     ``backend`` picks scalar Python (``PYTHON``) or array code (``ARRAY``, whose
     prologue binds ``xp`` and ``batch_shape``, the shape of the ``batch`` parameters).
     """
-    namer = Namer(reserved_names())
-    function_name = namer.claim(identifier(name))
-    param_names = [namer.claim(identifier(p.param)) for p in params]
-    text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in zip(params, param_names)}
-    param_text = dict(zip(params, param_names))
+    emitter = _Emitter(name, params, sections, order, backend, annotate)
+    emitter.render()
+    return emitter.assemble(returns, header, batch)
 
-    all_outputs = [o for s in sections for o in s.outputs]
-    if order is None:
-        order = topological_order(all_outputs)
-    uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
-    uses.update(all_outputs)
-    # An unnamed output still gets a line of its own (a name the return can read), not inlined there.
-    uses.update(out for section in sections for out, wanted in zip(section.outputs, section.names) if wanted is None)
-    uses = dict(uses)  # a plain dict is read faster in the loop below
 
-    # Outputs that are computed nodes take their wanted name; the rest are aliases. An output
-    # wanted under no name (None) is read, in the return, under whatever text its node has.
-    output_names: list[str | None] = []
-    named_output: dict[Expr, str] = {}
-    aliases: list[tuple[str, Expr]] = []
-    for section in sections:
-        for out, wanted in zip(section.outputs, section.names):
-            if wanted is None:
-                output_names.append(None)
-                continue
-            out_name = namer.claim(identifier(wanted))
-            output_names.append(out_name)
-            if out.args and out not in named_output:
-                named_output[out] = out_name
-            else:
-                aliases.append((out_name, out))
+class _Emitter:
+    """The making of one function, a method per step (the shape of tangent's ``ReverseAD``
+    visitor and SymPy's printers): ``__init__`` names the function, its parameters and its
+    outputs and counts each node's uses; ``render`` writes the body, section by section;
+    ``assemble`` wraps it in the signature, the prologue and the ``try``. Within the body,
+    ``assign``, ``update_in_place`` and ``write`` each write one line.
 
-    for node in order:
-        if not node.args:
-            if node.op is CONST:
-                text_of[node] = _literal(node.param)
-            elif node not in param_text:
-                raise ValueError(
-                    f"the expression uses the symbol {node.param!r}, which is not an argument "
-                    f"(arguments: {', '.join(p.param for p in params) or 'none'})"
-                )
-    ops_used = set(map(_op_of, order))
+    ``text_of`` maps each node rendered so far to how it reads (``_Text``); ``body`` holds
+    the body's lines and ``body_nodes`` the node each of them assigns, by index in ``body``.
+    """
 
-    body: list[str] = []
-    body_nodes: dict[int, Expr] = {}
-    starts = _section_starts(sections, order)
-    bounds = [*sorted(starts), len(order)]
-    shared = sum(1 for node, n in uses.items() if n > 1 and node.args)
-    # In place only where every op is one of ours (a registered primitive may not be element-wise).
-    in_place = backend.in_place and not any(op.user for op in ops_used)
-    temporaries = _Temporaries(namer, uses, reuse=in_place or len(order) > REUSE_NAMES_ABOVE)
-    live, pending = temporaries.live, temporaries.pending
-    template_of = _TemplateCache(backend)
-    depends = _dependencies(order, params) if in_place else {}
+    def __init__(self, name: str, params: Sequence[Expr], sections: Sequence[Section],
+                 order: list[Expr] | None, backend: Backend, annotate: bool) -> None:
+        self.namer = namer = Namer(reserved_names())
+        self.function_name = namer.claim(identifier(name))
+        self.params = params
+        self.param_names = [namer.claim(identifier(p.param)) for p in params]
+        self.param_text = dict(zip(params, self.param_names))
+        self.text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in self.param_text.items()}
+        self.sections = sections
+        self.outputs = [o for s in sections for o in s.outputs]
+        self.order = order = topological_order(self.outputs) if order is None else order
+        self.uses = self._count_uses()
+        self.shared = sum(1 for node, n in self.uses.items() if n > 1 and node.args)
+        self._name_outputs()
+        self._write_leaves()
+        self.backend = backend
+        self.annotate = annotate
+        self.ops_used = set(map(_op_of, order))
+        # In place only where every op is one of ours (a registered primitive may not be element-wise).
+        self.in_place = backend.in_place and not any(op.user for op in self.ops_used)
+        # ``uses`` is counted down as lines are written: by then it has been read for each node.
+        self.temporaries = _Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
+        self.template_of = _TemplateCache(backend)
+        self.depends = _dependencies(order, params) if self.in_place else {}
+        self.body: list[str] = []
+        self.body_nodes: dict[int, Expr] = {}
 
-    def update_in_place(node: Expr, template: Any, references: list[Expr]) -> bool:
-        """Write ``node`` as ``t op= other`` over an operand ``t`` this line reads last, if
-        ``t`` holds a fresh array (every built-in template but a bare ``{0}`` makes one)
-        whose shape the result keeps."""
-        symbol = _AUGMENTED.get(template.text)
-        if symbol is None or node in named_output:
-            return False
-        a, b = node.args
-        for target, other in ((a, b), (b, a)) if symbol in "+*" else ((a, b),):
-            if (temporaries.last_read(target, references) and not depends[other] & ~depends[target]
-                    and template_of(target.op, target.param)[0].text != "{0}"):
-                name = temporaries.take_over(node, target, references)
-                write(node, name, f"{name} {symbol}= {text_of[other][0]}")
-                return True
-        return False
+    def _count_uses(self) -> dict[Expr, int]:
+        """How many references each node has: as an argument, as an output."""
+        uses = Counter(itertools.chain.from_iterable(map(_args_of, self.order)))
+        uses.update(self.outputs)
+        # An unnamed output still gets a line of its own (a name the return can read), not inlined there.
+        uses.update(out for section in self.sections for out, wanted in zip(section.outputs, section.names)
+                    if wanted is None)
+        return dict(uses)  # a plain dict is read faster in the hot loop
 
-    def assign(node: Expr, code: str, references: list[Expr], prefix: str) -> _Text:
-        # Names freed by this very line may be its target: `t3 = t3 * x` reads before it writes.
-        temporaries.written(references)
-        local = named_output.get(node) or temporaries.claim(node, prefix)
-        return write(node, local, f"{local} = {code}")
+    def _name_outputs(self) -> None:
+        """Outputs that are computed nodes take their wanted name (``named_output``); the rest
+        are ``aliases``, assigned at the end. An output wanted under no name (None) is read,
+        in the return, under whatever text its node has."""
+        self.output_names: list[str | None] = []
+        self.named_output: dict[Expr, str] = {}
+        self.aliases: list[tuple[str, Expr]] = []
+        for section in self.sections:
+            for out, wanted in zip(section.outputs, section.names):
+                if wanted is None:
+                    self.output_names.append(None)
+                    continue
+                out_name = self.namer.claim(identifier(wanted))
+                self.output_names.append(out_name)
+                if out.args and out not in self.named_output:
+                    self.named_output[out] = out_name
+                else:
+                    self.aliases.append((out_name, out))
 
-    def write(node: Expr, local: str, statement: str) -> _Text:
-        """Write the line ``statement``, which leaves ``node``'s value in ``local``."""
-        body_nodes[len(body)] = node
-        if annotate:
-            statement += "  # " + comment_text(to_text(node, limit=70, names=param_text))
-        body.append(_INDENT + statement)
-        text_of[node] = named = (local, ATOM, 0)
-        return named
+    def _write_leaves(self) -> None:
+        """The text of each constant; a symbol that is not a parameter is refused."""
+        for node in self.order:
+            if not node.args:
+                if node.op is CONST:
+                    self.text_of[node] = _literal(node.param)
+                elif node not in self.param_text:
+                    raise ValueError(
+                        f"the expression uses the symbol {node.param!r}, which is not an argument "
+                        f"(arguments: {', '.join(p.param for p in self.params) or 'none'})"
+                    )
 
-    # The hot loop of code generation: _render's work is written out here (_render stays for
-    # re-rendering a failing line), and the temporaries each node's text reads are gathered
-    # in the same pass over its arguments.
-    for begin, end in itertools.pairwise(bounds):
-        section = starts[begin]
-        if section.heading:
-            body.append(f"{_INDENT}# {section.heading}")
-        prefix = section.prefix
-        for node in itertools.islice(order, begin, end):
+    def render(self) -> None:
+        """Write the body: each section's heading, then its own nodes."""
+        starts = _section_starts(self.sections, self.order)
+        bounds = [*sorted(starts), len(self.order)]
+        for begin, end in itertools.pairwise(bounds):
+            section = starts[begin]
+            if section.heading:
+                self.body.append(f"{_INDENT}# {section.heading}")
+            self._render_nodes(itertools.islice(self.order, begin, end), section.prefix)
+
+    def _render_nodes(self, nodes: Iterable[Expr], prefix: str) -> None:
+        """The hot loop of code generation: each computed node's text, from its template's
+        formatter and its arguments' texts (``_render``'s work, written out here; ``_render``
+        re-renders a failing line), is inlined into its consumer or written on a line of its own; the
+        temporaries its text reads are gathered in the same pass over its arguments. What the
+        loop reads is bound to locals first."""
+        text_of, uses, named_output = self.text_of, self.uses, self.named_output
+        live, pending = self.temporaries.live, self.temporaries.pending
+        template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
+        in_place = self.in_place
+        for node in nodes:
             args = node.args
             if not args:
                 continue
@@ -363,27 +369,66 @@ def emit_function(
             elif not (in_place and update_in_place(node, template, references)):
                 assign(node, code, references, prefix)
 
-    namespace_names = set(BASE_NAMESPACE_NAMES).union(*(backend.namespace(op) for op in ops_used))
-    for out_name, out in aliases:
-        body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
-    returned = [text_of[out][0] if n is None else n for n, out in zip(output_names, all_outputs)]
-    body.append(f"{_INDENT}return {returns.format(*returned, p=param_names)}")
+    def assign(self, node: Expr, code: str, references: list[Expr], prefix: str) -> _Text:
+        """Write ``local = code``, ``local`` being ``node``'s output name or a temporary."""
+        # Names freed by this very line may be its target: `t3 = t3 * x` reads before it writes.
+        self.temporaries.written(references)
+        local = self.named_output.get(node) or self.temporaries.claim(node, prefix)
+        return self.write(node, local, f"{local} = {code}")
 
-    signature = ", ".join(param_names)
-    lines = [f"def {function_name}({signature}):"]
-    if header is not None:
-        lines.append(f"    # {comment_text(header(param_text))}")
-    batch_set = set(batch)
-    lines.extend(backend.prologue(function_name, param_names, [i for i, p in enumerate(params) if p in batch_set]))
-    lines.append("    try:")
-    offset = len(lines) + 1  # 1-based line number of body[0]
-    lines.extend(body)
-    lines.append("    except (ArithmeticError, ValueError) as _error:")
-    lines.append("        raise _explain(_error) from _error")
-    source = "\n".join(lines) + "\n"
-    line_nodes = {offset + i: nodes for i, nodes in body_nodes.items()}
-    return Emitted(source, function_name, param_names, output_names, namespace_names, line_nodes,
-                   sorted(starts), shared, backend.name)
+    def update_in_place(self, node: Expr, template: Any, references: list[Expr]) -> bool:
+        """Write ``node`` as ``t op= other`` over an operand ``t`` this line reads last, if
+        ``t`` holds a fresh array (every built-in template but a bare ``{0}`` makes one)
+        whose shape the result keeps."""
+        symbol = _AUGMENTED.get(template.text)
+        if symbol is None or node in self.named_output:
+            return False
+        temporaries, depends = self.temporaries, self.depends
+        a, b = node.args
+        for target, other in ((a, b), (b, a)) if symbol in "+*" else ((a, b),):
+            if (temporaries.last_read(target, references) and not depends[other] & ~depends[target]
+                    and self.template_of(target.op, target.param)[0].text != "{0}"):
+                name = temporaries.take_over(node, target, references)
+                self.write(node, name, f"{name} {symbol}= {self.text_of[other][0]}")
+                return True
+        return False
+
+    def write(self, node: Expr, local: str, statement: str) -> _Text:
+        """Write the line ``statement``, which leaves ``node``'s value in ``local``."""
+        self.body_nodes[len(self.body)] = node
+        if self.annotate:
+            statement += "  # " + comment_text(to_text(node, limit=70, names=self.param_text))
+        self.body.append(_INDENT + statement)
+        self.text_of[node] = named = (local, ATOM, 0)
+        return named
+
+    def assemble(self, returns: str, header: Callable[[Mapping[Expr, str]], str] | None,
+                 batch: Sequence[Expr]) -> Emitted:
+        """The whole ``def``: signature, header comment, prologue, and the body (closed by the
+        aliases and the return) inside a ``try`` whose errors ``_explain`` rewrites."""
+        body, text_of = self.body, self.text_of
+        for out_name, out in self.aliases:
+            body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
+        returned = [text_of[out][0] if n is None else n for n, out in zip(self.output_names, self.outputs)]
+        body.append(f"{_INDENT}return {returns.format(*returned, p=self.param_names)}")
+
+        function_name, param_names = self.function_name, self.param_names
+        lines = [f"def {function_name}({', '.join(param_names)}):"]
+        if header is not None:
+            lines.append(f"    # {comment_text(header(self.param_text))}")
+        batch_set = set(batch)
+        batch_positions = [i for i, p in enumerate(self.params) if p in batch_set]
+        lines.extend(self.backend.prologue(function_name, param_names, batch_positions))
+        lines.append("    try:")
+        offset = len(lines) + 1  # 1-based line number of body[0]
+        lines.extend(body)
+        lines.append("    except (ArithmeticError, ValueError) as _error:")
+        lines.append("        raise _explain(_error) from _error")
+        source = "\n".join(lines) + "\n"
+        line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
+        namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
+        return Emitted(source, function_name, param_names, namespace_names, line_nodes, self.shared,
+                       self.backend.name)
 
 
 _args_of = operator.attrgetter("args")
@@ -410,12 +455,11 @@ def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
 
 
 def _check_input_lines(names: list[str]) -> list[str]:
-    # Exact-type checks written out cost ~8-9 ns per argument (less than any call); anything not a
-    # float takes the slow path, which converts ints and NumPy scalars or raises a TypeError naming
-    # the argument. Above TYPE_TUPLE_ABOVE arguments one comparison of their types as a tuple
-    # (against ``_float_types``, ``(float,) * n``) costs the same per call but compiles in ~3.4 µs
-    # per argument instead of ~5.5 (a chain of ``or`` is a jump per argument); below it the chain
-    # is up to ~2.5 ns per argument faster (measured at 337 to 10^4 arguments).
+    # Exact-type checks written out cost less than any call; anything not a float takes the slow
+    # path, which converts ints and NumPy scalars or raises a TypeError naming the argument. A chain
+    # of ``or`` runs a little faster, but compiles slower (a jump per argument) than one comparison
+    # of the types as a tuple (with ``_float_types``, ``(float,) * n``): above TYPE_TUPLE_ABOVE
+    # arguments, the compile time wins.
     if not names:
         return []
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
@@ -449,23 +493,18 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     return starts
 
 
-def _render(template: Any, args: tuple[Expr, ...], text_of: Mapping[Expr, _Text],
-            name_inline: Callable[[Expr], _Text] | None = None) -> tuple[str, int]:
-    """A node's code from its template and its arguments' texts; also the operations it holds.
-
-    ``name_inline(arg)`` assigns an inline argument to a local where the
-    template needs an atom (it repeats the argument: ``{0} * {0}``).
-    """
+def _render(node: Expr, template_of: _TemplateCache, text_of: Mapping[Expr, _Text]) -> _Text:
+    """How ``node`` reads inline, from its template and its arguments' texts: the hot loop's
+    work (``_Emitter._render_nodes``, which also names arguments and gathers temporaries),
+    formatting the template's parts the same way."""
+    template, format_parts = template_of(node.op, node.param)
     parts = []
     count = 1
-    for arg, need in zip(args, template.arg_prec):
+    for arg, need in zip(node.args, template.arg_prec):
         text, prec, ops = text_of[arg]
-        if ops:
-            if need >= ATOM and name_inline is not None:
-                text, prec, ops = name_inline(arg)
-            count += ops
+        count += ops
         parts.append(f"({text})" if prec < need else text)
-    return template.text.format(*parts), count
+    return format_parts(parts), template.prec, count
 
 
 def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_lines: Sequence[str],
@@ -486,18 +525,19 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
         text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
     holding = None  # the first (innermost, arguments coming first) node whose code holds the span
+    template_of = _TemplateCache(backend)
     for node in pending:
         if node.op is CONST:
             text_of[node] = _literal(node.param)
         elif node.args:
-            template = backend.template(node.op, node.param)
-            code, count = _render(template, node.args, text_of)
+            rendered = _render(node, template_of, text_of)
+            code = rendered[0]
             if code == wanted:
                 return node, None
             if holding is None and wanted in code:
                 holding = node
             if node is not line_node:
-                text_of[node] = (code, template.prec, count)
+                text_of[node] = rendered
     return (line_node, None) if holding is None else (holding, wanted)
 
 
