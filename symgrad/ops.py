@@ -8,6 +8,9 @@ can be differentiated again. Adding an op is one ``_register(Op(...))``
 here plus its tests; compiler passes read these fields and never test an
 op by name.
 
+``Op`` and the table itself are in ``symgrad.core``; the leaves (symbol, const)
+are declared with the graph, in ``symgrad.expr``; all are importable from here as before.
+
 Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
 micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
 ``k``, ``x**c`` with a real constant ``c`` and ``x**y`` with an expression
