@@ -119,11 +119,8 @@ class CompiledFunction(functools.partial):
     def forward_source(self) -> str:
         return self._forward_program.emitted.source
 
-    def draw(self, **options: Any) -> Any:
-        """The value and gradient graphs after rewrites, as ``sg.draw`` draws them."""
-        from symgrad.viz import draw
-
-        return draw(self, **options)
+    # draw(**options), the value and gradient graphs after rewrites as ``sg.draw`` draws them, is
+    # given by symgrad.viz: drawing depends on compiled functions, never the other way round.
 
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""

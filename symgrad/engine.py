@@ -283,19 +283,9 @@ def leaf_name(leaf: Value, position: int, namer: Namer) -> str:
     return namer.claim(identifier(leaf.label) if leaf.label else ("c" if leaf._const else "v") + str(position))
 
 
-def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:  # noqa: A002  (micrograd's name)
-    """micrograd's ``draw_dot``: the graph under ``root``, each node with its data and gradient.
-
-    The gradients shown are d root / d node for every node (computed here,
-    whether or not ``backward()`` ran). Returns a ``graphviz.Digraph``.
-    """
-    from symgrad.viz import draw
-
-    if rankdir not in ("LR", "TB"):
-        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
-    dot = draw(root, rankdir=rankdir)
-    dot.format = format
-    return dot
+# ``draw_dot(root)``, micrograd's drawing of a Value graph, is defined in symgrad.viz and set here when
+# symgrad is imported, so ``from symgrad.engine import Value, draw_dot`` works as micrograd's engine
+# imports do: drawing depends on Values, never the other way round.
 
 
 def clear_cache() -> None:

@@ -1,4 +1,4 @@
-"""The expression graph: immutable, hash-consed nodes and the operators that build them.
+"""The expression graph: immutable, hash-consed nodes, and its leaves (symbols and constants).
 
 Building the same subexpression twice returns the same node, so common
 subexpressions are shared by construction and structural equality is
@@ -12,6 +12,9 @@ identity (``==`` and ``hash`` are the object's own)::
 Interning is weak: a node lives only as long as something refers to it.
 Every walk over a graph here is iterative, so a chain of a million nodes is
 as good as a short one.
+
+The other primitives, and the operators (``x * y + 1``) that build them, come
+from ``symgrad.ops``, which builds on this module.
 """
 
 from __future__ import annotations
@@ -24,79 +27,10 @@ import threading
 import weakref
 from _weakref import _remove_dead_weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
+from symgrad.core import ATOM, POW, UNARY, Op, Template, _register, by_name, call_template
 from symgrad.errors import SymgradError
-
-
-class Template(NamedTuple):
-    """How one node prints as Python: ``text`` with ``{0}``, ``{1}`` for its arguments.
-
-    ``arg_prec[i]`` is the least precedence argument ``i`` may have without
-    brackets (``ATOM`` when the template repeats it, so it must be a name);
-    ``prec`` is the precedence of the whole text.
-    """
-
-    text: str
-    arg_prec: tuple[int, ...]
-    prec: int
-
-
-@dataclass(eq=False)
-class Op:
-    """One primitive: everything about it, in one place (see ``symgrad.ops``).
-
-    ``vjp(g, out, *args)`` returns one Expr (or None for "no dependence") per
-    argument: the adjoint ``g`` pulled back through the op, written with
-    symgrad operations so it can be differentiated again. ``printer(param)``
-    gives the Python ``Template``; ``namespace`` the names that text uses.
-    """
-
-    name: str
-    arity: int
-    label: Callable[[Any], str]
-    printer: Callable[[Any], Template]
-    sympy: Callable[..., Any] | None
-    vjp: Callable[..., tuple[Expr | None, ...]] | None
-    impl: Callable[..., Any] | None
-    namespace: Mapping[str, Any] = field(default_factory=dict)
-    rewrites: tuple[Callable[..., Any], ...] = ()
-    domain: str = "real"
-    doc: str = ""
-    takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
-    # The same for array code (``backend="numpy"``): a template over ``xp``, the
-    # array namespace of the inputs; None if the op has no array form.
-    array_printer: Callable[[Any], Template] | None = None
-    array_namespace: Mapping[str, Any] = field(default_factory=dict)
-    user: bool = False  # registered by ``sg.primitive``
-    token: int = 0  # unique per registration: a replaced primitive never matches a cache key
-    # For ops with a param: checks its type and range (raising ValueError), before any
-    # template formats it and whenever a graph is rebuilt from records.
-    param_check: Callable[[Any], None] | None = None
-
-    def check_param(self, param: Any) -> None:
-        """Raise ValueError unless ``param`` is one this op's nodes may carry."""
-        if self.param_check is None:
-            if param is not None:
-                raise ValueError(f"{self.name} nodes carry no parameter, got {reprlib.repr(param)}")
-        else:
-            self.param_check(param)
-
-    def __call__(self, *args: Any) -> Expr:
-        if self.takes_param:
-            raise TypeError(f"{self.name} nodes need a parameter: build them with operators (x ** 2, ...)")
-        if len(args) != self.arity:
-            raise TypeError(f"{self.name}() takes {self.arity} argument(s), got {len(args)}")
-        for arg in args:
-            if type(arg) is not Expr:
-                break
-        else:  # the hot path: every argument is a node already
-            return make(self, args)
-        return make(self, tuple(a if type(a) is Expr else as_expr(a, self.name) for a in args))
-
-    def __repr__(self) -> str:
-        return f"<symgrad op {self.name}>"
 
 
 class Expr:
@@ -108,45 +42,10 @@ class Expr:
     args: tuple[Expr, ...]
     param: Any
 
-    # Operators. Python numbers on either side become constants.
-    def __add__(self, other: Any) -> Expr:
-        return _binary(_ops.add, self, other)
-
-    def __radd__(self, other: Any) -> Expr:
-        return _binary(_ops.add, other, self)
-
-    def __sub__(self, other: Any) -> Expr:
-        return _binary(_ops.sub, self, other)
-
-    def __rsub__(self, other: Any) -> Expr:
-        return _binary(_ops.sub, other, self)
-
-    def __mul__(self, other: Any) -> Expr:
-        return _binary(_ops.mul, self, other)
-
-    def __rmul__(self, other: Any) -> Expr:
-        return _binary(_ops.mul, other, self)
-
-    def __truediv__(self, other: Any) -> Expr:
-        return _binary(_ops.div, self, other)
-
-    def __rtruediv__(self, other: Any) -> Expr:
-        return _binary(_ops.div, other, self)
-
-    def __pow__(self, other: Any) -> Expr:
-        return _ops.power(self, other)
-
-    def __rpow__(self, other: Any) -> Expr:
-        return _ops.power(other, self)
-
-    def __neg__(self) -> Expr:
-        return make(_ops.NEG, (self,))
-
+    # Its operators (+, -, *, /, **, unary -, abs) are given by symgrad.ops, which defines those
+    # primitives: the graph knows no op but its leaves. Python numbers on either side become constants.
     def __pos__(self) -> Expr:
         return self
-
-    def __abs__(self) -> Expr:
-        return _ops.abs(self)
 
     # A symbolic expression has no truth value and no order: refuse loudly
     # instead of letting `if expr:` or `expr < 0` quietly mean something.
@@ -180,24 +79,24 @@ class Expr:
     @property
     def name(self) -> str:
         """The name of a symbol (an error on any other node)."""
-        if self.op is not _ops.SYMBOL:
+        if self.op is not SYMBOL:
             raise AttributeError(f"{self!r} is not a symbol, so it has no name")
         return self.param
 
     @property
     def value(self) -> int | float:
         """The number held by a constant (an error on any other node)."""
-        if self.op is not _ops.CONST:
+        if self.op is not CONST:
             raise AttributeError(f"{self!r} is not a constant")
         return self.param
 
     @property
     def is_symbol(self) -> bool:
-        return self.op is _ops.SYMBOL
+        return self.op is SYMBOL
 
     @property
     def is_const(self) -> bool:
-        return self.op is _ops.CONST
+        return self.op is CONST
 
 
 class _InternRef(weakref.ref):
@@ -286,13 +185,22 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     return node
 
 
-def _binary(op: Op, a: Any, b: Any) -> Expr:
-    # The hot path of building graphs: skip the generic argument handling.
-    if type(a) is not Expr:
-        a = as_expr(a, op.name)
-    if type(b) is not Expr:
-        b = as_expr(b, op.name)
-    return make(op, (a, b))
+def _call_op(op: Op, *args: Any) -> Expr:
+    """``op(*args)``: the node of ``op`` over the arguments (Python numbers become constants)."""
+    if op.takes_param:
+        raise TypeError(f"{op.name} nodes need a parameter: build them with operators (x ** 2, ...)")
+    if len(args) != op.arity:
+        raise TypeError(f"{op.name}() takes {op.arity} argument(s), got {len(args)}")
+    for arg in args:
+        if type(arg) is not Expr:
+            break
+    else:  # the hot path: every argument is a node already
+        return make(op, args)
+    return make(op, tuple(a if type(a) is Expr else as_expr(a, op.name) for a in args))
+
+
+# Calling an op builds its node: symgrad.core, which defines Op, knows nothing of nodes.
+Op.__call__ = _call_op
 
 
 # Integers below this size surely convert to a float; larger ones are checked.
@@ -331,12 +239,12 @@ def as_expr(value: Any, what: str = "argument") -> Expr:
     """``value`` if it is an Expr, else the constant for a Python number."""
     if isinstance(value, Expr):
         return value
-    return make(_ops.CONST, (), as_number(value, what))
+    return make(CONST, (), as_number(value, what))
 
 
 def const(value: int | float) -> Expr:
     """The constant node for a Python number."""
-    return make(_ops.CONST, (), value if type(value) is float else as_number(value, "a constant"))
+    return make(CONST, (), value if type(value) is float else as_number(value, "a constant"))
 
 
 def symbol(name: str) -> Expr:
@@ -345,7 +253,7 @@ def symbol(name: str) -> Expr:
         raise TypeError(f"a symbol's name must be a non-empty string, got {reprlib.repr(name)}")
     if type(name) is not str:  # a str subclass could answer str's methods its own way
         name = str.__str__(name)
-    return make(_ops.SYMBOL, (), name)
+    return make(SYMBOL, (), name)
 
 
 def symbols(names: str) -> Any:
@@ -401,7 +309,7 @@ def topological_order(roots: Iterable[Expr], prefix: list[Expr] | None = None) -
 
 def free_symbols(roots: Iterable[Expr]) -> list[Expr]:
     """The symbols the expressions depend on, in order of first appearance."""
-    return [n for n in topological_order(roots) if n.op is _ops.SYMBOL]
+    return [n for n in topological_order(roots) if n.op is SYMBOL]
 
 
 def count_nodes(roots: Iterable[Expr]) -> int:
@@ -416,6 +324,33 @@ def format_number(value: int | float) -> str:
     if isinstance(value, int) and abs(value) >= 10**18:
         return hex(value)  # repr of a huge int can hit Python's digit limit
     return repr(value)
+
+
+# ---- the leaves: the ops of every graph (symgrad.ops declares the others) -------------------
+# Exact types: a subclass of str, int or float could print itself as anything.
+
+
+def _check_name(name: Any) -> None:
+    if type(name) is not str or not name:
+        raise ValueError(f"a symbol's name must be a non-empty str, got {type(name).__name__}")
+
+
+def _check_number(value: Any) -> None:
+    if type(value) is int:
+        check_float_range(value, "a constant")
+    elif type(value) is not float:
+        raise ValueError(f"a constant must be an int or a float, got {type(value).__name__}")
+
+
+SYMBOL = _register(
+    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
+       doc="An input variable; its param is the name.", takes_param=True, param_check=_check_name)
+)
+CONST = _register(
+    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
+       impl=None, doc="A number; its param is the value (int or float).", takes_param=True,
+       param_check=_check_number)
+)
 
 
 def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = None) -> str:
@@ -444,23 +379,23 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
             out.append(names[node])
             budget[0] -= len(names[node])
             continue
-        if node.op is _ops.SYMBOL:
+        if node.op is SYMBOL:
             out.append(node.param)
             budget[0] -= len(node.param)
             continue
-        if node.op is _ops.CONST:
+        if node.op is CONST:
             text = format_number(node.param)
-            out.append(f"({text})" if need > _ops.UNARY and text.startswith("-") else text)
+            out.append(f"({text})" if need > UNARY and text.startswith("-") else text)
             budget[0] -= len(text)
             continue
         if node.param is not None:  # x**2, x**0.5: show the label, not the code form
-            template = Template("{0}" + node.op.label(node.param), (_ops.ATOM,), _ops.POW)
+            template = Template("{0}" + node.op.label(node.param), (ATOM,), POW)
         else:
             template = node.op.printer(node.param)
-            if node.op.user or (template.arg_prec and min(template.arg_prec) >= _ops.ATOM):
+            if node.op.user or (template.arg_prec and min(template.arg_prec) >= ATOM):
                 # a user primitive reads under its own name (its code calls it ``name_``), and
                 # templates that repeat an argument read badly: show the call form.
-                template = _ops.call_template(node.op.name, node.op.arity)
+                template = call_template(node.op.name, node.op.arity)
         pieces: list[Any] = []
         text = template.text
         pos = 0
@@ -472,7 +407,7 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
             end = text.index("}", start)
             pieces.append(text[pos:start])
             i = int(text[start + 1 : end])
-            pieces.append((node.args[i], min(template.arg_prec[i], _ops.ATOM - 1)))
+            pieces.append((node.args[i], min(template.arg_prec[i], ATOM - 1)))
             pos = end + 1
         if template.prec < need:
             pieces = ["(", *pieces, ")"]
@@ -520,7 +455,7 @@ def _node_of_record(record: Any, earlier: list[Expr]) -> Expr:
     op_name, param, arg_ids = record
     if type(op_name) is not str:
         raise ValueError("the op name is not a str")
-    op = _ops.by_name(op_name)
+    op = by_name(op_name)
     kind = type(arg_ids)
     if (kind is not tuple and kind is not list) or len(arg_ids) != op.arity:
         raise ValueError(f"{op.name} takes {op.arity} argument(s)")
@@ -540,5 +475,3 @@ def _rebuild(payload: tuple[list[tuple[Any, ...]], list[int]]) -> Expr:
         )
     return rebuild_graph(*payload)[0]
 
-
-from symgrad import ops as _ops  # noqa: E402  (ops builds on the classes above)

@@ -8,6 +8,9 @@ can be differentiated again. Adding an op is one ``_register(Op(...))``
 here plus its tests; compiler passes read these fields and never test an
 op by name.
 
+``Op`` and the table itself are in ``symgrad.core``; the leaves (symbol, const)
+are declared with the graph, in ``symgrad.expr``; all are importable from here as before.
+
 Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
 micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
 ``k``, ``x**c`` with a real constant ``c`` and ``x**y`` with an expression
@@ -19,51 +22,18 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import itertools
 import keyword
 import math
 from collections.abc import Callable
 from typing import Any
 
-from symgrad.expr import Expr, Op, Template, as_expr, as_number, check_float_range, const, format_number, make
-
-# Python precedences, loosest to tightest, for bracket-free printing.
-COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
-
-_TABLE: dict[str, Op] = {}
-_tokens = itertools.count(1)
-
-
-def _register(op: Op, replace: bool = False) -> Op:
-    existing = _TABLE.get(op.name)
-    if existing is not None and not (replace and existing.user):
-        hint = "; pass replace=True to redefine it" if existing.user else " (a built-in)"
-        raise ValueError(f"an op named {op.name!r} is already registered{hint}")
-    op.token = next(_tokens)
-    _TABLE[op.name] = op
-    return op
-
-
-def by_name(name: str) -> Op:
-    """The registered op called ``name``."""
-    try:
-        return _TABLE[name]
-    except KeyError:
-        raise KeyError(f"no symgrad op is called {name!r}") from None
-
-
-def all_ops() -> list[Op]:
-    """Every registered op, in registration order."""
-    return list(_TABLE.values())
-
+from symgrad.core import _TABLE, ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
+from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
+from symgrad.core import by_name as by_name
+from symgrad.expr import CONST, Expr, as_expr, as_number, check_float_range, const, format_number, make
+from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
 
 # ---- printing helpers ---------------------------------------------------------------
-
-
-def call_template(fname: str, arity: int) -> Template:
-    """``fname(a, b)``: arguments need no brackets, the call is an atom."""
-    slots = ", ".join(f"{{{i}}}" for i in range(arity))
-    return Template(f"{fname}({slots})", (0,) * arity, ATOM)
 
 
 def _fixed(template: Template) -> Callable[[Any], Template]:
@@ -283,19 +253,7 @@ def _powc_array_template(c: float) -> Template:
 
 
 # ---- parameter checks: what a node's param may be (see ``Op.check_param``) ------------
-# Exact types: a subclass of str, int or float could print itself as anything.
-
-
-def _check_name(name: Any) -> None:
-    if type(name) is not str or not name:
-        raise ValueError(f"a symbol's name must be a non-empty str, got {type(name).__name__}")
-
-
-def _check_number(value: Any) -> None:
-    if type(value) is int:
-        check_float_range(value, "a constant")
-    elif type(value) is not float:
-        raise ValueError(f"a constant must be an int or a float, got {type(value).__name__}")
+# Exact types: a subclass of int or float could print itself as anything.
 
 
 def _check_integer_exponent(k: Any) -> None:
@@ -340,18 +298,6 @@ def sympy_power(sp: Any, base: Any, exponent: Any) -> Any:
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
-
-# ---- leaves -----------------------------------------------------------------------
-
-SYMBOL = _register(
-    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
-       doc="An input variable; its param is the name.", takes_param=True, param_check=_check_name)
-)
-CONST = _register(
-    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
-       impl=None, doc="A number; its param is the value (int or float).", takes_param=True,
-       param_check=_check_number)
-)
 
 # ---- arithmetic ---------------------------------------------------------------------
 
@@ -647,6 +593,66 @@ def primitive(
         array_namespace={} if array_impl is None else {bound: array_impl},
     )
     return _register(op, replace=replace)
+
+
+# ---- Expr's operators -------------------------------------------------------------------
+# The graph (symgrad.expr) knows no op but its leaves: the primitives give Expr its operators here,
+# as tinygrad's MathTrait gives its UOp theirs. Python numbers on either side become constants.
+
+
+def _binary(op: Op, a: Any, b: Any) -> Expr:
+    # The hot path of building graphs: skip the generic argument handling.
+    if type(a) is not Expr:
+        a = as_expr(a, op.name)
+    if type(b) is not Expr:
+        b = as_expr(b, op.name)
+    return make(op, (a, b))
+
+
+class _Operators:
+    """Expr's arithmetic, copied onto Expr below."""
+
+    def __add__(self: Expr, other: Any) -> Expr:
+        return _binary(add, self, other)
+
+    def __radd__(self: Expr, other: Any) -> Expr:
+        return _binary(add, other, self)
+
+    def __sub__(self: Expr, other: Any) -> Expr:
+        return _binary(sub, self, other)
+
+    def __rsub__(self: Expr, other: Any) -> Expr:
+        return _binary(sub, other, self)
+
+    def __mul__(self: Expr, other: Any) -> Expr:
+        return _binary(mul, self, other)
+
+    def __rmul__(self: Expr, other: Any) -> Expr:
+        return _binary(mul, other, self)
+
+    def __truediv__(self: Expr, other: Any) -> Expr:
+        return _binary(div, self, other)
+
+    def __rtruediv__(self: Expr, other: Any) -> Expr:
+        return _binary(div, other, self)
+
+    def __pow__(self: Expr, other: Any) -> Expr:
+        return power(self, other)
+
+    def __rpow__(self: Expr, other: Any) -> Expr:
+        return power(other, self)
+
+    def __neg__(self: Expr) -> Expr:
+        return make(NEG, (self,))
+
+    def __abs__(self: Expr) -> Expr:
+        return abs(self)
+
+
+for _name, _function in vars(_Operators).items():
+    if inspect.isfunction(_function):
+        _function.__qualname__ = f"Expr.{_name}"
+        setattr(Expr, _name, _function)
 
 
 # The ops users call as functions: sg.exp(x), sg.relu(x), ...

@@ -20,6 +20,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from symgrad import engine
+from symgrad.compiler import CompiledFunction
+from symgrad.engine import Value, _topological, leaf_name, to_expr
 from symgrad.expr import Expr, as_expr, const, format_number, symbol, to_text, topological_order
 from symgrad.names import Namer
 from symgrad.ops import CONST, SYMBOL
@@ -137,9 +140,6 @@ def draw(
     ``max_nodes=None`` (draw anyway) or ``depth=k`` (only the ``k`` levels
     nearest the output).
     """
-    from symgrad.compiler import CompiledFunction
-    from symgrad.engine import Value
-
     if isinstance(f, CompiledFunction):
         return _draw_graph(list(f.value_exprs), list(f.wrt), _compiled_outputs(f), at, max_nodes, depth,
                            rankdir, show_backward=True)
@@ -177,8 +177,6 @@ def _compiled_outputs(fn: Any) -> dict[Expr, str]:
 
 def _from_value(root: Any) -> tuple[Expr, dict[str, float]]:
     """A Value graph as an expression whose leaves are symbols named after their labels."""
-    from symgrad.engine import _topological, leaf_name, to_expr
-
     leaves: dict[int, Expr] = {}
     at: dict[str, float] = {}
     namer = Namer()
@@ -268,3 +266,29 @@ def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:
         return format_number(node.param)
     text = to_text(node, limit=28)
     return f"{outputs[node]} = {text}" if node in outputs else text
+
+
+def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR") -> Any:  # noqa: A002  (micrograd's name)
+    """micrograd's ``draw_dot``: the graph under ``root``, each node with its data and gradient.
+
+    The gradients shown are d root / d node for every node (computed here,
+    whether or not ``backward()`` ran). Returns a ``graphviz.Digraph``.
+    """
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
+    dot = draw(root, rankdir=rankdir)
+    dot.format = format
+    return dot
+
+
+def _draw_compiled(self: CompiledFunction, **options: Any) -> Any:
+    """The value and gradient graphs after rewrites, as ``sg.draw`` draws them."""
+    return draw(self, **options)
+
+
+# What is drawn never imports this module: it gets its drawing from here instead. ``fn.draw()`` for a
+# compiled function, and ``draw_dot`` in symgrad.engine, where micrograd's users import it from.
+_draw_compiled.__name__ = "draw"
+_draw_compiled.__qualname__ = "CompiledFunction.draw"
+CompiledFunction.draw = _draw_compiled
+engine.draw_dot = draw_dot

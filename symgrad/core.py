@@ -1,0 +1,112 @@
+"""What a primitive is, and the table of them: the bottom layer, importing nothing of symgrad.
+
+``Op`` describes one primitive (its printing, derivative, value, rewrites...), ``Template``
+how a node prints as Python, and the precedences order those templates. ``symgrad.expr``
+builds graphs of ops and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the
+primitives, each with one ``_register(Op(...))`` (the leaves, symbol and const, are declared
+with the graph in ``symgrad.expr``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import reprlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+# Python precedences, loosest to tightest, for bracket-free printing.
+COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+
+
+class Template(NamedTuple):
+    """How one node prints as Python: ``text`` with ``{0}``, ``{1}`` for its arguments.
+
+    ``arg_prec[i]`` is the least precedence argument ``i`` may have without
+    brackets (``ATOM`` when the template repeats it, so it must be a name);
+    ``prec`` is the precedence of the whole text.
+    """
+
+    text: str
+    arg_prec: tuple[int, ...]
+    prec: int
+
+
+@dataclass(eq=False)
+class Op:
+    """One primitive: everything about it, in one place (see ``symgrad.ops``).
+
+    ``vjp(g, out, *args)`` returns one Expr (or None for "no dependence") per
+    argument: the adjoint ``g`` pulled back through the op, written with
+    symgrad operations so it can be differentiated again. ``printer(param)``
+    gives the Python ``Template``; ``namespace`` the names that text uses.
+    Calling an op on expressions builds its node (``symgrad.expr`` defines ``__call__``).
+    """
+
+    name: str
+    arity: int
+    label: Callable[[Any], str]
+    printer: Callable[[Any], Template]
+    sympy: Callable[..., Any] | None
+    vjp: Callable[..., tuple[Any, ...]] | None  # a tuple of Expr | None
+    impl: Callable[..., Any] | None
+    namespace: Mapping[str, Any] = field(default_factory=dict)
+    rewrites: tuple[Callable[..., Any], ...] = ()
+    domain: str = "real"
+    doc: str = ""
+    takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
+    # The same for array code (``backend="numpy"``): a template over ``xp``, the
+    # array namespace of the inputs; None if the op has no array form.
+    array_printer: Callable[[Any], Template] | None = None
+    array_namespace: Mapping[str, Any] = field(default_factory=dict)
+    user: bool = False  # registered by ``sg.primitive``
+    token: int = 0  # unique per registration: a replaced primitive never matches a cache key
+    # For ops with a param: checks its type and range (raising ValueError), before any
+    # template formats it and whenever a graph is rebuilt from records.
+    param_check: Callable[[Any], None] | None = None
+
+    def check_param(self, param: Any) -> None:
+        """Raise ValueError unless ``param`` is one this op's nodes may carry."""
+        if self.param_check is None:
+            if param is not None:
+                raise ValueError(f"{self.name} nodes carry no parameter, got {reprlib.repr(param)}")
+        else:
+            self.param_check(param)
+
+    def __repr__(self) -> str:
+        return f"<symgrad op {self.name}>"
+
+
+# ---- the table of primitives ------------------------------------------------------------
+
+_TABLE: dict[str, Op] = {}
+_tokens = itertools.count(1)
+
+
+def _register(op: Op, replace: bool = False) -> Op:
+    existing = _TABLE.get(op.name)
+    if existing is not None and not (replace and existing.user):
+        hint = "; pass replace=True to redefine it" if existing.user else " (a built-in)"
+        raise ValueError(f"an op named {op.name!r} is already registered{hint}")
+    op.token = next(_tokens)
+    _TABLE[op.name] = op
+    return op
+
+
+def by_name(name: str) -> Op:
+    """The registered op called ``name``."""
+    try:
+        return _TABLE[name]
+    except KeyError:
+        raise KeyError(f"no symgrad op is called {name!r}") from None
+
+
+def all_ops() -> list[Op]:
+    """Every registered op, in registration order."""
+    return list(_TABLE.values())
+
+
+def call_template(fname: str, arity: int) -> Template:
+    """``fname(a, b)``: arguments need no brackets, the call is an atom."""
+    slots = ", ".join(f"{{{i}}}" for i in range(arity))
+    return Template(f"{fname}({slots})", (0,) * arity, ATOM)
