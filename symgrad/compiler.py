@@ -37,7 +37,8 @@ from symgrad.ops import SYMBOL
 from symgrad.pipeline import CompileStats, Derived, Options, derive, generate, no_gc_pauses
 from symgrad.runtime import Program, run
 
-CODEGEN_VERSION = 5  # 5: array code with a reduction passes its gradient as factors
+# Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
+CODEGEN_VERSION = 5
 
 
 class CompiledFunction(functools.partial):
@@ -51,8 +52,8 @@ class CompiledFunction(functools.partial):
     ``wrt`` symbols first, then any other symbols of the expression, sorted by name.
 
     It is a ``functools.partial`` of the generated function with no bound
-    arguments: calling it dispatches in C (~70 ns, against ~200 ns for a
-    ``__call__`` method forwarding ``*args``).
+    arguments: calling it dispatches in C, with no ``__call__`` method
+    forwarding ``*args`` in between.
     """
 
     def __new__(cls, outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr],
@@ -62,10 +63,8 @@ class CompiledFunction(functools.partial):
     def __init__(self, outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr],
                  program: Program, stats: CompileStats, options: Options) -> None:
         self.outputs = tuple(outputs)
-        self.options = options
         self.name, self.annotate, self.multi = options.name, options.annotate, options.multi
         self.backend, self.batch, self.reduce = options.backend, tuple(options.batch), options.reduce
-        self.output = outputs[0]
         self.order = 1 if derived.hessian is None else 2
         self.value_exprs = tuple(derived.values)
         self.value_expr = derived.values[0]

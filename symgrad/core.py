@@ -9,7 +9,6 @@ with the graph in ``symgrad.expr``).
 
 from __future__ import annotations
 
-import itertools
 import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ class Op:
     array_printer: Callable[[Any], Template] | None = None
     array_namespace: Mapping[str, Any] = field(default_factory=dict)
     user: bool = False  # registered by ``sg.primitive``
-    token: int = 0  # unique per registration: a replaced primitive never matches a cache key
     # For ops with a param: checks its type and range (raising ValueError), before any
     # template formats it and whenever a graph is rebuilt from records.
     param_check: Callable[[Any], None] | None = None
@@ -80,7 +78,6 @@ class Op:
 # ---- the table of primitives ------------------------------------------------------------
 
 _TABLE: dict[str, Op] = {}
-_tokens = itertools.count(1)
 
 
 def _register(op: Op, replace: bool = False) -> Op:
@@ -88,7 +85,6 @@ def _register(op: Op, replace: bool = False) -> Op:
     if existing is not None and not (replace and existing.user):
         hint = "; pass replace=True to redefine it" if existing.user else " (a built-in)"
         raise ValueError(f"an op named {op.name!r} is already registered{hint}")
-    op.token = next(_tokens)
     _TABLE[op.name] = op
     return op
 

@@ -91,10 +91,6 @@ class Expr:
         return self.param
 
     @property
-    def is_symbol(self) -> bool:
-        return self.op is SYMBOL
-
-    @property
     def is_const(self) -> bool:
         return self.op is CONST
 

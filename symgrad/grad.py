@@ -228,10 +228,7 @@ class Differentiator:
 
         Both ways cost one extra sweep, linear in the graph, and neither forms
         H. Forward over reverse is the cheaper here: it never sends adjoints
-        back through the forward graph a second time. Measured on Rosenbrock,
-        n = 1000: 9,989 new nodes in 0.12 s, against 11,987 nodes in 0.21 s
-        for reverse over reverse on ``gradient · v``; equal node counts on a
-        small MLP loss.
+        back through the forward graph a second time.
         """
         return tangents(gradient, dict(zip(wrt, vector)), self.rewriter)
 

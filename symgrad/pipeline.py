@@ -105,14 +105,14 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     stats.seconds["rewrite"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    settled = rewriter.settled
+    operations_seen = rewriter.operations_seen
     single = len(values) == 1
     jacobian = [d.gradient(v, wrt, forward_order if single else None) for v in values]
     hessian = d.hessian(jacobian[0], wrt) if second_order else None
     derived = Derived(values, jacobian, hessian, aux)
     full_order = topological_order(derived.roots(), prefix=forward_order)
     stats.forward_nodes = len(order)
-    stats.backward_nodes_before = rewriter.settled - settled
+    stats.backward_nodes_before = rewriter.operations_seen - operations_seen
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
     stats.seconds["differentiate"] = time.perf_counter() - clock

@@ -57,7 +57,6 @@ class Program:
     params: Sequence[Expr]
     filename: str
     function: Callable[..., Any]
-    helper_spec: Any = None  # what rebuilds the helpers (kept for pickling)
 
 
 def _failure_location(error: BaseException, filename: str) -> tuple[int, str | None, dict[str, Any]]:
@@ -83,8 +82,8 @@ def _failure_location(error: BaseException, filename: str) -> tuple[int, str | N
 
 def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationError]:
     # The inputs are read from the failing frame rather than passed in: a tuple of every
-    # parameter written into the source would cost compile time on every function (Rosenbrock
-    # n = 10^4: ~35 ms of 436) for the sake of its rare errors.
+    # parameter written into the source would cost compile time on every function for the sake
+    # of its rare errors.
     def explain(error: BaseException) -> EvaluationError:
         program = holder[0]
         emitted = program.emitted
@@ -110,9 +109,9 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
     return explain
 
 
-def run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any = None) -> Program:
+def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None) -> Program:
     """``exec`` generated source in a namespace holding only what its templates use (and its helpers)."""
-    filename = f"<symgrad:{emitted.function_name}:{kind}:{next(_counter)}>"
+    filename = f"<symgrad:{emitted.function_name}:{purpose}:{next(_counter)}>"
     namespace: dict[str, Any] = {
         "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
         "ArithmeticError": ArithmeticError, "ValueError": ValueError,
@@ -133,7 +132,7 @@ def run(emitted: Emitted, params: Sequence[Expr], kind: str, helper_spec: Any = 
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
     weakref.finalize(function, linecache.cache.pop, filename, None)
-    program = Program(emitted, params, filename, function, helper_spec)
+    program = Program(emitted, params, filename, function)
     holder.append(program)
     return program
 
