@@ -1,13 +1,29 @@
-"""Array code's side of generation: what a NumPy-backend function returns through ``_finish``
-(``symgrad.arrays``), and how a reduced gradient is passed as factors whose products are summed."""
+"""Array code's side of generation: the prologue a NumPy-backend function opens with (its
+namespace, its inputs as arrays, the batch's shape, big batches in blocks), what it returns
+through ``_finish`` (``symgrad.arrays`` has both ends at run time), and how a reduced gradient
+is passed as factors whose products are summed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symgrad.codegen import Section, tuple_text
 from symgrad.expr import Expr
 from symgrad.ops import CONST, NEG, mul
+from symgrad.sections import Section, tuple_text
+
+ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
+
+
+def array_prologue(function_name: str, names: list[str], batch: list[int]) -> list[str]:
+    """The lines before the body: bind ``ARRAY_LOCALS`` (``batch``: positions of the batch inputs)."""
+    args = ", ".join(names)
+    targets = args + ("," if len(names) == 1 else "")
+    return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})",
+            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})",
+            "    # a large NumPy batch: this function over blocks of rows that fit in cache",
+            f"    by_blocks = _in_blocks({function_name}, xp, batch_shape, ({targets}))",
+            "    if by_blocks is not None:",
+            "        return by_blocks"]
 
 
 def array_returns(n_aux: int, wrt_positions: list[int], sums: BatchSums | None = None,

@@ -12,7 +12,6 @@ a user's label can never reach the source as code.
 from __future__ import annotations
 
 import itertools
-import keyword
 import operator
 import string
 from collections import Counter
@@ -20,76 +19,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from symgrad.backends import BASE_NAMESPACE_NAMES, PYTHON, Backend, reserved_names
 from symgrad.expr import Expr, format_number, to_text, topological_order
 from symgrad.names import Namer, comment_text, identifier
-from symgrad.ops import ATOM, CONST, UNARY, all_ops
+from symgrad.ops import ATOM, CONST, UNARY
+from symgrad.sections import Section
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
 # faster: see _Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
-_TYPE_CHECKS_PER_LINE = 6
-TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
 _INDENT = "        "  # inside def + try
 _EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
-
-# Names the generated code binds besides its parameters; a user label is never one of them.
-BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
-ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
-
-
-def reserved_names() -> frozenset[str]:
-    """Names no parameter, temporary or output may take. Only built-ins count: user primitives
-    are bound under names ending in "_", which ``identifier`` never makes, so the same symbols
-    get the same names whatever primitives are registered."""
-    names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES | ARRAY_LOCALS
-    for op in all_ops():
-        if not op.user:
-            names |= set(op.namespace) | set(op.array_namespace)
-    return frozenset(names)
-
-
-@dataclass(frozen=True)
-class Backend:
-    """What differs between the scalar Python code and the array code generated from one graph."""
-
-    name: str
-    template: Callable[[Any, Any], Any]  # (op, param) -> Template
-    namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
-    prologue: Callable[[str, list[str], list[int]], list[str]]  # (name, params, batch positions) -> lines
-    # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
-    # arrays this saves allocating (and page-faulting) a new buffer per operation.
-    in_place: bool = False
-
-
-def _scalar_template(op: Any, param: Any) -> Any:
-    op.check_param(param)  # no template formats a param that was not checked
-    return op.printer(param)
-
-
-def _array_template(op: Any, param: Any) -> Any:
-    op.check_param(param)
-    if op.array_printer is None:
-        raise ValueError(f"the op {op.name!r} has no array form; a primitive needs array_impl= "
-                         "to be compiled with backend='numpy'")
-    return op.array_printer(param)
-
-
-def _array_prologue(function_name: str, names: list[str], batch: list[int]) -> list[str]:
-    args = ", ".join(names)
-    targets = args + ("," if len(names) == 1 else "")
-    return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})",
-            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})",
-            "    # a large NumPy batch: this function over blocks of rows that fit in cache",
-            f"    by_blocks = _in_blocks({function_name}, xp, batch_shape, ({targets}))",
-            "    if by_blocks is not None:",
-            "        return by_blocks"]
-
-
-PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
-                 lambda _name, names, _batch: _check_input_lines(names))
-ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, _array_prologue, in_place=True)
-BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
 
 
 class _Temporaries:
@@ -140,16 +81,6 @@ class _Temporaries:
         name = free.pop() if free else self._namer.temporary(prefix)
         self.live[node] = (name, free)
         return name
-
-
-@dataclass
-class Section:
-    """A run of outputs with a heading comment and a prefix for its temporaries."""
-
-    heading: str
-    prefix: str
-    outputs: Sequence[Expr]
-    names: Sequence[str | None]  # wanted names of the outputs (``value``, ``d_x``...); None: no name of its own
 
 
 @dataclass
@@ -454,28 +385,6 @@ def _dependencies(order: list[Expr], params: Sequence[Expr]) -> dict[Expr, int]:
     return found
 
 
-def _check_input_lines(names: list[str]) -> list[str]:
-    # Exact-type checks written out cost less than any call; anything not a float takes the slow
-    # path, which converts ints and NumPy scalars or raises a TypeError naming the argument. A chain
-    # of ``or`` runs a little faster, but compiles slower (a jump per argument) than one comparison
-    # of the types as a tuple (with ``_float_types``, ``(float,) * n``): above TYPE_TUPLE_ABOVE
-    # arguments, the compile time wins.
-    if not names:
-        return []
-    targets = ", ".join(names) + ("," if len(names) == 1 else "")
-    convert = f"        {targets} = _as_floats({', '.join(names)})"
-    if len(names) <= _TYPE_CHECKS_PER_LINE:
-        return [f"    if {' or '.join(f'type({n}) is not float' for n in names)}:", convert]
-    if len(names) > TYPE_TUPLE_ABOVE:
-        joiner, tests, closing = ", ", [f"type({n})" for n in names], "    ) != _float_types:"
-    else:
-        joiner, tests, closing = " or ", [f"type({n}) is not float" for n in names], "    ):"
-    rows = [joiner.join(tests[i:i + _TYPE_CHECKS_PER_LINE]) for i in range(0, len(tests), _TYPE_CHECKS_PER_LINE)]
-    last = len(rows) - 1
-    return ["    if (", *(f"        {row}{joiner.rstrip() if i < last else ''}" for i, row in enumerate(rows)),
-            closing, convert]
-
-
 def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int, Section]:
     """Index in ``order`` where each section's own nodes begin -> that section.
 
@@ -539,8 +448,3 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
             if node is not line_node:
                 text_of[node] = rendered
     return (line_node, None) if holding is None else (holding, wanted)
-
-
-def tuple_text(items: Sequence[str]) -> str:
-    """Python source of a tuple of the texts ``items`` (``(a,)`` for one)."""
-    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"

@@ -28,7 +28,8 @@ from typing import Any
 
 from symgrad import arrays
 from symgrad.array_code import array_returns
-from symgrad.codegen import ARRAY, BACKENDS, Section, emit_function, tuple_text
+from symgrad.backends import ARRAY, BACKENDS
+from symgrad.codegen import emit_function
 from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
 from symgrad.grad import as_symbols
@@ -36,6 +37,7 @@ from symgrad.lru import LRUCache, memoised
 from symgrad.ops import SYMBOL
 from symgrad.pipeline import CompileStats, Derived, Options, derive, generate, no_gc_pauses
 from symgrad.runtime import Program, run
+from symgrad.sections import Section, tuple_text
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
 CODEGEN_VERSION = 5

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from symgrad.codegen import Section, emit_function, tuple_text
+from symgrad.codegen import emit_function
 from symgrad.compiler import cache_key, hvp_cache, signature
 from symgrad.expr import Expr, as_expr, symbol, to_text
 from symgrad.grad import Differentiator
@@ -14,6 +14,7 @@ from symgrad.lru import memoised
 from symgrad.names import Namer
 from symgrad.pipeline import no_gc_pauses
 from symgrad.runtime import Program, run
+from symgrad.sections import Section, tuple_text
 
 
 class HVPFunction:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.array_code import BatchSums, array_returns, without_unused
-from symgrad.codegen import ARRAY, BACKENDS, Emitted, Section, emit_function, tuple_text
+from symgrad.backends import ARRAY, BACKENDS
+from symgrad.codegen import Emitted, emit_function
 from symgrad.expr import Expr, const, format_number, to_text, topological_order
 from symgrad.grad import Differentiator
 from symgrad.ops import CONST
+from symgrad.sections import Section, tuple_text
 from symgrad.simplify import RewriteStats
 
 

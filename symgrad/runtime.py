@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from symgrad import arrays
-from symgrad.codegen import BACKENDS, Emitted, find_failing_node
+from symgrad.backends import BACKENDS
+from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
 from symgrad.expr import Expr, to_text
 from symgrad.ops import all_ops

@@ -13,7 +13,7 @@ from fractions import Fraction
 import pytest
 
 import symgrad as sg
-from symgrad.codegen import TYPE_TUPLE_ABOVE
+from symgrad.backends import TYPE_TUPLE_ABOVE
 from symgrad.demo import micrograd_expression
 
 x, y = sg.symbols("x y")

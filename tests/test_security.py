@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 import symgrad as sg
-from symgrad import codegen, compiler, expr, ops
+from symgrad import backends, compiler, expr, ops
 from symgrad.expr import make
 
 # What an attacker would store: plain data only, which the loaders turn into code if they trust it.
@@ -90,7 +90,7 @@ def test_an_honest_pickle_still_loads_and_runs():
     assert pickle.loads(pickle.dumps(fn))(4.0) == fn(4.0)
 
 
-@pytest.mark.parametrize("backend", codegen.BACKENDS.values(), ids=list(codegen.BACKENDS))
+@pytest.mark.parametrize("backend", backends.BACKENDS.values(), ids=list(backends.BACKENDS))
 @pytest.mark.parametrize("op, param", [(ops.powi, ESCAPE), (ops.powi, 2.5), (ops.powc, ReprAsCode(0.5)),
                                         (ops.powc, 2), (ops.exp, 1)])
 def test_no_template_formats_a_param_its_op_does_not_allow(backend, op, param):
