@@ -17,9 +17,9 @@ broadcasts them to the batch's shape and applies the reduction:
 A large NumPy batch (at least two blocks of ``BLOCK_ELEMENTS``) is computed by
 ``in_blocks``: the same function over blocks of whole rows, on a thread pool
 (``set_threads``), put back together in order (so the result does not depend on
-the thread count); glibc is asked to keep freed memory (``_keep_freed_memory``)
-so that blocks reuse their buffers. NumPy and array-api-compat are imported only
-when array code runs.
+the thread count); glibc is asked to keep freed memory (``_keep_freed_memory``,
+process-wide; ``set_malloc_tuning(False)`` turns it off) so that blocks reuse their
+buffers. NumPy and array-api-compat are imported only when array code runs.
 """
 
 from __future__ import annotations
@@ -280,11 +280,33 @@ def _executor() -> ThreadPoolExecutor:
         return _pool[2]
 
 
-# glibc's mallopt parameters (malloc.h) and the values the first blocked evaluation sets.
+# glibc's mallopt parameters (malloc.h) and the values the first large NumPy batch sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _TRIM_THRESHOLD, _MMAP_THRESHOLD = 64 << 20, 32 << 20
 _MAPPED_ELEMENTS = (128 << 10) // 8  # float64 arrays this large are mapped afresh by default
 _allocator_tuned = False
+_malloc_tuning = True  # whether ``_keep_freed_memory`` may call mallopt (``set_malloc_tuning``)
+
+
+def set_malloc_tuning(enabled: bool = True) -> bool:
+    """Whether the first large NumPy batch may tune glibc's malloc (default: True); returns
+    the previous setting.
+
+    Tuning calls ``mallopt`` once per process, setting ``M_MMAP_THRESHOLD`` to 32 MB and
+    ``M_TRIM_THRESHOLD`` to 64 MB (see ``_keep_freed_memory``): process-wide, for the rest
+    of the process, for every allocation of the host too. ``set_malloc_tuning(False)``
+    before that batch leaves malloc alone (as setting ``MALLOC_TRIM_THRESHOLD_`` or
+    ``MALLOC_MMAP_THRESHOLD_`` does); settings already made are not undone.
+
+        >>> import symgrad as sg
+        >>> previous = sg.set_malloc_tuning(False)  # array code never calls mallopt
+        >>> _ = sg.set_malloc_tuning(previous)
+    """
+    global _malloc_tuning
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_malloc_tuning takes True or False, got {enabled!r}")
+    previous, _malloc_tuning = _malloc_tuning, enabled
+    return previous
 
 
 def _keep_freed_memory() -> None:
@@ -297,10 +319,11 @@ def _keep_freed_memory() -> None:
     the next block page-faults them all in again: the 50-node loss at 10**6 points took
     2.2x as long on one thread (262-313 ms against 120-143 ms per call, fresh processes).
     Called for NumPy batches of 128 KB arrays and up, and by ``finish`` when the rows it
-    gathers are as large; nothing happens where the user set either variable, or without glibc.
+    gathers are as large; nothing happens after ``set_malloc_tuning(False)``, where the
+    user set either variable, or without glibc. The settings are process-wide and stay.
     """
     global _allocator_tuned
-    if _allocator_tuned:
+    if _allocator_tuned or not _malloc_tuning:
         return
     _allocator_tuned = True
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
