@@ -6,7 +6,7 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
-from symgrad.arrays import set_threads
+from symgrad.arrays import set_malloc_tuning, set_threads
 from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
@@ -14,6 +14,7 @@ from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.hvp import HVPFunction, compile_hvp
 from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
+from symgrad.pipeline import set_gc_pause
 from symgrad.simplify import simplify
 from symgrad.sympy_bridge import from_sympy, to_sympy
 from symgrad.tracing import jit
@@ -50,6 +51,8 @@ __all__ = [
     "primitive",
     "relu",
     "set_cache_size",
+    "set_gc_pause",
+    "set_malloc_tuning",
     "set_threads",
     "sigmoid",
     "simplify",

@@ -17,9 +17,9 @@ broadcasts them to the batch's shape and applies the reduction:
 A large NumPy batch (at least two blocks of ``BLOCK_ELEMENTS``) is computed by
 ``in_blocks``: the same function over blocks of whole rows, on a thread pool
 (``set_threads``), put back together in order (so the result does not depend on
-the thread count); glibc is asked to keep freed memory (``_keep_freed_memory``)
-so that blocks reuse their buffers. NumPy and array-api-compat are imported only
-when array code runs.
+the thread count); glibc is asked to keep freed memory (``_keep_freed_memory``,
+process-wide; ``set_malloc_tuning(False)`` turns it off) so that blocks reuse their
+buffers. NumPy and array-api-compat are imported only when array code runs.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
     With a reduction, the generated code passes the gradient as ``products`` of
     ``factors`` (see ``symgrad.array_code.BatchSums``): entry k is the batch sum of
     ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of
-    ``factors[i]`` alone), negated for k in ``negated``.
+    ``factors[i]`` alone), negated for k in ``negated``; ``_reduced_gradient`` sums them.
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
@@ -187,41 +187,55 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
             total = total * scale
         if not wrt:
             return (total, *extras) if extras else total
-        weights = [scale] * len(products)
-        for k in negated:
-            weights[k] = -scale
-        scalar_parameters = _shapes(wrt) == {()}
-        if full and size <= _STACK_LIMIT and scalar_parameters:
-            # Small batches, scalar parameters (a model's weights): the factors laid end to end
-            # as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
-            # entries summed at once: a few calls instead of a multiplication and a sum per entry.
-            if not positions:  # one slice assignment: threads calling first at once write the same two rows
-                positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
-            if len(products) * size >= _MAPPED_ELEMENTS:
-                _keep_freed_memory()  # else the gathered rows are mapped afresh, and faulted in, every call
-            device = _compat().device(value)
-            rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64, device=device)],
-                                        axis=0), (len(factors) + 1, -1))
-            left, right = (xp.take(rows, xp.asarray(p, device=device), axis=0) for p in positions)
-            sums = xp.sum(left * right, axis=1)
-            if reduce == "mean" or negated:
-                sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
-            # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
-            reduced = tuple(sums) if type(sums).__module__ == "numpy" else \
-                tuple(sums[k, ...] for k in range(len(products)))
-        elif scalar_parameters and size <= _DOT_LIMIT:
-            # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made
-            # (10 factors, 8 entries at 4,096 elements: 16 us, against 166 laid out as rows).
-            flat = [xp.reshape(spread(f), (-1,)) for f in factors]
-            ones = xp.ones(flat[0].shape, dtype=xp.float64, device=_compat().device(value)) \
-                if any(j < 0 for _, j in products) else None
-            reduced = _weighted((flat[i] @ (ones if j < 0 else flat[j]) for i, j in products), weights)
-        else:  # each entry formed, and summed over the axes its parameter was broadcast along
-            entries = (factors[i] if j < 0 else factors[i] * factors[j] for i, j in products)
-            reduced = _weighted((_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(entries, wrt)), weights)
+        reduced = _reduced_gradient(xp, reduce, full, size, scale, value, factors, wrt, products, negated,
+                                    positions, spread)
         return (total, reduced, *extras)
 
     return finish
+
+
+def _reduced_gradient(xp: Any, reduce: str, full: tuple[int, ...], size: int, scale: float, value: Any,
+                      factors: list[Any], wrt: Sequence[Any], products: Sequence[tuple[int, int]],
+                      negated: Sequence[int], positions: list[Any], spread: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The reduced gradient's entries (see ``finisher``), each times ``scale`` (negated in
+    ``negated``), the fastest way for the batch's ``size`` and the parameters' shapes."""
+    weights = [scale] * len(products)
+    for k in negated:
+        weights[k] = -scale
+    scalar_parameters = _shapes(wrt) == {()}
+    if full and size <= _STACK_LIMIT and scalar_parameters:
+        return _stacked_sums(xp, reduce, full, size, value, factors, products, negated, weights, positions, spread)
+    if scalar_parameters and size <= _DOT_LIMIT:
+        # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made
+        # (10 factors, 8 entries at 4,096 elements: 16 us, against 166 laid out as rows).
+        flat = [xp.reshape(spread(f), (-1,)) for f in factors]
+        ones = xp.ones(flat[0].shape, dtype=xp.float64, device=_compat().device(value)) \
+            if any(j < 0 for _, j in products) else None
+        return _weighted((flat[i] @ (ones if j < 0 else flat[j]) for i, j in products), weights)
+    # Each entry formed, and summed over the axes its parameter was broadcast along.
+    entries = (factors[i] if j < 0 else factors[i] * factors[j] for i, j in products)
+    return _weighted((_unbroadcast(xp, spread(g), tuple(w.shape)) for g, w in zip(entries, wrt)), weights)
+
+
+def _stacked_sums(xp: Any, reduce: str, full: tuple[int, ...], size: int, value: Any, factors: list[Any],
+                  products: Sequence[tuple[int, int]], negated: Sequence[int], weights: list[float],
+                  positions: list[Any], spread: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """Small batches, scalar parameters (a model's weights): the factors laid end to end
+    as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
+    entries summed at once: a few calls instead of a multiplication and a sum per entry."""
+    if not positions:  # one slice assignment: threads calling first at once write the same two rows
+        positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
+    if len(products) * size >= _MAPPED_ELEMENTS:
+        _keep_freed_memory()  # else the gathered rows are mapped afresh, and faulted in, every call
+    device = _compat().device(value)
+    rows = xp.reshape(xp.concat([*map(spread, factors), xp.ones(full, dtype=xp.float64, device=device)],
+                                axis=0), (len(factors) + 1, -1))
+    left, right = (xp.take(rows, xp.asarray(p, device=device), axis=0) for p in positions)
+    sums = xp.sum(left * right, axis=1)
+    if reduce == "mean" or negated:
+        sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
+    # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
+    return tuple(sums) if type(sums).__module__ == "numpy" else tuple(sums[k, ...] for k in range(len(products)))
 
 
 def _available_cpus() -> int:
@@ -266,11 +280,33 @@ def _executor() -> ThreadPoolExecutor:
         return _pool[2]
 
 
-# glibc's mallopt parameters (malloc.h) and the values the first blocked evaluation sets.
+# glibc's mallopt parameters (malloc.h) and the values the first large NumPy batch sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _TRIM_THRESHOLD, _MMAP_THRESHOLD = 64 << 20, 32 << 20
 _MAPPED_ELEMENTS = (128 << 10) // 8  # float64 arrays this large are mapped afresh by default
 _allocator_tuned = False
+_malloc_tuning = True  # whether ``_keep_freed_memory`` may call mallopt (``set_malloc_tuning``)
+
+
+def set_malloc_tuning(enabled: bool = True) -> bool:
+    """Whether the first large NumPy batch may tune glibc's malloc (default: True); returns
+    the previous setting.
+
+    Tuning calls ``mallopt`` once per process, setting ``M_MMAP_THRESHOLD`` to 32 MB and
+    ``M_TRIM_THRESHOLD`` to 64 MB (see ``_keep_freed_memory``): process-wide, for the rest
+    of the process, for every allocation of the host too. ``set_malloc_tuning(False)``
+    before that batch leaves malloc alone (as setting ``MALLOC_TRIM_THRESHOLD_`` or
+    ``MALLOC_MMAP_THRESHOLD_`` does); settings already made are not undone.
+
+        >>> import symgrad as sg
+        >>> previous = sg.set_malloc_tuning(False)  # array code never calls mallopt
+        >>> _ = sg.set_malloc_tuning(previous)
+    """
+    global _malloc_tuning
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_malloc_tuning takes True or False, got {enabled!r}")
+    previous, _malloc_tuning = _malloc_tuning, enabled
+    return previous
 
 
 def _keep_freed_memory() -> None:
@@ -283,10 +319,11 @@ def _keep_freed_memory() -> None:
     the next block page-faults them all in again: the 50-node loss at 10**6 points took
     2.2x as long on one thread (262-313 ms against 120-143 ms per call, fresh processes).
     Called for NumPy batches of 128 KB arrays and up, and by ``finish`` when the rows it
-    gathers are as large; nothing happens where the user set either variable, or without glibc.
+    gathers are as large; nothing happens after ``set_malloc_tuning(False)``, where the
+    user set either variable, or without glibc. The settings are process-wide and stay.
     """
     global _allocator_tuned
-    if _allocator_tuned:
+    if _allocator_tuned or not _malloc_tuning:
         return
     _allocator_tuned = True
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:

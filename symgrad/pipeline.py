@@ -239,11 +239,39 @@ def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: lis
 
 
 
+_gc_pause = True  # whether compiling pauses the cyclic GC (``set_gc_pause``)
+
+
+def set_gc_pause(enabled: bool = True) -> bool:
+    """Whether compiling pauses Python's cyclic garbage collector (default: True); returns
+    the previous setting.
+
+    The pause is process-wide while it lasts: ``gc.disable()`` for the length of one
+    ``sg.compile`` (or ``compile_hvp``), then the collector's previous state is restored
+    (it is left off where it was off). Other threads of the process run without cyclic
+    collections meanwhile. ``set_gc_pause(False)`` leaves the collector alone, at the
+    cost measured in ``no_gc_pauses``.
+
+        >>> import symgrad as sg
+        >>> previous = sg.set_gc_pause(False)  # compiling never touches the collector
+        >>> _ = sg.set_gc_pause(previous)
+    """
+    global _gc_pause
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_gc_pause takes True or False, got {enabled!r}")
+    previous, _gc_pause = _gc_pause, enabled
+    return previous
+
+
 @contextlib.contextmanager
 def no_gc_pauses():
-    """Pause the cyclic GC: the passes allocate millions of acyclic objects, and
-    collections triggered by those allocations rescan the whole heap (measured:
-    ~1.6x slower set-up on a million-node graph)."""
+    """Pause the cyclic GC (unless ``set_gc_pause(False)``): the passes allocate millions of
+    acyclic objects, and collections triggered by those allocations rescan the whole heap
+    (measured: ~1.6x slower set-up on a million-node graph). Process-wide while it lasts;
+    the collector's previous state is restored on leaving."""
+    if not _gc_pause:
+        yield
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -253,12 +253,30 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     if wrt is not None:  # checking the derivative by a symbol the expression lacks checks nothing
         wrt = as_symbols(wrt, among=lambda: free_symbols(outputs), names_only=False)
     fn = compile_fn(outputs if multi else outputs[0], wrt, order=order)
+    entries, reference = _entries(fn, None, None, []), None
+    skipped, depth = _sympy_skip_reason(outputs, entries, max_sympy_nodes)
+    if skipped is None:
+        entries, reference, skipped = _sympy_reference(fn, outputs, depth)
+
+    flat = _flatten(fn)
+    theirs = reference.theirs if reference is not None else None
+    samples, first_error = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
+    shown = "; ".join(to_text(o, limit=80 // len(outputs)) for o in outputs)
+    report = VerifyReport(shown, [p for p, _, _ in samples], failure=first_error)
+    for i, entry in enumerate(entries):
+        report.rows.append(_verify_row(i, entry, flat, samples, reference, skipped, symbolic, timeout, depth))
+    return report
+
+
+def _sympy_skip_reason(outputs: list[Expr], entries: list[_Entry], max_sympy_nodes: int) -> tuple[str | None, int]:
+    """Why SymPy cannot check ``outputs`` and their derivatives ``entries`` (None: it can), and the
+    depth of ``outputs`` (0 when skipped before measuring it): too many nodes, a primitive
+    without a SymPy mapping, or too deep."""
     graph = topological_order(outputs)
     skipped = "skipped: graph too large for sympy" if len(graph) > max_sympy_nodes else None
     unmapped = sorted({n.op.name for n in graph if n.args and n.op.sympy is None})
     if unmapped:
         skipped = f"skipped: no SymPy mapping for {', '.join(unmapped)}"
-    entries = _entries(fn, None, None, [])
     depth = graph_depth(outputs) if skipped is None else 0
     # SymPy differentiates the expression itself; symgrad's derivatives (about twice as deep
     # for a chain) only go through to_sympy, which recurses about half as much per level.
@@ -267,47 +285,61 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     if depth > limit or derivative_depth > 2 * limit:
         skipped = (f"skipped: graph {depth} deep (derivatives {derivative_depth}), "
                    f"over sympy's depth limit {limit} ({2 * limit})")
+    return skipped, depth
 
-    sp = theirs = None
-    if skipped is None:
-        sp = sympy_module()
-        try:
-            sym_params = to_sympy(list(fn.params))
-            entries = _entries(fn, sp, to_sympy(outputs), to_sympy(list(fn.wrt)))
-            theirs = sp.lambdify(sym_params, [e.theirs for e in entries], modules="math")
-            ours_exprs = to_sympy([e.ours for e in entries])
-        except (RecursionError, SympyDepthError, SyntaxError, MemoryError) as error:
-            # A safety net under the depth limit: lambdify's source can nest brackets several
-            # times per level (sigmoid), and the limit counts from wherever verify was called.
-            skipped = f"skipped: sympy failed ({type(error).__name__}) on a graph {depth} deep"
-            entries, theirs = _entries(fn, None, None, []), None
 
-    flat = _flatten(fn)
-    samples, first_error = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
-    shown = "; ".join(to_text(o, limit=80 // len(outputs)) for o in outputs)
-    report = VerifyReport(shown, [p for p, _, _ in samples], failure=first_error)
-    for i, entry in enumerate(entries):
-        numeric = None
-        status = skipped
-        if skipped is None:
-            numeric = max((_close(ours[i], ref[i]) for _, ours, ref in samples), default=math.inf)
-            status = "skipped: symbolic=False"
-            if symbolic:
-                try:
-                    status = _symbolic_check(sp, ours_exprs[i], entry.theirs, timeout, numeric, sym_params,
-                                             [p for p, _, _ in samples])
-                except RecursionError:
-                    status = f"skipped: sympy recursed too deep (graph {depth} deep)"
-        fd_error = None if entry.base is None else max(
-            (_fd_error(flat, p, entry.base, entry.var, ours[i]) for p, ours, _ in samples), default=math.inf)
-        ok = (
-            bool(samples)
-            and status != "differs"
-            and (numeric is None or numeric <= _NUMERIC_RTOL)
-            and (fd_error is None or fd_error <= _FD_RTOL)
-        )
-        report.rows.append(VerifyRow(entry.name, status, numeric, fd_error, ok))
-    return report
+@dataclass
+class _Reference:
+    """SymPy's side of a check: the module, ``fn``'s parameters and derivatives as SymPy
+    expressions, and SymPy's own derivatives as one ``lambdify``'d function."""
+
+    sp: Any
+    params: Any
+    theirs: Any
+    ours: Any
+
+
+def _sympy_reference(fn: Any, outputs: list[Expr], depth: int) -> tuple[list[_Entry], _Reference | None, str | None]:
+    """The entries with SymPy's derivatives and the ``_Reference``; or, where SymPy fails,
+    the entries without them, no reference and why."""
+    sp = sympy_module()
+    try:
+        sym_params = to_sympy(list(fn.params))
+        entries = _entries(fn, sp, to_sympy(outputs), to_sympy(list(fn.wrt)))
+        theirs = sp.lambdify(sym_params, [e.theirs for e in entries], modules="math")
+        ours_exprs = to_sympy([e.ours for e in entries])
+    except (RecursionError, SympyDepthError, SyntaxError, MemoryError) as error:
+        # A safety net under the depth limit: lambdify's source can nest brackets several
+        # times per level (sigmoid), and the limit counts from wherever verify was called.
+        skipped = f"skipped: sympy failed ({type(error).__name__}) on a graph {depth} deep"
+        return _entries(fn, None, None, []), None, skipped
+    return entries, _Reference(sp, sym_params, theirs, ours_exprs), None
+
+
+def _verify_row(i: int, entry: _Entry, flat: Any, samples: list[Any], reference: _Reference | None,
+                skipped: str | None, symbolic: bool, timeout: float, depth: int) -> VerifyRow:
+    """Entry ``i`` checked: against SymPy (symbolically and at the ``samples``) unless
+    ``skipped`` says why not, and against finite differences of ``flat``."""
+    numeric = None
+    status = skipped
+    if reference is not None:
+        numeric = max((_close(ours[i], ref[i]) for _, ours, ref in samples), default=math.inf)
+        status = "skipped: symbolic=False"
+        if symbolic:
+            try:
+                status = _symbolic_check(reference.sp, reference.ours[i], entry.theirs, timeout, numeric,
+                                         reference.params, [p for p, _, _ in samples])
+            except RecursionError:
+                status = f"skipped: sympy recursed too deep (graph {depth} deep)"
+    fd_error = None if entry.base is None else max(
+        (_fd_error(flat, p, entry.base, entry.var, ours[i]) for p, ours, _ in samples), default=math.inf)
+    ok = (
+        bool(samples)
+        and status != "differs"
+        and (numeric is None or numeric <= _NUMERIC_RTOL)
+        and (fd_error is None or fd_error <= _FD_RTOL)
+    )
+    return VerifyRow(entry.name, status, numeric, fd_error, ok)
 
 
 def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, derivative: float) -> float:

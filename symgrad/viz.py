@@ -197,66 +197,81 @@ def _draw_graph(values: list[Expr], wrt: list[Expr], derived: dict[Expr, str], a
                 max_nodes: int | None, depth: int | None, rankdir: str, show_backward: bool) -> Any:
     """``derived``: each derivative drawn (with ``show_backward``) -> its label."""
     grads = list(derived) if show_backward else []
-    forward = topological_order(values)
-    forward_set = set(forward)
+    forward_set = set(topological_order(values))
     nodes = topological_order([*values, *grads])
-    if depth is not None:
-        keep = _levels([*values, *grads], depth)
-    else:
-        keep = set(nodes)
-        if max_nodes is not None and len(nodes) > max_nodes:
-            raise ValueError(
-                f"the graph has {len(nodes)} nodes, over max_nodes={max_nodes}: drawn whole it would be "
-                "unreadable. Pass max_nodes=None to draw it anyway, or depth=k to draw the k levels "
-                "nearest the output."
-            )
+    keep = _kept_nodes([*values, *grads], nodes, max_nodes, depth)
+    numbers, adjoint_values = _node_numbers(values, wrt, nodes, at)
+    show_grads = at is not None and len(values) == 1  # each forward node's grad: d value / d node
 
+    dot = _drawing_class()(format="svg", graph_attr={"rankdir": rankdir})
+    ids = {node: f"n{i}" for i, node in enumerate(nodes)}
+    outputs = derived if show_backward else {}
+    for node in nodes:
+        if node in keep:
+            kind = ("symbol" if node.op is SYMBOL else "const" if node.op is CONST
+                    else "forward" if node in forward_set else "adjoint")
+            fields = [_escape(_node_text(node, outputs))]
+            if node in numbers and kind != "const":
+                fields.append(f"data {numbers[node] + 0.0:.4f}")  # + 0.0: no "-0.0000"
+                if node in forward_set and show_grads:
+                    fields.append(f"grad {adjoint_values.get(node, 0.0) + 0.0:.4f}")
+            _draw_node(dot, node, kind, fields, ids, keep, forward_set, node in outputs)
+    return dot
+
+
+def _kept_nodes(roots: list[Expr], nodes: list[Expr], max_nodes: int | None, depth: int | None) -> set[Expr]:
+    """The ``nodes`` drawn: the ``depth`` levels nearest the ``roots``, or all of them (a
+    ValueError where they are over ``max_nodes``)."""
+    if depth is not None:
+        return _levels(roots, depth)
+    if max_nodes is not None and len(nodes) > max_nodes:
+        raise ValueError(
+            f"the graph has {len(nodes)} nodes, over max_nodes={max_nodes}: drawn whole it would be "
+            "unreadable. Pass max_nodes=None to draw it anyway, or depth=k to draw the k levels "
+            "nearest the output."
+        )
+    return set(nodes)
+
+
+def _node_numbers(values: list[Expr], wrt: list[Expr], nodes: list[Expr], at: Mapping[str, float] | None
+                  ) -> tuple[dict[Expr, float], dict[Expr, float]]:
+    """Each node's value at ``at``, and (for one output) each forward node's grad, d value / d
+    node; both empty without ``at``."""
     numbers: dict[Expr, float] = {}
     adjoint_values: dict[Expr, float] = {}
     if at is not None:
         numbers = _evaluate(nodes, at)
-    show_grads = at is not None and len(values) == 1  # each forward node's grad: d value / d node
-    if show_grads:
+    if at is not None and len(values) == 1:
         from symgrad.grad import adjoints
 
         adjoint = adjoints(values[0], wrt)
         adjoint_nodes = topological_order(list(adjoint.values()))
         adjoint_numbers = _evaluate(adjoint_nodes, at)
         adjoint_values = {node: adjoint_numbers[a] for node, a in adjoint.items()}
+    return numbers, adjoint_values
 
-    dot = _drawing_class()(format="svg", graph_attr={"rankdir": rankdir})
-    ids = {node: f"n{i}" for i, node in enumerate(nodes)}
-    outputs = derived if show_backward else {}
 
-    for node in nodes:
-        if node not in keep:
-            continue
-        kind = ("symbol" if node.op is SYMBOL else "const" if node.op is CONST
-                else "forward" if node in forward_set else "adjoint")
-        text = _node_text(node, outputs)
-        fields = [_escape(text)]
-        if node in numbers and kind != "const":
-            fields.append(f"data {numbers[node] + 0.0:.4f}")  # + 0.0: no "-0.0000"
-            if node in forward_set and show_grads:
-                fields.append(f"grad {adjoint_values.get(node, 0.0) + 0.0:.4f}")
-        attrs = dict(_STYLE[kind])
-        if node in outputs:
-            attrs["penwidth"] = "2.5"
-        dot.node(ids[node], label="{ " + " | ".join(fields) + " }", **attrs)
-        if node.args:
-            op_id = ids[node] + "_op"
-            dot.node(op_id, label=_escape(node.op.label(node.param)),
-                     **_STYLE["op" if kind != "adjoint" else "adjoint_op"])
-            dot.edge(op_id, ids[node])
-            for arg in node.args:
-                if arg in keep:
-                    reused = kind == "adjoint" and arg in forward_set
-                    dot.edge(ids[arg], op_id, **({"style": "dashed", "color": "#e8590c"} if reused else {}))
-                else:
-                    cut = f"{ids[arg]}_cut_{ids[node]}"
-                    dot.node(cut, **_STYLE["cut"])
-                    dot.edge(cut, op_id)
-    return dot
+def _draw_node(dot: Any, node: Expr, kind: str, fields: list[str], ids: Mapping[Expr, str], keep: set[Expr],
+               forward_set: set[Expr], is_output: bool) -> None:
+    """``node`` as a record of ``fields``, with its op and the edges from its arguments (an
+    argument not kept is a cut mark)."""
+    attrs = dict(_STYLE[kind])
+    if is_output:
+        attrs["penwidth"] = "2.5"
+    dot.node(ids[node], label="{ " + " | ".join(fields) + " }", **attrs)
+    if not node.args:
+        return
+    op_id = ids[node] + "_op"
+    dot.node(op_id, label=_escape(node.op.label(node.param)), **_STYLE["op" if kind != "adjoint" else "adjoint_op"])
+    dot.edge(op_id, ids[node])
+    for arg in node.args:
+        if arg in keep:
+            reused = kind == "adjoint" and arg in forward_set
+            dot.edge(ids[arg], op_id, **({"style": "dashed", "color": "#e8590c"} if reused else {}))
+        else:
+            cut = f"{ids[arg]}_cut_{ids[node]}"
+            dot.node(cut, **_STYLE["cut"])
+            dot.edge(cut, op_id)
 
 
 def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:

@@ -533,3 +533,62 @@ def test_jit_with_math_functions_explains_what_to_use():
 def test_jit_refuses_varargs():
     with pytest.raises(TypeError, match="plain parameters"):
         sg.jit(lambda *ws: ws[0])
+
+
+def _gc_watching_primitive(name, seen):
+    """A primitive whose impl (run by constant folding) and derivative rule (run by reverse
+    mode) record whether the cyclic GC is enabled when compiling calls them."""
+    import gc
+
+    def impl(a):
+        seen.append(("impl", gc.isenabled()))
+        return a * a
+
+    def derivative(a):
+        seen.append(("derivative", gc.isenabled()))
+        return 2 * a
+
+    return sg.primitive(name, impl=impl, derivative=derivative, replace=True)
+
+
+def test_compiling_pauses_the_gc_and_restores_it():
+    import gc
+
+    seen = []
+    square = _gc_watching_primitive("gc_watch_paused", seen)
+    assert gc.isenabled()
+    seen.clear()  # registering probes the derivative
+    sg.compile(square(sg.const(3.0)) * x + square(x), wrt=[x])
+    assert ("impl", False) in seen and ("derivative", False) in seen
+    assert all(not enabled for _, enabled in seen)
+    assert gc.isenabled()
+
+
+def test_compiling_leaves_a_disabled_gc_disabled():
+    import gc
+
+    gc.disable()
+    try:
+        sg.compile(sg.sin(x) * y, wrt=[x])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_set_gc_pause_false_leaves_the_gc_enabled_while_compiling():
+    import gc
+
+    seen = []
+    square = _gc_watching_primitive("gc_watch_enabled", seen)
+    previous = sg.set_gc_pause(False)
+    try:
+        assert previous is True
+        seen.clear()
+        sg.compile(square(sg.const(3.0)) * x + square(x), wrt=[x])
+        sg.compile_hvp(square(x) * y, [x, y])
+        assert ("impl", True) in seen and ("derivative", True) in seen
+        assert all(enabled for _, enabled in seen) and gc.isenabled()
+    finally:
+        assert sg.set_gc_pause(previous) is False
+    with pytest.raises(TypeError, match="True or False"):
+        sg.set_gc_pause("no")

@@ -648,3 +648,27 @@ def test_malloc_settings_of_the_user_are_left_alone(mallopt_calls, monkeypatch):
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
     sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")(0.3, -0.1, x=_LARGE, t=_LARGE)
     assert mallopt_calls == []
+
+
+def test_set_malloc_tuning_false_leaves_malloc_alone(mallopt_calls, monkeypatch):
+    asked = []
+    keep_freed_memory = sg.arrays._keep_freed_memory
+
+    def recorded():
+        asked.append(True)
+        keep_freed_memory()
+
+    monkeypatch.setattr(sg.arrays, "_keep_freed_memory", recorded)
+    previous = sg.set_malloc_tuning(False)
+    try:
+        assert previous is True
+        blocked = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
+        blocked(0.3, -0.1, x=_LARGE, t=_LARGE)
+        assert asked and mallopt_calls == []  # asked for, and refused: no mallopt call
+    finally:
+        assert sg.set_malloc_tuning(previous) is False
+    # Turned back on, the next large batch tunes malloc as before.
+    blocked(0.3, -0.1, x=_LARGE, t=_LARGE)
+    assert sorted(parameter for parameter, _ in mallopt_calls) == sorted([M_MMAP_THRESHOLD, M_TRIM_THRESHOLD])
+    with pytest.raises(TypeError, match="True or False"):
+        sg.set_malloc_tuning(0)
