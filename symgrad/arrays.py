@@ -36,18 +36,24 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 REDUCTIONS = (None, "sum", "mean")
-# A large NumPy batch runs in blocks of about this many elements (512 KB per float64 temporary,
-# against 8 MB at 10**6 points): blocks spread over threads, and their temporaries stay in the
-# CPU's cache. Smaller blocks lost to the Python work per block when two threads share the GIL
-# (the 50-node loss at 10**6 points: 16,384 ~95 ms, 32,768 ~78 ms, 65,536 ~68 ms per call).
+
+
+def check_reduction(reduce: Any) -> None:
+    """Raise ValueError unless ``reduce`` is one of ``REDUCTIONS``."""
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+
+
+# A large NumPy batch runs in blocks of about this many elements (512 KB per float64 temporary):
+# blocks spread over threads, and their temporaries stay in the CPU's cache; smaller blocks lose
+# to the Python work per block when two threads share the GIL.
 BLOCK_ELEMENTS = 65536
 # Up to this many elements, laying the gradient's factors end to end for one multiplication and
-# one sum beats a dot product per entry (~1 us a call); above it, the copies cost more than the calls
-# save (337 entries from 67 factors: 62 against 396 us at 100 elements, 702 against 397 at 512).
+# one sum beats a dot product per entry (a call each); above it, the copies cost more than the
+# calls save.
 _STACK_LIMIT = 256
 # Up to this many elements, a reduced entry is one dot product; above it OpenBLAS splits a dot
-# product over threads of its own, which fight the blocks' (the 50-node loss at 10**6 points on
-# two threads: 125-150 ms against 82-90 with a multiplication and a sum per entry).
+# product over threads of its own, which fight the blocks'.
 _DOT_LIMIT = 8192
 
 
@@ -93,8 +99,8 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     if numbers:
         # Python numbers (model parameters, say) become one array, indexed: one conversion, not one each.
         packed = xp.asarray([float(args[i]) for i in numbers], dtype=xp.float64, device=device)
-        # 0-d arrays, not NumPy's float64 scalars (which iterating would give): a 0-d array
-        # times a 100-element array is ~1.0 us, a float64 scalar times it ~1.5 us.
+        # 0-d arrays, not NumPy's float64 scalars (which iterating would give): arithmetic of a
+        # 0-d array with an array takes a faster path than a NumPy scalar's.
         for k, i in enumerate(numbers):
             out[i] = packed[k, ...]
     for i in others:
@@ -160,8 +166,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
     ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of
     ``factors[i]`` alone), negated for k in ``negated``; ``_reduced_gradient`` sums them.
     """
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+    check_reduction(reduce)
     positions: list[Any] = []  # the left and the right rows of ``products``, worked out on the first call
 
     def finish(xp: Any, shape: tuple[int, ...] | None, value: Any, factors: Sequence[Any] = (),
@@ -206,8 +211,7 @@ def _reduced_gradient(xp: Any, reduce: str, full: tuple[int, ...], size: int, sc
     if full and size <= _STACK_LIMIT and scalar_parameters:
         return _stacked_sums(xp, reduce, full, size, value, factors, products, negated, weights, positions, spread)
     if scalar_parameters and size <= _DOT_LIMIT:
-        # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made
-        # (10 factors, 8 entries at 4,096 elements: 16 us, against 166 laid out as rows).
+        # Each entry's sum is a dot product (BLAS, for NumPy): no product array is made.
         flat = [xp.reshape(spread(f), (-1,)) for f in factors]
         ones = xp.ones(flat[0].shape, dtype=xp.float64, device=_compat().device(value)) \
             if any(j < 0 for _, j in products) else None
@@ -316,8 +320,8 @@ def _keep_freed_memory() -> None:
     By default glibc maps every array over 128 KB afresh, and later hands the free top
     of its heap back to the OS past about twice the largest array freed so far. A
     block's temporaries (some thirty of 512 KB) pass that at the end of every block, so
-    the next block page-faults them all in again: the 50-node loss at 10**6 points took
-    2.2x as long on one thread (262-313 ms against 120-143 ms per call, fresh processes).
+    the next block page-faults them all in again (README, "Freed memory kept", has the
+    figures).
     Called for NumPy batches of 128 KB arrays and up, and by ``finish`` when the rows it
     gathers are as large; nothing happens after ``set_malloc_tuning(False)``, where the
     user set either variable, or without glibc. The settings are process-wide and stay.

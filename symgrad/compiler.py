@@ -359,8 +359,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError("batch= and reduce= are options of backend='numpy'")
     if array_code and (order == 2 or multi):
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
-    if reduce not in arrays.REDUCTIONS:
-        raise ValueError(f"reduce must be None, 'sum' or 'mean', got {reduce!r}")
+    arrays.check_reduction(reduce)
     key = cache_key([*outputs, *aux], (wrt, args, batch), len(outputs), multi, order, name, annotate, backend,
                     reduce) if cache else None
     options = Options(name, annotate, multi, backend, (), reduce)

@@ -86,8 +86,12 @@ class _Timeout(Exception):
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise _Timeout after ``seconds`` (main thread on Unix); else no limit."""
+    """Raise _Timeout after ``seconds`` (main thread on Unix); else no limit. A host that uses
+    the real-time timer or SIGALRM itself keeps them: then there is no limit either."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if usable:
+        host_timer = signal.getitimer(signal.ITIMER_REAL)[0] > 0
+        usable = not host_timer and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
     if not usable:
         yield False
         return

@@ -176,3 +176,18 @@ def test_from_sympy_reads_step_of_an_expression_whose_condition_sympy_rearranged
     e = ops.step(x * x - 1.0)
     back = sg.from_sympy(sg.to_sympy(e))
     assert [sg.compile(back, wrt=[x]).forward(v) for v in (0.5, 1.5)] == [0.0, 1.0]
+
+
+def test_verify_leaves_a_real_time_timer_of_the_host_running():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 30.0)
+    try:
+        assert sg.verify(sg.tanh(x * y) + x**2 / y, [x, y]).ok
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert 0 < remaining <= 30.0 and not fired
