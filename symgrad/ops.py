@@ -27,10 +27,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from symgrad import numerics
 from symgrad.core import _TABLE, ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
-from symgrad.expr import CONST, Expr, as_expr, as_number, check_float_range, const, format_number, make
+from symgrad.expr import CONST, Expr, as_expr, as_number, const, format_number, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
 
 # ---- printing helpers ---------------------------------------------------------------
@@ -182,49 +183,6 @@ def _power_zero(args: tuple[Expr, ...], k: int) -> Expr | None:
     return const(1.0) if k == 0 else None
 
 
-# ---- numeric helpers bound into generated code ---------------------------------------
-
-
-def _sigmoid(x: float) -> float:
-    # Two branches so that neither exp can overflow.
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _array_sigmoid(xp: Any, x: Any) -> Any:
-    # _sigmoid's two branches over e = exp(-|x|), which cannot overflow: max(e, sign(x)) picks the
-    # numerator (1, or e for x < 0), so values match the scalar code's, subnormals included.
-    # exp's underflow is harmless for x > 0 and the answer for x < 0; scalar sigmoid raises for no x.
-    errstate = getattr(xp, "errstate", None)
-    if errstate is None:
-        e = xp.exp(-xp.abs(x))
-    else:
-        with errstate(under="ignore"):
-            e = xp.exp(-xp.abs(x))
-    result = xp.maximum(e, xp.sign(x))
-    e += 1.0  # both are fresh arrays: updating them in place saves two allocations
-    result /= e
-    return result
-
-
-def _relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
-
-
-def _step(x: float) -> float:
-    return 1.0 if x > 0.0 else 0.0
-
-
-def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
-
-
-def _xlogy(a: float, b: float) -> float:
-    return 0.0 if a == 0.0 else a * math.log(b)
-
-
 def _powi_template(k: int) -> Template:
     if k == 0:
         return Template("1.0", (ATOM,), ATOM)
@@ -250,49 +208,6 @@ def _powc_array_template(c: float) -> Template:
     if c == 0.5:
         return call_template("xp.sqrt", 1)
     return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
-
-
-# ---- parameter checks: what a node's param may be (see ``Op.check_param``) ------------
-# Exact types: a subclass of int or float could print itself as anything.
-
-
-def _check_integer_exponent(k: Any) -> None:
-    if type(k) is not int:
-        raise ValueError(f"powi's exponent must be an int, got {type(k).__name__}")
-    check_float_range(k, "powi's exponent")
-
-
-def _check_real_exponent(c: Any) -> None:
-    if type(c) is not float:  # inf and nan print as the names bound to them, not through repr
-        raise ValueError(f"powc's exponent must be a float, got {type(c).__name__}")
-
-
-# ---- SymPy mappings ------------------------------------------------------------------
-
-# Past these sizes SymPy's exact integer power takes minutes and gigabytes (2**10**10), and past
-# the second even mpmath's Float power does (2**10**10**10); symgrad computes them in floats anyway.
-_EXACT_POWER_BITS = 4096
-_FLOAT_POWER_BITS = 2**40
-
-
-def sympy_power(sp: Any, base: Any, exponent: Any) -> Any:
-    """``base**exponent`` in SymPy, never building a number of more than a few thousand bits exactly.
-
-    A huge power of two numbers becomes a SymPy Float (mpmath's, beyond float range); one whose
-    binary exponent itself is astronomically large becomes ``oo`` (``nan`` for a negative base: it
-    overflows floats, where symgrad's pow fails) or 0.0 (it underflows, as in floats).
-    """
-    if not (base.is_Number and exponent.is_Number and base.is_finite and exponent.is_finite) \
-            or base.is_zero or exponent.is_zero:
-        return base**exponent
-    bits = exponent.evalf() * sp.log(sp.Abs(base).evalf(), 2)  # log2 of |result|
-    if sp.Abs(bits) <= _EXACT_POWER_BITS:
-        return base**exponent
-    if bits > _FLOAT_POWER_BITS:
-        return sp.oo if base.is_positive else sp.nan
-    if bits < -_FLOAT_POWER_BITS:
-        return sp.Float(0.0)
-    return sp.Float(base) ** exponent
 
 
 def _superscript(p: Any) -> str:
@@ -346,23 +261,23 @@ neg = NEG = _register(Op(
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
     array_printer=_powi_template,
-    sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
+    sympy=lambda sp, a, k: numerics.sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
-    takes_param=True, param_check=_check_integer_exponent,
+    takes_param=True, param_check=numerics.check_integer_exponent,
 ))
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
     array_printer=_powc_array_template,
-    sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
+    sympy=lambda sp, a, c: numerics.sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
     impl=lambda a, c: math.pow(a, c),
     namespace={"pow": math.pow, "sqrt": math.sqrt},
     domain="positive",
     doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
-    takes_param=True, param_check=_check_real_exponent,
+    takes_param=True, param_check=numerics.check_real_exponent,
 ))
 xlogy = _register(Op(
     "xlogy", 2, label=_fixed_label("xlogy"),
@@ -370,7 +285,7 @@ xlogy = _register(Op(
     array_printer=_fixed(Template("xp.where({0} == 0.0, 0.0, {0} * xp.log({1}))", (ATOM, 0), ATOM)),
     sympy=lambda sp, a, b: a * sp.log(b),
     vjp=lambda g, out, a, b: (g * log(b), g * (a / b)),
-    impl=_xlogy,
+    impl=numerics.xlogy,
     namespace={"log": math.log},
     domain="positive",
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
@@ -378,7 +293,7 @@ xlogy = _register(Op(
 power_op = _register(Op(
     "pow", 2, label=_fixed_label("**"), printer=_call("pow", 2),
     array_printer=_array_call("pow", 2),
-    sympy=sympy_power,
+    sympy=numerics.sympy_power,
     vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
     impl=math.pow,
     namespace={"pow": math.pow},
@@ -437,7 +352,8 @@ sigmoid = _register(Op(
     array_printer=_fixed(Template("sigmoid(xp, {0})", (0,), ATOM)),
     sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
     vjp=lambda g, out, a: (g * (out * (1.0 - out)),),
-    impl=_sigmoid, namespace={"sigmoid": _sigmoid}, array_namespace={"sigmoid": _array_sigmoid},
+    impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
+    array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
 step = _register(Op(
     "step", 1, label=_fixed_label("step"),
@@ -445,7 +361,7 @@ step = _register(Op(
     array_printer=_fixed(Template("xp.astype({0} > 0.0, xp.float64)", (ADD,), ATOM)),
     sympy=lambda sp, a: sp.Piecewise((1, a > 0), (0, True)),
     vjp=lambda g, out, a: (None,),
-    impl=_step,
+    impl=numerics.step,
     doc="1 for x > 0, else 0 (so step(0) = 0): the derivative of relu.",
 ))
 sign = _register(Op(
@@ -454,7 +370,7 @@ sign = _register(Op(
     array_printer=_array_call("sign"),
     sympy=lambda sp, a: sp.sign(a),
     vjp=lambda g, out, a: (None,),
-    impl=_sign,
+    impl=numerics.sign,
     doc="-1, 0 or 1 (sign(0) = 0): the derivative of abs.",
 ))
 relu = _register(Op(
@@ -463,7 +379,7 @@ relu = _register(Op(
     array_printer=_fixed(Template("xp.maximum({0}, 0.0)", (0,), ATOM)),
     sympy=lambda sp, a: sp.Piecewise((a, a > 0), (0, True)),
     vjp=lambda g, out, a: (g * step(a),),
-    impl=_relu,
+    impl=numerics.relu,
     doc="max(x, 0); relu'(0) = 0.",
 ))
 abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
