@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import keyword
 import math
 from collections.abc import Callable
 from typing import Any
 
 from symgrad import numerics
-from symgrad.core import _TABLE, ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
+from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
+from symgrad.core import ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
 from symgrad.expr import CONST, Expr, as_expr, as_number, const, format_number, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
+from symgrad.primitives import primitive as primitive  # sg.primitive: user ops join this table
 
 # ---- printing helpers ---------------------------------------------------------------
 
@@ -420,95 +421,6 @@ def power(base: Any, exponent: Any) -> Expr:
         return power_op(base, exponent)
     op, param = power_kind(exponent)
     return make(op, (base,), param)
-
-
-# ---- user-defined primitives ---------------------------------------------------------
-
-
-def primitive(
-    name: str,
-    impl: Callable[..., float],
-    derivative: Callable[..., Any],
-    sympy: Callable[..., Any] | None = None,
-    *,
-    arity: int | None = None,
-    array_impl: Callable[..., Any] | None = None,
-    replace: bool = False,
-    doc: str = "",
-) -> Op:
-    """Register a new op in the table the built-ins live in, and return it (call it to build nodes).
-
-    ``impl`` computes the value from floats; it is called by name from the
-    generated code and folds constants. ``derivative(*args)`` returns the
-    partial derivative (a tuple of them for several arguments) as symgrad
-    expressions of the argument expressions, so it can be differentiated
-    again. ``sympy(*args)`` maps it to SymPy for ``sg.verify``; without it,
-    verification falls back to finite differences (``verify`` keeps the
-    random points where ``impl`` raises no ValueError or ArithmeticError).
-    ``array_impl`` computes it element-wise on arrays, for ``backend="numpy"``.
-    ``replace=True`` redefines a primitive of the same name (compiled
-    functions of the old one are never reused).
-
-        >>> import math, sympy, symgrad as sg
-        >>> softplus = sg.primitive("softplus", impl=lambda x: math.log1p(math.exp(x)),
-        ...                         derivative=lambda x: sg.sigmoid(x),
-        ...                         sympy=lambda x: sympy.log(1 + sympy.exp(x)), replace=True)
-        >>> x = sg.symbols("x")
-        >>> sg.compile(softplus(2 * x), wrt=[x])(0.0)
-        (0.6931471805599453, (1.0,))
-    """
-    from symgrad.expr import free_symbols, symbol
-
-    if not isinstance(name, str) or not name.isascii() or not name.isidentifier() or name.startswith("_") \
-            or keyword.iskeyword(name):
-        raise ValueError(f"a primitive's name must be a plain ASCII identifier not starting with _, got {name!r}")
-    existing = _TABLE.get(name)
-    if existing is not None and not existing.user:
-        raise ValueError(f"{name!r} is a built-in op; it cannot be redefined")
-    if not callable(impl) or not callable(derivative) or not all(f is None or callable(f) for f in (sympy, array_impl)):
-        raise TypeError(f"primitive {name!r}: impl, derivative, sympy and array_impl must be callables")
-    if arity is None:
-        try:
-            parameters = inspect.signature(impl).parameters.values()
-        except (TypeError, ValueError):
-            raise TypeError(f"primitive {name!r}: cannot read impl's signature; pass arity=") from None
-        arity = sum(1 for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                    and p.default is p.empty)
-    if not isinstance(arity, int) or arity < 1:
-        raise ValueError(f"primitive {name!r}: arity must be a positive int, got {arity!r}")
-
-    def partials(args: tuple[Expr, ...]) -> tuple[Expr, ...]:
-        found = derivative(*args)
-        if arity == 1 and not isinstance(found, (tuple, list)):
-            found = (found,)
-        if not isinstance(found, (tuple, list)) or len(found) != arity:
-            raise TypeError(f"primitive {name!r}: derivative must return {arity} partial derivative(s), "
-                            f"got {found!r}")
-        return tuple(as_expr(p, f"primitive {name!r} derivative") for p in found)
-
-    # Check the rule once now, on placeholder symbols, so a mistake surfaces here.
-    probes = tuple(symbol(f"{name}_arg{i}") for i in range(arity))
-    try:
-        probe_partials = partials(probes)
-    except TypeError as error:
-        raise TypeError(f"primitive {name!r}: derivative must build symgrad expressions "
-                        f"(use sg.exp, sg.sigmoid, ... not math): {error}") from error
-    strays = [s.param for s in free_symbols(probe_partials) if s not in probes]
-    if strays:
-        raise ValueError(f"primitive {name!r}: derivative uses symbols other than its arguments: {strays}")
-
-    # Generated code calls it as ``name_``: no symbol's identifier ends with "_", so registering a
-    # primitive never renames a symbol's argument (and never makes an older pickle unloadable).
-    bound = name + "_"
-    op = Op(
-        name, arity, label=_fixed_label(name), printer=_call(bound, arity),
-        sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
-        vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
-        impl=impl, namespace={bound: impl}, doc=doc or f"user primitive {name}", user=True,
-        array_printer=None if array_impl is None else _call(bound, arity),
-        array_namespace={} if array_impl is None else {bound: array_impl},
-    )
-    return _register(op, replace=replace)
 
 
 # ---- Expr's operators -------------------------------------------------------------------
