@@ -219,7 +219,6 @@ def _superscript(p: Any) -> str:
 
 add = _register(Op(
     "add", 2, label=_fixed_label("+"), printer=_infix("+", ADD),
-    array_printer=_infix("+", ADD),
     sympy=lambda sp, a, b: a + b,
     vjp=lambda g, out, a, b: (g, g),
     impl=lambda a, b: a + b,
@@ -227,7 +226,6 @@ add = _register(Op(
 ))
 sub = _register(Op(
     "sub", 2, label=_fixed_label("-"), printer=_infix("-", ADD),
-    array_printer=_infix("-", ADD),
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
@@ -235,7 +233,6 @@ sub = _register(Op(
 ))
 mul = _register(Op(
     "mul", 2, label=_fixed_label("*"), printer=_infix("*", MUL),
-    array_printer=_infix("*", MUL),
     sympy=lambda sp, a, b: a * b,
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
@@ -244,7 +241,6 @@ mul = _register(Op(
 ))
 div = _register(Op(
     "div", 2, label=_fixed_label("/"), printer=_infix("/", MUL),
-    array_printer=_infix("/", MUL),
     sympy=lambda sp, a, b: a / b,
     vjp=lambda g, out, a, b: (g / b, -g * out / b),
     impl=lambda a, b: a / b,
@@ -253,7 +249,6 @@ div = _register(Op(
 _BINARY = {"*": mul, "/": div}
 neg = NEG = _register(Op(
     "neg", 1, label=_fixed_label("-"), printer=_fixed(Template("-{0}", (UNARY,), UNARY)),
-    array_printer=_fixed(Template("-{0}", (UNARY,), UNARY)),
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
     impl=lambda a: -a,
@@ -261,7 +256,6 @@ neg = NEG = _register(Op(
 ))
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
-    array_printer=_powi_template,
     sympy=lambda sp, a, k: numerics.sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
