@@ -1,10 +1,11 @@
 """What a primitive is, and the table of them: the bottom layer, importing nothing of symgrad.
 
 ``Op`` describes one primitive (its printing, derivative, value, rewrites...), ``Template``
-how a node prints as Python, and the precedences order those templates. ``symgrad.expr``
-builds graphs of ops and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the
-primitives, each with one ``_register(Op(...))`` (the leaves, symbol and const, are declared
-with the graph in ``symgrad.expr``).
+how a node prints as Python, and the precedences order those templates; the printers at the
+end build the usual ``printer`` and ``label`` fields. ``symgrad.expr`` builds graphs of ops
+and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the primitives, each with one
+``_register(Op(...))`` (the leaves, symbol and const, are declared with the graph in
+``symgrad.expr``).
 """
 
 from __future__ import annotations
@@ -143,3 +144,29 @@ def call_template(fname: str, arity: int) -> Template:
     """``fname(a, b)``: arguments need no brackets, the call is an atom."""
     slots = ", ".join(f"{{{i}}}" for i in range(arity))
     return Template(f"{fname}({slots})", (0,) * arity, ATOM)
+
+
+# ---- printers: what an op's ``printer``, ``array_printer`` and ``label`` usually are ----------
+
+
+def fixed_printer(template: Template) -> Callable[[Any], Template]:
+    return lambda _param: template
+
+
+def infix_printer(symbol: str, prec: int) -> Callable[[Any], Template]:
+    # Left-associative: the right operand needs brackets at equal precedence,
+    # which keeps the float evaluation order exactly as the graph says.
+    return fixed_printer(Template(f"{{0}} {symbol} {{1}}", (prec, prec + 1), prec))
+
+
+def call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    return fixed_printer(call_template(fname, arity))
+
+
+def array_call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    """``xp.fname(a)``: a function of the array namespace the generated code binds to ``xp``."""
+    return fixed_printer(call_template(f"xp.{fname}", arity))
+
+
+def fixed_label(text: str) -> Callable[[Any], str]:
+    return lambda _param: text

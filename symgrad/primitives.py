@@ -13,7 +13,7 @@ import keyword
 from collections.abc import Callable
 from typing import Any
 
-from symgrad.core import _TABLE, Op, _register, call_template
+from symgrad.core import _TABLE, Op, _register, call_printer, fixed_label
 from symgrad.expr import Expr, as_expr, free_symbols, symbol
 
 # The user's derivative as a rule: the argument expressions -> one partial derivative per argument.
@@ -119,10 +119,9 @@ def _op(name: str, arity: int, impl: Callable[..., float], partials: Partials,
     # Generated code calls it as ``name_``: no symbol's identifier ends with "_", so registering a
     # primitive never renames a symbol's argument (and never makes an older pickle unloadable).
     bound = name + "_"
-    template = call_template(bound, arity)
-    printer = lambda _param: template
+    printer = call_printer(bound, arity)
     return Op(
-        name, arity, label=lambda _param: name, printer=printer,
+        name, arity, label=fixed_label(name), printer=printer,
         sympy=None if sympy is None else (lambda sp, *args: sympy(*args)),
         vjp=lambda g, out, *args: tuple(g * p for p in partials(args)),
         impl=impl, namespace={bound: impl}, doc=doc or f"user primitive {name}", user=True,
