@@ -52,6 +52,7 @@ from symgrad.core import all_ops as all_ops  # re-exported: the table is read th
 from symgrad.core import by_name as by_name
 from symgrad.expr import CONST, Expr, as_expr, as_number, const, format_number, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
+from symgrad.numerics import sympy_power as sympy_power  # the power ops' SymPy mapping
 from symgrad.primitives import primitive as primitive  # sg.primitive: user ops join this table
 from symgrad.rules import drop_unit, is_number, rule
 
@@ -219,7 +220,7 @@ neg = NEG = _register(Op(
 ))
 powi = _register(Op(
     "powi", 1, label=_superscript, printer=_powi_template,
-    sympy=lambda sp, a, k: numerics.sympy_power(sp, a, sp.Integer(k)),
+    sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
@@ -229,7 +230,7 @@ powi = _register(Op(
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
     array_printer=_powc_array_template,
-    sympy=lambda sp, a, c: numerics.sympy_power(sp, a, sp.Float(c)),
+    sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
     impl=lambda a, c: math.pow(a, c),
     namespace={"pow": math.pow, "sqrt": math.sqrt},
@@ -251,7 +252,7 @@ xlogy = _register(Op(
 power_op = _register(Op(
     "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
     array_printer=array_call_printer("pow", 2),
-    sympy=numerics.sympy_power,
+    sympy=sympy_power,
     vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
     impl=math.pow,
     namespace={"pow": math.pow},
