@@ -12,9 +12,10 @@ from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepth
 from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.hvp import HVPFunction, compile_hvp
-from symgrad.ops import abs, cos, exp, log, primitive, relu, sigmoid, sin, sqrt, tanh
+from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.pipeline import set_gc_pause
+from symgrad.primitives import primitive
 from symgrad.simplify import simplify
 from symgrad.sympy_bridge import from_sympy, to_sympy
 from symgrad.tracing import jit

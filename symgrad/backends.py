@@ -51,10 +51,7 @@ def _scalar_template(op: Any, param: Any) -> Any:
 
 def _array_template(op: Any, param: Any) -> Any:
     op.check_param(param)
-    if op.array_printer is None:
-        raise ValueError(f"the op {op.name!r} has no array form; a primitive needs array_impl= "
-                         "to be compiled with backend='numpy'")
-    return op.array_printer(param)
+    return op.array_template(param)
 
 
 def _check_input_lines(names: list[str]) -> list[str]:

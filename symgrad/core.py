@@ -1,21 +1,32 @@
 """What a primitive is, and the table of them: the bottom layer, importing nothing of symgrad.
 
 ``Op`` describes one primitive (its printing, derivative, value, rewrites...), ``Template``
-how a node prints as Python, and the precedences order those templates. ``symgrad.expr``
-builds graphs of ops and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the
-primitives, each with one ``_register(Op(...))`` (the leaves, symbol and const, are declared
-with the graph in ``symgrad.expr``).
+how a node prints as Python, and the precedences order those templates; the printers at the
+end build the usual ``printer`` and ``label`` fields. ``symgrad.expr`` builds graphs of ops
+and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the primitives, each with one
+``_register(Op(...))`` (the leaves, symbol and const, are declared with the graph in
+``symgrad.expr``).
 """
 
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 # Python precedences, loosest to tightest, for bracket-free printing.
 COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+
+
+class _SameAsScalar:
+    """The default array form of an op: the scalar template, valid for arrays as it is."""
+
+    def __repr__(self) -> str:
+        return "SAME_AS_SCALAR"
+
+
+SAME_AS_SCALAR: Any = _SameAsScalar()
 
 
 class Template(NamedTuple):
@@ -54,9 +65,10 @@ class Op:
     domain: str = "real"
     doc: str = ""
     takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
-    # The same for array code (``backend="numpy"``): a template over ``xp``, the
-    # array namespace of the inputs; None if the op has no array form.
-    array_printer: Callable[[Any], Template] | None = None
+    # The same for array code (``backend="numpy"``): a template over ``xp``, the array namespace
+    # of the inputs; by default the scalar one (as SymPy's NumPyPrinter overrides only the
+    # printing that differs); None if the op has no array form.
+    array_printer: Callable[[Any], Template] | _SameAsScalar | None = SAME_AS_SCALAR
     array_namespace: Mapping[str, Any] = field(default_factory=dict)
     user: bool = False  # registered by ``sg.primitive``
     # For ops with a param: checks its type and range (raising ValueError), before any
@@ -70,6 +82,28 @@ class Op:
                 raise ValueError(f"{self.name} nodes carry no parameter, got {reprlib.repr(param)}")
         else:
             self.param_check(param)
+
+    def array_template(self, param: Any) -> Template:
+        """The template of array code (``backend="numpy"``) for a node with ``param``."""
+        printer = self.printer if self.array_printer is SAME_AS_SCALAR else self.array_printer
+        if printer is None:
+            raise ValueError(f"the op {self.name!r} has no array form; a primitive needs array_impl= "
+                             "to be compiled with backend='numpy'")
+        return printer(param)
+
+    # Every pass calls ``vjp`` and ``impl`` through these: the param, when a node has one, comes last.
+
+    def pullback(self, g: Any, out: Any, args: Sequence[Any], param: Any) -> tuple[Any, ...]:
+        """The adjoint ``g`` of the node ``out = op(*args)`` pulled back to each argument (``vjp``)."""
+        if param is None:
+            return self.vjp(g, out, *args)
+        return self.vjp(g, out, *args, param)
+
+    def evaluate(self, values: Sequence[Any], param: Any) -> Any:
+        """The op's value (``impl``) at the argument values ``values``."""
+        if param is None:
+            return self.impl(*values)
+        return self.impl(*values, param)
 
     def __repr__(self) -> str:
         return f"<symgrad op {self.name}>"
@@ -106,3 +140,29 @@ def call_template(fname: str, arity: int) -> Template:
     """``fname(a, b)``: arguments need no brackets, the call is an atom."""
     slots = ", ".join(f"{{{i}}}" for i in range(arity))
     return Template(f"{fname}({slots})", (0,) * arity, ATOM)
+
+
+# ---- printers: what an op's ``printer``, ``array_printer`` and ``label`` usually are ----------
+
+
+def fixed_printer(template: Template) -> Callable[[Any], Template]:
+    return lambda _param: template
+
+
+def infix_printer(symbol: str, prec: int) -> Callable[[Any], Template]:
+    # Left-associative: the right operand needs brackets at equal precedence,
+    # which keeps the float evaluation order exactly as the graph says.
+    return fixed_printer(Template(f"{{0}} {symbol} {{1}}", (prec, prec + 1), prec))
+
+
+def call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    return fixed_printer(call_template(fname, arity))
+
+
+def array_call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
+    """``xp.fname(a)``: a function of the array namespace the generated code binds to ``xp``."""
+    return fixed_printer(call_template(f"xp.{fname}", arity))
+
+
+def fixed_label(text: str) -> Callable[[Any], str]:
+    return lambda _param: text

@@ -152,7 +152,7 @@ def _constant(number: Any) -> Value:
 def _node(prim: ops.Op, args: tuple[Value, ...], param: Any = None) -> Value:
     out = Value.__new__(Value)
     datas = [a.data for a in args]
-    out.data = prim.impl(*datas) if param is None else prim.impl(*datas, param)
+    out.data = prim.evaluate(datas, param)
     out.grad = 0.0
     out.label = ""
     out._prev = args

@@ -104,10 +104,7 @@ def adjoints(
             args = node.args
             if not args:
                 continue
-            if node.param is None:
-                parts = node.op.vjp(g, node, *args)
-            else:
-                parts = node.op.vjp(g, node, *args, node.param)
+            parts = node.op.pullback(g, node, args, node.param)
             for arg, part in zip(args, parts):
                 if part is not None and arg in active:
                     if arg in sent:
@@ -167,10 +164,7 @@ def tangents(
                 seed = tangent.get(arg)
                 if seed is None:
                     continue
-                if node.param is None:
-                    part = node.op.vjp(seed, node, *args)[index]
-                else:
-                    part = node.op.vjp(seed, node, *args, node.param)[index]
+                part = node.op.pullback(seed, node, args, node.param)[index]
                 if part is not None:
                     parts.append(part)
             if parts:

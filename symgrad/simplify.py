@@ -52,10 +52,8 @@ class RewriteStats:
 def _fold(op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
     """``op(args)``, all of them constants, evaluated; None if it cannot or should not be."""
     values = [float(arg.param) for arg in args]  # floats: an int power cannot explode here
-    if param is not None:
-        values.append(param)
     try:
-        result = op.impl(*values)
+        result = op.evaluate(values, param)
     except (ArithmeticError, ValueError, TypeError):
         return None  # left for run time, where the error names the node
     if not isinstance(result, (int, float)):

@@ -100,7 +100,7 @@ def _evaluate(order: Sequence[Expr], at: Mapping[str, float]) -> dict[Expr, floa
         else:
             args = [values[a] for a in node.args]
             try:
-                values[node] = node.op.impl(*args) if node.param is None else node.op.impl(*args, node.param)
+                values[node] = node.op.evaluate(args, node.param)
             except (ArithmeticError, ValueError):
                 values[node] = float("nan")
     return values

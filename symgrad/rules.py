@@ -1,0 +1,42 @@
+"""How a rewrite rule is declared: the vocabulary of the rules in ``symgrad.ops``' entries.
+
+A rule is a function ``(args, param) -> Expr | None`` in an op's ``rewrites``; ``rule`` marks it
+with what ``symgrad.simplify`` reads (its description and what triggers it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from symgrad.expr import CONST, Expr
+
+
+def is_number(e: Expr, value: float | None = None) -> bool:
+    """``e`` is a constant (equal to ``value`` when given)."""
+    return e.op is CONST and (value is None or e.param == value)
+
+
+def rule(description: str, triggers: tuple[str | float, ...] | None, params: tuple[Any, ...] = ()):
+    """Mark a rewrite: ``description`` names it in reports; ``triggers`` say what must be
+    among the arguments for it to possibly apply: an op name, or a number for a constant
+    of that value (None: always try); ``params``: node params that make it apply."""
+
+    def wrap(fn):
+        fn.description = description
+        fn.triggers = triggers
+        fn.params = params
+        return fn
+
+    return wrap
+
+
+def drop_unit(unit: float, sides: str, description: str):
+    @rule(description, (unit,))
+    def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+        if "right" in sides and is_number(args[1], unit):
+            return args[0]
+        if "left" in sides and is_number(args[0], unit):
+            return args[1]
+        return None
+
+    return rewrite
