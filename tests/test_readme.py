@@ -53,3 +53,13 @@ def test_the_readmes_micrograd_numbers_are_what_symgrad_computes():
     a, b = sg.symbols("a b")
     g, (ga, gb) = sg.compile(micrograd_expression(a, b, sg.relu), wrt=[a, b])(-4.0, 2.0)
     assert shown is not None and shown.groups() == (repr(g), repr(ga), repr(gb))
+
+
+def test_the_readmes_module_map_names_every_module_of_the_package():
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    table = text.split("### Where things are", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(\w+)\.py`", table))
+    package = os.path.join(os.path.dirname(README), "symgrad")
+    modules = {name[:-3] for name in os.listdir(package) if name.endswith(".py")} - {"__init__", "__main__"}
+    assert listed == modules
