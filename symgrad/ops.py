@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from symgrad.arithmetic import bind_functions
 from symgrad.core import _TABLE, ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
@@ -596,8 +597,9 @@ def primitive(
 
 
 # ---- Expr's operators -------------------------------------------------------------------
-# The graph (symgrad.expr) knows no op but its leaves: the primitives give Expr its operators here,
-# as tinygrad's MathTrait gives its UOp theirs. Python numbers on either side become constants.
+# The graph (symgrad.expr) knows no op but its leaves: Expr's operators come from the Arithmetic
+# mixin (symgrad.arithmetic, which also serves Value), through the hooks set here, as tinygrad's
+# MathTrait serves its UOp. Python numbers on either side become constants.
 
 
 def _binary(op: Op, a: Any, b: Any) -> Expr:
@@ -609,50 +611,13 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
     return make(op, (a, b))
 
 
-class _Operators:
-    """Expr's arithmetic, copied onto Expr below."""
-
-    def __add__(self: Expr, other: Any) -> Expr:
-        return _binary(add, self, other)
-
-    def __radd__(self: Expr, other: Any) -> Expr:
-        return _binary(add, other, self)
-
-    def __sub__(self: Expr, other: Any) -> Expr:
-        return _binary(sub, self, other)
-
-    def __rsub__(self: Expr, other: Any) -> Expr:
-        return _binary(sub, other, self)
-
-    def __mul__(self: Expr, other: Any) -> Expr:
-        return _binary(mul, self, other)
-
-    def __rmul__(self: Expr, other: Any) -> Expr:
-        return _binary(mul, other, self)
-
-    def __truediv__(self: Expr, other: Any) -> Expr:
-        return _binary(div, self, other)
-
-    def __rtruediv__(self: Expr, other: Any) -> Expr:
-        return _binary(div, other, self)
-
-    def __pow__(self: Expr, other: Any) -> Expr:
-        return power(self, other)
-
-    def __rpow__(self: Expr, other: Any) -> Expr:
-        return power(other, self)
-
-    def __neg__(self: Expr) -> Expr:
-        return make(NEG, (self,))
-
-    def __abs__(self: Expr) -> Expr:
-        return abs(self)
+def _unary(op: Op, a: Expr) -> Expr:
+    return make(op, (a,))
 
 
-for _name, _function in vars(_Operators).items():
-    if inspect.isfunction(_function):
-        _function.__qualname__ = f"Expr.{_name}"
-        setattr(Expr, _name, _function)
+Expr._binary = staticmethod(_binary)
+Expr._unary = staticmethod(_unary)
+Expr._power = staticmethod(power)
 
 
 # The ops users call as functions: sg.exp(x), sg.relu(x), ...
@@ -662,15 +627,5 @@ FUNCTIONS: dict[str, Op] = {
 }
 
 
-def _method(op: Op) -> Callable[[Expr], Expr]:
-    def method(self: Expr) -> Expr:
-        return op(self)
-
-    method.__name__ = op.name
-    method.__doc__ = f"{op.name}(self), as micrograd's Value.{op.name}() is written."
-    return method
-
-
 # micrograd style: x.relu(), x.tanh(), ...
-for _name, _op in FUNCTIONS.items():
-    setattr(Expr, _name, _method(_op))
+bind_functions(Expr, FUNCTIONS)
