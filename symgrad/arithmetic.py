@@ -14,8 +14,8 @@ using them says how it builds its nodes, with three static hooks:
 ``_power(base, exponent)``
     ``base ** exponent``, which each class spells with the op its exponent calls for.
 
-The primitives are declared in ``symgrad.ops``, after the graph: an operator finds its op by
-name in the table of primitives, which holds the built-in ones for good (they cannot be replaced).
+The primitives are declared in ``symgrad.ops``, after the graph (which this module is below):
+``use_ops`` hands the operators their ops there, as soon as they exist.
 """
 
 from __future__ import annotations
@@ -23,7 +23,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symgrad.core import _TABLE, Op
+from symgrad.core import Op
+
+# The ops the operators build, set once by ``use_ops``: module globals are the quickest thing a
+# dunder can read, and ``x + y`` is the hot path of building graphs.
+_add: Any = None
+_sub: Any = None
+_mul: Any = None
+_div: Any = None
+_neg: Any = None
+_abs: Any = None
+
+
+def use_ops(add: Op, sub: Op, mul: Op, div: Op, neg: Op, absolute: Op) -> None:
+    """Make the operators build these ops (``symgrad.ops`` calls it with its primitives)."""
+    global _add, _sub, _mul, _div, _neg, _abs
+    _add, _sub, _mul, _div, _neg, _abs = add, sub, mul, div, neg, absolute
 
 
 class Arithmetic:
@@ -36,28 +51,28 @@ class Arithmetic:
     _power: Callable[[Any, Any], Any]
 
     def __add__(self, other: Any) -> Any:
-        return self._binary(_TABLE["add"], self, other)
+        return self._binary(_add, self, other)
 
     def __radd__(self, other: Any) -> Any:
-        return self._binary(_TABLE["add"], other, self)
+        return self._binary(_add, other, self)
 
     def __sub__(self, other: Any) -> Any:
-        return self._binary(_TABLE["sub"], self, other)
+        return self._binary(_sub, self, other)
 
     def __rsub__(self, other: Any) -> Any:
-        return self._binary(_TABLE["sub"], other, self)
+        return self._binary(_sub, other, self)
 
     def __mul__(self, other: Any) -> Any:
-        return self._binary(_TABLE["mul"], self, other)
+        return self._binary(_mul, self, other)
 
     def __rmul__(self, other: Any) -> Any:
-        return self._binary(_TABLE["mul"], other, self)
+        return self._binary(_mul, other, self)
 
     def __truediv__(self, other: Any) -> Any:
-        return self._binary(_TABLE["div"], self, other)
+        return self._binary(_div, self, other)
 
     def __rtruediv__(self, other: Any) -> Any:
-        return self._binary(_TABLE["div"], other, self)
+        return self._binary(_div, other, self)
 
     def __pow__(self, other: Any) -> Any:
         return self._power(self, other)
@@ -66,13 +81,13 @@ class Arithmetic:
         return self._power(other, self)
 
     def __neg__(self) -> Any:
-        return self._unary(_TABLE["neg"], self)
+        return self._unary(_neg, self)
 
     def __pos__(self) -> Any:
         return self
 
     def __abs__(self) -> Any:
-        return self._unary(_TABLE["abs"], self)
+        return self._unary(_abs, self)
 
 
 def bind_functions(cls: type, functions: Mapping[str, Op]) -> None:

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from symgrad.arithmetic import bind_functions
+from symgrad.arithmetic import bind_functions, use_ops
 from symgrad.core import _TABLE, ADD, ATOM, COND, MUL, POW, UNARY, Op, Template, _register, call_template
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
@@ -598,8 +598,8 @@ def primitive(
 
 # ---- Expr's operators -------------------------------------------------------------------
 # The graph (symgrad.expr) knows no op but its leaves: Expr's operators come from the Arithmetic
-# mixin (symgrad.arithmetic, which also serves Value), through the hooks set here, as tinygrad's
-# MathTrait serves its UOp. Python numbers on either side become constants.
+# mixin (symgrad.arithmetic, which also serves Value), with the ops handed over and the hooks set
+# here, as tinygrad's MathTrait serves its UOp. Python numbers on either side become constants.
 
 
 def _binary(op: Op, a: Any, b: Any) -> Expr:
@@ -615,6 +615,7 @@ def _unary(op: Op, a: Expr) -> Expr:
     return make(op, (a,))
 
 
+use_ops(add, sub, mul, div, neg, abs)
 Expr._binary = staticmethod(_binary)
 Expr._unary = staticmethod(_unary)
 Expr._power = staticmethod(power)
