@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symgrad import ops
+from symgrad.arithmetic import Arithmetic, bind_functions
 from symgrad.expr import Expr, as_expr, as_number, const, make, symbol
 from symgrad.lru import LRUCache, memoised
 from symgrad.names import Namer, identifier
@@ -42,7 +43,7 @@ from symgrad.names import Namer, identifier
 _CACHE_SIZE = 128
 
 
-class Value:
+class Value(Arithmetic):
     """Stores a single scalar value and its gradient (micrograd's API)."""
 
     __slots__ = ("_const", "_param", "_prev", "_prim", "_symbol", "data", "grad", "label")
@@ -69,49 +70,8 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # ---- building -----------------------------------------------------------------
-
-    def __add__(self, other: Any) -> Any:
-        return _binary(ops.add, self, other)
-
-    def __radd__(self, other: Any) -> Any:
-        return _binary(ops.add, other, self)
-
-    def __sub__(self, other: Any) -> Any:
-        return _binary(ops.sub, self, other)
-
-    def __rsub__(self, other: Any) -> Any:
-        return _binary(ops.sub, other, self)
-
-    def __mul__(self, other: Any) -> Any:
-        return _binary(ops.mul, self, other)
-
-    def __rmul__(self, other: Any) -> Any:
-        return _binary(ops.mul, other, self)
-
-    def __truediv__(self, other: Any) -> Any:
-        return _binary(ops.div, self, other)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return _binary(ops.div, other, self)
-
-    def __pow__(self, other: Any) -> Any:
-        if isinstance(other, (Value, Expr)):
-            return _binary(ops.power_op, self, other)
-        prim, param = ops.power_kind(other)
-        return _node(prim, (self,), param)
-
-    def __rpow__(self, other: Any) -> Any:
-        return _binary(ops.power_op, other, self)
-
-    def __neg__(self) -> Value:
-        return _node(ops.neg, (self,))
-
-    def __pos__(self) -> Value:
-        return self
-
-    def __abs__(self) -> Value:
-        return _node(ops.abs, (self,))
+    # Built with + - * / ** abs() and .relu(), ...: the Arithmetic mixin's operators, through the hooks
+    # _binary, _unary and _power set below (symgrad.arithmetic).
 
     # ---- backward -----------------------------------------------------------------
 
@@ -129,18 +89,6 @@ class Value:
         """This Value's computation as a symgrad expression (leaves become their numbers,
         or their symbol while ``symgrad.nn`` compiles a loss)."""
         return to_expr([self])[0]
-
-
-def _unary_method(prim: ops.Op) -> Callable[[Value], Value]:
-    def method(self: Value) -> Value:
-        return _node(prim, (self,))
-
-    method.__name__ = prim.name
-    return method
-
-
-for _name, _prim in ops.FUNCTIONS.items():
-    setattr(Value, _name, _unary_method(_prim))
 
 
 def _constant(number: Any) -> Value:
@@ -171,6 +119,24 @@ def _binary(prim: ops.Op, a: Any, b: Any) -> Any:
     if not isinstance(b, Value):
         b = _constant(b)
     return _node(prim, (a, b))
+
+
+def _unary(prim: ops.Op, a: Value) -> Value:
+    return _node(prim, (a,))
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    if isinstance(exponent, (Value, Expr)):
+        return _binary(ops.power_op, base, exponent)
+    prim, param = ops.power_kind(exponent)
+    return _node(prim, (base,), param)
+
+
+# Value's hooks for its operators (symgrad.arithmetic), and its methods: a.relu(), a.tanh(), ...
+Value._binary = staticmethod(_binary)
+Value._unary = staticmethod(_unary)
+Value._power = staticmethod(_power)
+bind_functions(Value, ops.FUNCTIONS)
 
 
 def _as_expr(item: Any) -> Expr:

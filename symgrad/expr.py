@@ -29,11 +29,12 @@ from _weakref import _remove_dead_weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from symgrad.arithmetic import Arithmetic
 from symgrad.core import ATOM, POW, UNARY, Op, Template, _register, by_name, call_template
 from symgrad.errors import SymgradError
 
 
-class Expr:
+class Expr(Arithmetic):
     """A node of the expression graph. Build it with ``symbols`` and operators."""
 
     __slots__ = ("__weakref__", "args", "op", "param")
@@ -42,10 +43,9 @@ class Expr:
     args: tuple[Expr, ...]
     param: Any
 
-    # Its operators (+, -, *, /, **, unary -, abs) are given by symgrad.ops, which defines those
-    # primitives: the graph knows no op but its leaves. Python numbers on either side become constants.
-    def __pos__(self) -> Expr:
-        return self
+    # Its operators (+, -, *, /, **, unary - and +, abs) come from the Arithmetic mixin, through hooks
+    # that symgrad.ops sets, as it defines those primitives: the graph knows no op but its leaves.
+    # Python numbers on either side become constants.
 
     # A symbolic expression has no truth value and no order: refuse loudly
     # instead of letting `if expr:` or `expr < 0` quietly mean something.

@@ -24,12 +24,11 @@ exponent are three ops with their own rule and domain; ``d(x**y)/dy`` is
 from __future__ import annotations
 
 import builtins
-import inspect
 import math
-from collections.abc import Callable
 from typing import Any
 
 from symgrad import numerics
+from symgrad.arithmetic import bind_functions, use_ops
 from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
 from symgrad.core import (
     ADD,
@@ -382,8 +381,9 @@ def power(base: Any, exponent: Any) -> Expr:
 
 
 # ---- Expr's operators -------------------------------------------------------------------
-# The graph (symgrad.expr) knows no op but its leaves: the primitives give Expr its operators here,
-# as tinygrad's MathTrait gives its UOp theirs. Python numbers on either side become constants.
+# The graph (symgrad.expr) knows no op but its leaves: Expr's operators come from the Arithmetic
+# mixin (symgrad.arithmetic, which also serves Value), with the ops handed over and the hooks set
+# here, as tinygrad's MathTrait serves its UOp. Python numbers on either side become constants.
 
 
 def _binary(op: Op, a: Any, b: Any) -> Expr:
@@ -395,50 +395,14 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
     return make(op, (a, b))
 
 
-class _Operators:
-    """Expr's arithmetic, copied onto Expr below."""
-
-    def __add__(self: Expr, other: Any) -> Expr:
-        return _binary(add, self, other)
-
-    def __radd__(self: Expr, other: Any) -> Expr:
-        return _binary(add, other, self)
-
-    def __sub__(self: Expr, other: Any) -> Expr:
-        return _binary(sub, self, other)
-
-    def __rsub__(self: Expr, other: Any) -> Expr:
-        return _binary(sub, other, self)
-
-    def __mul__(self: Expr, other: Any) -> Expr:
-        return _binary(mul, self, other)
-
-    def __rmul__(self: Expr, other: Any) -> Expr:
-        return _binary(mul, other, self)
-
-    def __truediv__(self: Expr, other: Any) -> Expr:
-        return _binary(div, self, other)
-
-    def __rtruediv__(self: Expr, other: Any) -> Expr:
-        return _binary(div, other, self)
-
-    def __pow__(self: Expr, other: Any) -> Expr:
-        return power(self, other)
-
-    def __rpow__(self: Expr, other: Any) -> Expr:
-        return power(other, self)
-
-    def __neg__(self: Expr) -> Expr:
-        return make(NEG, (self,))
-
-    def __abs__(self: Expr) -> Expr:
-        return abs(self)
+def _unary(op: Op, a: Expr) -> Expr:
+    return make(op, (a,))
 
 
-for _name, _function in vars(_Operators).items():
-    if inspect.isfunction(_function):
-        _function.__qualname__ = f"Expr.{_name}"
-        setattr(Expr, _name, _function)
+use_ops(add, sub, mul, div, neg, abs)
+Expr._binary = staticmethod(_binary)
+Expr._unary = staticmethod(_unary)
+Expr._power = staticmethod(power)
 
 
 # The ops users call as functions: sg.exp(x), sg.relu(x), ...
@@ -448,15 +412,5 @@ FUNCTIONS: dict[str, Op] = {
 }
 
 
-def _method(op: Op) -> Callable[[Expr], Expr]:
-    def method(self: Expr) -> Expr:
-        return op(self)
-
-    method.__name__ = op.name
-    method.__doc__ = f"{op.name}(self), as micrograd's Value.{op.name}() is written."
-    return method
-
-
 # micrograd style: x.relu(), x.tanh(), ...
-for _name, _op in FUNCTIONS.items():
-    setattr(Expr, _name, _method(_op))
+bind_functions(Expr, FUNCTIONS)
