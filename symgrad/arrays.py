@@ -32,6 +32,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from symgrad.settings import Switch
+
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -289,7 +291,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _TRIM_THRESHOLD, _MMAP_THRESHOLD = 64 << 20, 32 << 20
 _MAPPED_ELEMENTS = (128 << 10) // 8  # float64 arrays this large are mapped afresh by default
 _allocator_tuned = False
-_malloc_tuning = True  # whether ``_keep_freed_memory`` may call mallopt (``set_malloc_tuning``)
+_malloc_tuning = Switch("set_malloc_tuning")  # whether ``_keep_freed_memory`` may call mallopt
 
 
 def set_malloc_tuning(enabled: bool = True) -> bool:
@@ -306,11 +308,7 @@ def set_malloc_tuning(enabled: bool = True) -> bool:
         >>> previous = sg.set_malloc_tuning(False)  # array code never calls mallopt
         >>> _ = sg.set_malloc_tuning(previous)
     """
-    global _malloc_tuning
-    if not isinstance(enabled, bool):
-        raise TypeError(f"set_malloc_tuning takes True or False, got {enabled!r}")
-    previous, _malloc_tuning = _malloc_tuning, enabled
-    return previous
+    return _malloc_tuning.set(enabled)
 
 
 def _keep_freed_memory() -> None:

@@ -19,6 +19,7 @@ from symgrad.expr import Expr, const, format_number, to_text, topological_order
 from symgrad.grad import Differentiator
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
+from symgrad.settings import Switch
 from symgrad.simplify import RewriteStats
 
 
@@ -239,7 +240,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: lis
 
 
 
-_gc_pause = True  # whether compiling pauses the cyclic GC (``set_gc_pause``)
+_gc_pause = Switch("set_gc_pause")  # whether compiling pauses the cyclic GC
 
 
 def set_gc_pause(enabled: bool = True) -> bool:
@@ -256,11 +257,7 @@ def set_gc_pause(enabled: bool = True) -> bool:
         >>> previous = sg.set_gc_pause(False)  # compiling never touches the collector
         >>> _ = sg.set_gc_pause(previous)
     """
-    global _gc_pause
-    if not isinstance(enabled, bool):
-        raise TypeError(f"set_gc_pause takes True or False, got {enabled!r}")
-    previous, _gc_pause = _gc_pause, enabled
-    return previous
+    return _gc_pause.set(enabled)
 
 
 @contextlib.contextmanager
