@@ -153,7 +153,7 @@ def _powi_template(k: int) -> Template:
     if k == 1:
         return Template("{0}", (ATOM,), ATOM)
     if k in (2, 3):
-        # A product is ~3x faster than ** in CPython, and gives inf where ** raises.
+        # A product is faster than ** in CPython, and gives inf where ** raises.
         return Template(" * ".join(["{0}"] * k), (ATOM,), MUL)
     if k == -1:
         return Template("1.0 / {0}", (UNARY,), MUL)

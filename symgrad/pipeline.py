@@ -251,7 +251,7 @@ def set_gc_pause(enabled: bool = True) -> bool:
     ``sg.compile`` (or ``compile_hvp``), then the collector's previous state is restored
     (it is left off where it was off). Other threads of the process run without cyclic
     collections meanwhile. ``set_gc_pause(False)`` leaves the collector alone, at the
-    cost measured in ``no_gc_pauses``.
+    cost of those collections (README, "What symgrad changes in your process").
 
         >>> import symgrad as sg
         >>> previous = sg.set_gc_pause(False)  # compiling never touches the collector
@@ -263,8 +263,8 @@ def set_gc_pause(enabled: bool = True) -> bool:
 @contextlib.contextmanager
 def no_gc_pauses():
     """Pause the cyclic GC (unless ``set_gc_pause(False)``): the passes allocate millions of
-    acyclic objects, and collections triggered by those allocations rescan the whole heap
-    (measured: ~1.6x slower set-up on a million-node graph). Process-wide while it lasts;
+    acyclic objects, and collections triggered by those allocations rescan the whole heap,
+    over and over. Process-wide while it lasts;
     the collector's previous state is restored on leaving."""
     if not _gc_pause:
         yield

@@ -33,9 +33,8 @@ def graph_depth(roots: Sequence[Expr]) -> int:
 def sympy_depth_limit() -> int:
     """The deepest graph verify hands to SymPy.
 
-    SymPy's diff, printing and assumption queries recurse, ~7 Python frames per level of
-    nesting (sympy.diff of a tanh chain fails at 139 levels under the default limit of 1000),
-    and lambdify's source stops compiling past 200 nested brackets.
+    SymPy's diff, printing and assumption queries recurse, several Python frames per level
+    of nesting, and lambdify's source stops compiling past 200 nested brackets.
     """
     return sys.getrecursionlimit() // 10
 
