@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from symgrad.expr import Expr
-from symgrad.ops import CONST, NEG, mul
+from symgrad.ops import CONST, mul, neg
 from symgrad.sections import Section, tuple_text
 
 ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
@@ -83,7 +83,7 @@ class BatchSums:
         outputs it: the value or an aux output can be a gradient entry (d/dw x*exp(w))."""
         section = sections[1]
         entries = set(section.outputs)
-        negations = {e for e in entries if e.op is NEG}
+        negations = {e for e in entries if e.op is neg}
         cores = {e.args[0] for e in negations} | entries
         other_outputs = {o for other in sections if other is not section for o in other.outputs}
         read_elsewhere = {arg for node in order if node not in negations for arg in node.args if arg in cores}
@@ -92,7 +92,7 @@ class BatchSums:
         products, negated, replaced = [], [], set()
         for k, entry in enumerate(section.outputs):
             replaced.add(entry)
-            if entry.op is NEG:
+            if entry.op is neg:
                 negated.append(k)
                 entry = entry.args[0]
                 replaced.add(entry)

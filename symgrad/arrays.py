@@ -12,7 +12,7 @@ broadcasts them to the batch's shape and applies the reduction:
   over the axes the argument was broadcast along (so a scalar parameter gets a
   scalar gradient, a batch input a per-sample one). Here the generated code
   hands over the gradient's factors and which products of them make each
-  entry (``finisher``), so that a small batch's entries are summed at once.
+  entry (``make_finish``), so that a small batch's entries are summed at once.
 
 A large NumPy batch (at least two blocks of ``BLOCK_ELEMENTS``) is computed by
 ``in_blocks``: the same function over blocks of whole rows, on a thread pool
@@ -160,7 +160,7 @@ def _weighted(sums: Iterator[Any], weights: Sequence[float]) -> tuple[Any, ...]:
     return tuple(g if f == 1.0 else -g if f == -1.0 else g * f for g, f in zip(sums, weights))
 
 
-def finisher(reduce: str | None) -> Callable[..., Any]:
+def make_finish(reduce: str | None) -> Callable[..., Any]:
     """The ``_finish`` helper of a compiled function with reduction ``reduce``.
 
     With a reduction, the generated code passes the gradient as ``products`` of
@@ -204,7 +204,7 @@ def finisher(reduce: str | None) -> Callable[..., Any]:
 def _reduced_gradient(xp: Any, reduce: str, full: tuple[int, ...], size: int, scale: float, value: Any,
                       factors: list[Any], wrt: Sequence[Any], products: Sequence[tuple[int, int]],
                       negated: Sequence[int], positions: list[Any], spread: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """The reduced gradient's entries (see ``finisher``), each times ``scale`` (negated in
+    """The reduced gradient's entries (see ``make_finish``), each times ``scale`` (negated in
     ``negated``), the fastest way for the batch's ``size`` and the parameters' shapes."""
     weights = [scale] * len(products)
     for k in negated:
@@ -355,7 +355,7 @@ def _map_blocks(compute: Callable[[int, int], Any], bounds: list[tuple[int, int]
     return (future.result() for future in futures)
 
 
-def blocker(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..., Any]:
+def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..., Any]:
     """The ``_in_blocks`` helper of a compiled function: ``wrt`` holds the argument positions
     of its gradient's entries (None for a function returning the value alone)."""
     has_gradient, n_grads = bool(wrt), len(wrt or ())
@@ -419,4 +419,4 @@ def blocker(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..., Any]
 def helpers(reduce: str | None, wrt: Sequence[int] | None = None) -> dict[str, Any]:
     """The names array code calls, bound in its namespace."""
     return {"_namespace": namespace, "_as_arrays": as_arrays, "_batch_shape": batch_shape,
-            "_finish": finisher(reduce), "_in_blocks": blocker(reduce, wrt)}
+            "_finish": make_finish(reduce), "_in_blocks": make_in_blocks(reduce, wrt)}

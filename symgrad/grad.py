@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from symgrad.expr import Expr, as_expr, const, free_symbols, make, split_names, symbol, topological_order
-from symgrad.ops import NEG, SYMBOL, add, sub
+from symgrad.ops import SYMBOL, add, neg, sub
 from symgrad.simplify import Rewriter
 
 
@@ -120,10 +120,10 @@ def _signed_sum(parts: list[Expr]) -> Expr:
     (reverse mode sends ``-g`` through every ``a - b``) and one fewer operation per minus."""
     if len(parts) == 1:
         return parts[0]
-    added = [p for p in parts if p.op is not NEG]
-    subtracted = [p.args[0] for p in parts if p.op is NEG]
+    added = [p for p in parts if p.op is not neg]
+    subtracted = [p.args[0] for p in parts if p.op is neg]
     if not added:
-        return make(NEG, (_sum(subtracted),))
+        return make(neg, (_sum(subtracted),))
     total = _sum(added)
     for part in subtracted:
         total = make(sub, (total, part))

@@ -78,7 +78,7 @@ def _mul_by_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
 
 @rule("--x → x", ("neg",))
 def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
-    return args[0].args[0] if args[0].op is NEG else None
+    return args[0].args[0] if args[0].op is neg else None
 
 
 def _negation_outwards(symbol: str):
@@ -86,11 +86,11 @@ def _negation_outwards(symbol: str):
     @rule(f"(-a){symbol}b → -(a{symbol}b)", ("neg",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         a, b = args
-        if a.op is NEG and b.op is NEG:
+        if a.op is neg and b.op is neg:
             return _BINARY[symbol](a.args[0], b.args[0])
-        if a.op is NEG:
+        if a.op is neg:
             return neg(_BINARY[symbol](a.args[0], b))
-        if b.op is NEG:
+        if b.op is neg:
             return neg(_BINARY[symbol](a, b.args[0]))
         return None
 
@@ -100,16 +100,16 @@ def _negation_outwards(symbol: str):
 @rule("a + -b → a - b", ("neg",))
 def _add_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     a, b = args
-    if b.op is NEG:
+    if b.op is neg:
         return sub(a, b.args[0])
-    if a.op is NEG:
+    if a.op is neg:
         return sub(b, a.args[0])
     return None
 
 
 @rule("a - -b → a + b", ("neg",))
 def _sub_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
-    return add(args[0], args[1].args[0]) if args[1].op is NEG else None
+    return add(args[0], args[1].args[0]) if args[1].op is neg else None
 
 
 @rule("0 - x → -x", (0,))
@@ -210,7 +210,7 @@ div = _register(Op(
     rewrites=(drop_unit(1, "right", "x / 1 → x"), _negation_outwards("/")),
 ))
 _BINARY = {"*": mul, "/": div}
-neg = NEG = _register(Op(
+neg = _register(Op(
     "neg", 1, label=fixed_label("-"), printer=fixed_printer(Template("-{0}", (UNARY,), UNARY)),
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
