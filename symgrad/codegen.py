@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgrad.backends import BASE_NAMESPACE_NAMES, PYTHON, Backend, reserved_names
-from symgrad.expr import Expr, format_number, to_text, topological_order
+from symgrad.expr import Expr, to_text, topological_order
+from symgrad.literals import format_number
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section

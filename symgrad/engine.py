@@ -36,7 +36,8 @@ from typing import Any
 
 from symgrad import ops
 from symgrad.arithmetic import Arithmetic, bind_functions
-from symgrad.expr import Expr, as_expr, as_number, const, make, symbol
+from symgrad.expr import Expr, as_expr, const, make, symbol
+from symgrad.literals import as_number
 from symgrad.lru import LRUCache, memoised
 from symgrad.names import Namer, identifier
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from symgrad.expr import check_float_range
+from symgrad.literals import check_float_range
 
 # ---- numeric helpers bound into generated code ---------------------------------------
 

@@ -49,8 +49,9 @@ from symgrad.core import (
 )
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
-from symgrad.expr import CONST, Expr, as_expr, as_number, const, format_number, make
+from symgrad.expr import CONST, Expr, as_expr, const, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
+from symgrad.literals import as_number, format_number
 from symgrad.numerics import sympy_power as sympy_power  # the power ops' SymPy mapping
 from symgrad.primitives import primitive as primitive  # sg.primitive: user ops join this table
 from symgrad.rules import drop_unit, is_number, rule

@@ -15,8 +15,9 @@ from typing import Any
 from symgrad.array_code import BatchSums, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
-from symgrad.expr import Expr, const, format_number, to_text, topological_order
+from symgrad.expr import Expr, const, to_text, topological_order
 from symgrad.grad import Differentiator
+from symgrad.literals import format_number
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
 from symgrad.settings import Switch

@@ -23,7 +23,8 @@ from typing import Any
 from symgrad import engine
 from symgrad.compiler import CompiledFunction
 from symgrad.engine import Value, _topological, leaf_name, to_expr
-from symgrad.expr import Expr, as_expr, const, format_number, symbol, to_text, topological_order
+from symgrad.expr import Expr, as_expr, const, symbol, to_text, topological_order
+from symgrad.literals import format_number
 from symgrad.names import Namer
 from symgrad.ops import CONST, SYMBOL
 

@@ -1,0 +1,65 @@
+"""Numbers and names as nodes carry them: Python numbers taken as constants, their literals in
+generated code, and the checks of a leaf's param. Symgrad computes in floats, so an integer with
+no float value is refused where it is written. Imports nothing of symgrad."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import reprlib
+from typing import Any
+
+# Integers below this size surely convert to a float; larger ones are checked.
+_SURELY_FLOAT = 2**1000
+
+
+def as_number(value: Any, what: str) -> int | float:
+    """``value`` as an int or float constant: a TypeError naming ``what`` for anything else,
+    a ValueError for an integer too large to be a float."""
+    kind = type(value)
+    if kind is float or (kind is int and -_SURELY_FLOAT < value < _SURELY_FLOAT):  # the hot path
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {reprlib.repr(value)}"
+        )
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        check_float_range(number, what)
+        return number
+    return float(value)
+
+
+def check_float_range(number: int, what: str) -> None:
+    """Raise ValueError naming ``what`` if the integer ``number`` has no float value (symgrad
+    computes in floats, so it could only ever be an overflow)."""
+    try:
+        float(number)
+    except OverflowError:
+        magnitude = int(math.log10(abs(number)))
+        raise ValueError(f"{what}: an integer of about {'-' if number < 0 else ''}1e{magnitude} is too large "
+                         "for a float (the largest is about 1.8e308)") from None
+
+
+def format_number(value: int | float) -> str:
+    """A Python literal (or the names inf / nan) for a constant."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int) and abs(value) >= 10**18:
+        return hex(value)  # repr of a huge int can hit Python's digit limit
+    return repr(value)
+
+
+# Exact types: a subclass of str, int or float could print itself as anything.
+
+
+def check_name(name: Any) -> None:
+    if type(name) is not str or not name:
+        raise ValueError(f"a symbol's name must be a non-empty str, got {type(name).__name__}")
+
+
+def check_number(value: Any) -> None:
+    if type(value) is int:
+        check_float_range(value, "a constant")
+    elif type(value) is not float:
+        raise ValueError(f"a constant must be an int or a float, got {type(value).__name__}")
