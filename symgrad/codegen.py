@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import operator
-import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,18 +113,17 @@ def _literal(value: int | float) -> _Text:
     return text, (UNARY if text.startswith("-") else ATOM), 0
 
 
-def _formatter(text: str) -> Callable[[list[str]], str]:
+def _formatter(template: Any) -> Callable[[list[str]], str]:
     """``text.format(*parts)``, done faster for the shapes most templates have: ``a + b``
     (a join) and ``f(a)`` (a concatenation). str.format parses its text on every call."""
-    pieces = list(string.Formatter().parse(text))
-    if all(not spec and conversion is None for _, _, spec, conversion in pieces):
-        fields = [name for _, name, _, _ in pieces if name is not None]
-        literals = [literal for literal, _, _, _ in pieces]
-        if len(pieces) == 2 and fields == ["0", "1"] and not literals[0]:
-            return literals[1].join
-        if fields == ["0"]:
-            before, after = literals[0], "".join(literals[1:])
-            return lambda parts: before + parts[0] + after
+    text, pieces = template.text, template.pieces()
+    fields = [piece for piece in pieces if isinstance(piece, int)]
+    if len(pieces) == 3 and pieces[0] == 0 and pieces[2] == 1:
+        return pieces[1].join
+    if fields == [0]:
+        at = pieces.index(0)
+        before, after = "".join(pieces[:at]), "".join(pieces[at + 1 :])
+        return lambda parts: before + parts[0] + after
     return lambda parts: text.format(*parts)
 
 
@@ -142,7 +140,7 @@ class _TemplateCache:
         found = self._found.get(key)
         if found is None:
             template = self._backend.template(op, param)
-            found = (template, _formatter(template.text))
+            found = (template, _formatter(template))
             if param is None or type(param) is int:  # a float key would merge 0.0 and -0.0
                 self._found[key] = found
         return found

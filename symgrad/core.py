@@ -10,6 +10,7 @@ and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the primitives, each
 
 from __future__ import annotations
 
+import functools
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,25 @@ class Template(NamedTuple):
     text: str
     arg_prec: tuple[int, ...]
     prec: int
+
+    def pieces(self) -> tuple[str | int, ...]:
+        """The text as literal strings and argument indices: ``"{0} + {1}"`` -> ``(0, " + ", 1)``."""
+        return _split_template(self.text)
+
+
+@functools.lru_cache(maxsize=4096)  # templates repeat: one per op, and a few per constant exponent
+def _split_template(text: str) -> tuple[str | int, ...]:
+    pieces: list[str | int] = []
+    position = 0
+    while (start := text.find("{", position)) >= 0:
+        end = text.index("}", start)
+        if start > position:
+            pieces.append(text[position:start])
+        pieces.append(int(text[start + 1 : end]))
+        position = end + 1
+    if position < len(text):
+        pieces.append(text[position:])
+    return tuple(pieces)
 
 
 @dataclass(eq=False)

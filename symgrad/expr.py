@@ -336,22 +336,13 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
                 # a user primitive reads under its own name (its code calls it ``name_``), and
                 # templates that repeat an argument read badly: show the call form.
                 template = call_template(node.op.name, node.op.arity)
-        pieces: list[Any] = []
-        text = template.text
-        pos = 0
-        while True:
-            start = text.find("{", pos)
-            if start < 0:
-                pieces.append(text[pos:])
-                break
-            end = text.index("}", start)
-            pieces.append(text[pos:start])
-            i = int(text[start + 1 : end])
-            pieces.append((node.args[i], min(template.arg_prec[i], ATOM - 1)))
-            pos = end + 1
+        pieces: list[Any] = [
+            piece if isinstance(piece, str) else (node.args[piece], min(template.arg_prec[piece], ATOM - 1))
+            for piece in template.pieces()
+        ]
         if template.prec < need:
             pieces = ["(", *pieces, ")"]
-        stack.extend(p for p in reversed(pieces) if p != "")
+        stack.extend(reversed(pieces))
     return "".join(out)
 
 
