@@ -126,7 +126,8 @@ class Op:
         return self.impl(*values, param)
 
     def __repr__(self) -> str:
-        return f"<symgrad op {self.name}>"
+        """What ``sg.relu`` shows at the prompt: the op and what its entry says of it."""
+        return f"<symgrad op {self.name}{': ' + self.doc if self.doc else ''}>"
 
 
 # ---- the table of primitives ------------------------------------------------------------

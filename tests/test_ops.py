@@ -120,3 +120,8 @@ def test_registering_a_second_op_with_a_taken_name_is_refused():
 
 def test_powi_zero_rule_keeps_value_one_at_zero():
     assert sg.compile(make(ops.powi, (x,), 0) + x, wrt=[x])(0.0) == (1.0, (1.0,))
+
+
+def test_an_op_shows_what_its_table_entry_says_of_it():
+    documented = [op for op in ops.all_ops() if op.doc]
+    assert documented and all(repr(op).endswith(f"{op.name}: {op.doc}>") for op in documented)
