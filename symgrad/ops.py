@@ -314,12 +314,17 @@ sigmoid = _register(Op(
     impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
     array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
+def _piecewise_constant(g: Any, out: Any, a: Any) -> tuple[None]:
+    # Flat on each side of its jump: no dependence to send back (the jump itself is measure zero).
+    return (None,)
+
+
 step = _register(Op(
     "step", 1, label=fixed_label("step"),
     printer=fixed_printer(Template("1.0 if {0} > 0.0 else 0.0", (ATOM,), COND)),
     array_printer=fixed_printer(Template("xp.astype({0} > 0.0, xp.float64)", (ADD,), ATOM)),
     sympy=lambda sp, a: sp.Piecewise((1, a > 0), (0, True)),
-    vjp=lambda g, out, a: (None,),
+    vjp=_piecewise_constant,
     impl=numerics.step,
     doc="1 for x > 0, else 0 (so step(0) = 0): the derivative of relu.",
 ))
@@ -328,7 +333,7 @@ sign = _register(Op(
     printer=fixed_printer(Template("1.0 if {0} > 0.0 else (-1.0 if {0} < 0.0 else 0.0)", (ATOM,), COND)),
     array_printer=array_call_printer("sign"),
     sympy=lambda sp, a: sp.sign(a),
-    vjp=lambda g, out, a: (None,),
+    vjp=_piecewise_constant,
     impl=numerics.sign,
     doc="-1, 0 or 1 (sign(0) = 0): the derivative of abs.",
 ))
