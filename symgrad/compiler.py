@@ -8,12 +8,10 @@
     >>> fn.forward(0.0, 2.0)
     1.0
 
-The generated function is registered with ``linecache`` under a unique
-file name, so tracebacks and ``inspect.getsource`` show its lines; a domain
-error inside it (log of 0, overflow in exp...) is re-raised as an
-``EvaluationError`` naming the operation, the subexpression, the line and
-the inputs. Compiled functions are cached by the structure of the graph
-(LRU, see ``set_cache_size``) and pickle as source.
+``symgrad.pipeline`` derives and generates the source, ``symgrad.runtime`` runs it
+(and explains its errors); this module holds ``compile`` itself, the function it
+returns, its pickling, and the cache: compiled functions are cached by the
+structure of the graph (LRU, see ``set_cache_size``) and pickle as graph and source.
 """
 
 from __future__ import annotations
