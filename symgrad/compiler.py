@@ -16,7 +16,6 @@ structure of the graph (LRU, see ``set_cache_size``) and pickle as graph and sou
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import reprlib
 import threading
@@ -38,7 +37,7 @@ from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 
 class CompiledFunction(functools.partial):
@@ -211,7 +210,6 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], options)
 
 
-
 _cache = LRUCache()
 hvp_cache = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
 
@@ -360,16 +358,17 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     arrays.check_reduction(reduce)
     key = cache_key([*outputs, *aux], (wrt, args, batch), len(outputs), multi, order, name, annotate, backend,
                     reduce) if cache else None
-    options = Options(name, annotate, multi, backend, (), reduce)
-    return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, options))
+    return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order,
+                                                   (name, annotate, multi, backend, reduce)))
 
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
-                 options: Options) -> CompiledFunction:
+                 settings: tuple[str, bool, bool, str, str | None]) -> CompiledFunction:
     with no_gc_pauses():
         clock = time.perf_counter()
         graph_order, wrt_nodes, params = signature([*outputs, *aux], wrt, args)
-        options = dataclasses.replace(options, batch=_batch_symbols(batch, params))
+        name, annotate, multi, backend, reduce = settings
+        options = Options(name, annotate, multi, backend, _batch_symbols(batch, params), reduce)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         derived, full_order = derive(outputs, aux, wrt_nodes, order == 2, graph_order, stats)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symgrad import ops
-from symgrad.arithmetic import Arithmetic, bind_functions
+from symgrad.arithmetic import give_operators
 from symgrad.expr import Expr, as_expr, const, make, symbol
 from symgrad.literals import as_number
 from symgrad.lru import LRUCache, memoised
@@ -44,7 +44,7 @@ from symgrad.names import Namer, identifier
 _CACHE_SIZE = 128
 
 
-class Value(Arithmetic):
+class Value:
     """Stores a single scalar value and its gradient (micrograd's API)."""
 
     __slots__ = ("_const", "_param", "_prev", "_prim", "_symbol", "data", "grad", "label")
@@ -71,8 +71,8 @@ class Value(Arithmetic):
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
 
-    # Built with + - * / ** abs() and .relu(), ...: the Arithmetic mixin's operators, through the hooks
-    # _binary, _unary and _power set below (symgrad.arithmetic).
+    # Built with + - * / ** abs() and .relu(), ...: operators given below (symgrad.arithmetic), which
+    # build through _binary, _unary and _power.
 
     # ---- backward -----------------------------------------------------------------
 
@@ -133,11 +133,8 @@ def _power(base: Any, exponent: Any) -> Any:
     return _node(prim, (base,), param)
 
 
-# Value's hooks for its operators (symgrad.arithmetic), and its methods: a.relu(), a.tanh(), ...
-Value._binary = staticmethod(_binary)
-Value._unary = staticmethod(_unary)
-Value._power = staticmethod(_power)
-bind_functions(Value, ops.FUNCTIONS)
+# Value's operators (symgrad.arithmetic) and its methods: a.relu(), a.tanh(), ...
+give_operators(Value, ops.OPERATORS, ops.FUNCTIONS, binary=_binary, unary=_unary, power=_power)
 
 
 def _as_expr(item: Any) -> Expr:

@@ -27,13 +27,12 @@ from _weakref import _remove_dead_weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from symgrad.arithmetic import Arithmetic
 from symgrad.core import ATOM, POW, UNARY, Op, Template, _register, by_name, call_template
 from symgrad.errors import SymgradError
 from symgrad.literals import as_number, check_name, check_number, format_number
 
 
-class Expr(Arithmetic):
+class Expr:
     """A node of the expression graph. Build it with ``symbols`` and operators."""
 
     __slots__ = ("__weakref__", "args", "op", "param")
@@ -42,9 +41,9 @@ class Expr(Arithmetic):
     args: tuple[Expr, ...]
     param: Any
 
-    # Its operators (+, -, *, /, **, unary - and +, abs) come from the Arithmetic mixin, through hooks
-    # that symgrad.ops sets, as it defines those primitives: the graph knows no op but its leaves.
-    # Python numbers on either side become constants.
+    # Its operators (+, -, *, /, **, unary - and +, abs) are given by symgrad.ops, as it defines those
+    # primitives (symgrad.arithmetic writes them once for Expr and Value): the graph knows no op but
+    # its leaves. Python numbers on either side become constants.
 
     # A symbolic expression has no truth value and no order: refuse loudly
     # instead of letting `if expr:` or `expr < 0` quietly mean something.

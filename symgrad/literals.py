@@ -9,15 +9,15 @@ import numbers
 import reprlib
 from typing import Any
 
-# Integers below this size surely convert to a float; larger ones are checked.
-_SURELY_FLOAT = 2**1000
+# Integers of fewer bits surely convert to a float; longer ones are checked.
+_SURELY_FLOAT_BITS = 1000
 
 
 def as_number(value: Any, what: str) -> int | float:
     """``value`` as an int or float constant: a TypeError naming ``what`` for anything else,
     a ValueError for an integer too large to be a float."""
     kind = type(value)
-    if kind is float or (kind is int and -_SURELY_FLOAT < value < _SURELY_FLOAT):  # the hot path
+    if kind is float or (kind is int and value.bit_length() < _SURELY_FLOAT_BITS):  # the hot path
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(

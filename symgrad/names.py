@@ -54,14 +54,16 @@ class Namer:
     def __init__(self, taken: Iterable[str] = ()) -> None:
         self.taken = set(taken)
         self._counters: dict[str, int] = {}
+        self._suffixes: dict[str, int] = {}  # wanted -> the suffix to try next (names only get taken)
 
     def claim(self, wanted: str) -> str:
         """``wanted``, or ``wanted_2``, ``wanted_3``... whichever is free first; it is taken from now on."""
         name = wanted
-        n = 1
+        n = self._suffixes.get(wanted, 1)
         while name in self.taken:
             n += 1
             name = f"{wanted}_{n}"
+        self._suffixes[wanted] = n
         self.taken.add(name)
         return name
 

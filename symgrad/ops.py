@@ -12,7 +12,7 @@ op by name.
 const) are declared with the graph, in ``symgrad.expr``; the plain functions the entries bind
 (sigmoid, the param checks, ``sympy_power``) in ``symgrad.numerics``; how a rewrite rule is
 declared in ``symgrad.rules``; ``sg.primitive``, which adds user ops to the table, in
-``symgrad.primitives`` (importable from here as before, as are the table's functions).
+``symgrad.primitives`` (the table's functions are importable from here as before).
 
 Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
 micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
@@ -28,7 +28,7 @@ import math
 from typing import Any
 
 from symgrad import numerics
-from symgrad.arithmetic import bind_functions, use_ops
+from symgrad.arithmetic import give_operators
 from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
 from symgrad.core import (
     ADD,
@@ -52,8 +52,7 @@ from symgrad.core import by_name as by_name
 from symgrad.expr import CONST, Expr, as_expr, const, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
 from symgrad.literals import as_number, format_number
-from symgrad.numerics import sympy_power as sympy_power  # the power ops' SymPy mapping
-from symgrad.primitives import primitive as primitive  # sg.primitive: user ops join this table
+from symgrad.numerics import sympy_power
 from symgrad.rules import drop_unit, is_number, rule
 
 # ---- rewrite rules (used by symgrad.simplify through each op's ``rewrites``) --------
@@ -314,6 +313,8 @@ sigmoid = _register(Op(
     impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
     array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
+
+
 def _piecewise_constant(g: Any, out: Any, a: Any) -> tuple[None]:
     # Flat on each side of its jump: no dependence to send back (the jump itself is measure zero).
     return (None,)
@@ -376,7 +377,7 @@ def power(base: Any, exponent: Any) -> Expr:
     """
     if type(base) is not Expr:
         base = as_expr(base, "** base")
-    if type(exponent) is int and -_EXACT_INTEGER < exponent < _EXACT_INTEGER:  # the hot path: x**2
+    if type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
         return make(powi, (base,), exponent)
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
@@ -387,9 +388,9 @@ def power(base: Any, exponent: Any) -> Expr:
 
 
 # ---- Expr's operators -------------------------------------------------------------------
-# The graph (symgrad.expr) knows no op but its leaves: Expr's operators come from the Arithmetic
-# mixin (symgrad.arithmetic, which also serves Value), with the ops handed over and the hooks set
-# here, as tinygrad's MathTrait serves its UOp. Python numbers on either side become constants.
+# The graph (symgrad.expr) knows no op but its leaves: Expr's operators are given here, by the one
+# writing of them (symgrad.arithmetic) that also serves Value. Python numbers on either side
+# become constants.
 
 
 def _binary(op: Op, a: Any, b: Any) -> Expr:
@@ -405,18 +406,12 @@ def _unary(op: Op, a: Expr) -> Expr:
     return make(op, (a,))
 
 
-use_ops(add, sub, mul, div, neg, abs)
-Expr._binary = staticmethod(_binary)
-Expr._unary = staticmethod(_unary)
-Expr._power = staticmethod(power)
-
-
-# The ops users call as functions: sg.exp(x), sg.relu(x), ...
+# The ops users call as functions: sg.exp(x), sg.relu(x), ... (and as methods: x.relu(), ...)
 FUNCTIONS: dict[str, Op] = {
     op.name: op
     for op in (exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs)
 }
+# The ops of Python's operators, by the name of their dunder (see symgrad.arithmetic).
+OPERATORS: dict[str, Op] = {"add": add, "sub": sub, "mul": mul, "truediv": div, "neg": neg, "abs": abs}
 
-
-# micrograd style: x.relu(), x.tanh(), ...
-bind_functions(Expr, FUNCTIONS)
+give_operators(Expr, OPERATORS, FUNCTIONS, binary=_binary, unary=_unary, power=power)

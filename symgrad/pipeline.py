@@ -55,7 +55,6 @@ class CompileStats:
         ])
 
 
-
 @dataclass(frozen=True)
 class Options:
     """How a compiled function's code was generated, besides its graph."""
@@ -66,7 +65,6 @@ class Options:
     backend: str
     batch: Sequence[Expr]
     reduce: str | None
-
 
 
 @dataclass
@@ -96,11 +94,10 @@ class Derived:
 
 
 def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: bool,
-            order: list[Expr] | None, stats: CompileStats) -> tuple[Derived, list[Expr]]:
-    """Rewrite the outputs, differentiate them (rewriting as it goes); also the final topological order."""
+            order: list[Expr], stats: CompileStats) -> tuple[Derived, list[Expr]]:
+    """Rewrite the outputs, differentiate them (rewriting as it goes); also the final topological order.
+    ``order`` is the topological order of the outputs and ``aux``."""
     clock = time.perf_counter()
-    if order is None:
-        order = topological_order([*outputs, *aux])
     d = Differentiator()
     rewriter = d.rewriter
     roots = d.prepare([*outputs, *aux], order)
@@ -121,7 +118,6 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     stats.rewrites = rewriter.finish(full_order)
     stats.seconds["differentiate"] = time.perf_counter() - clock
     return derived, full_order
-
 
 
 _ZERO = const(0.0)
@@ -197,7 +193,6 @@ def arrange(derived: Derived, wrt: list[Expr], multi: bool) -> Layout:
     return Layout(sections, ", ".join(parts), cells)
 
 
-
 def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr], options: Options,
               full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
     """The generated source of a derived graph, and the helpers it calls: a pure function of
@@ -238,7 +233,6 @@ def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: lis
     if array_code:
         helper_spec["arrays"] = (options.reduce, wrt_positions)
     return emitted, helper_spec
-
 
 
 _gc_pause = Switch("set_gc_pause")  # whether compiling pauses the cyclic GC
