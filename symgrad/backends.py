@@ -16,8 +16,10 @@ from symgrad.ops import all_ops
 
 _TYPE_CHECKS_PER_LINE = 6
 TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
-# Names the generated code binds besides its parameters; a user label is never one of them.
-BASE_NAMESPACE_NAMES = frozenset({"inf", "nan", "type", "float", "ArithmeticError", "ValueError"})
+# What every generated function's namespace binds besides its ops' names; a user label is never one.
+BASE_NAMESPACE: dict[str, Any] = {"inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
+                                  "ArithmeticError": ArithmeticError, "ValueError": ValueError}
+BASE_NAMESPACE_NAMES = frozenset(BASE_NAMESPACE)
 
 
 def reserved_names() -> frozenset[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from symgrad import arrays
-from symgrad.backends import BACKENDS
+from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
 from symgrad.expr import Expr, to_text
@@ -113,10 +113,7 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
 def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None) -> Program:
     """``exec`` generated source in a namespace holding only what its templates use (and its helpers)."""
     filename = f"<symgrad:{emitted.function_name}:{purpose}:{next(_counter)}>"
-    namespace: dict[str, Any] = {
-        "__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "type": type, "float": float,
-        "ArithmeticError": ArithmeticError, "ValueError": ValueError,
-    }
+    namespace: dict[str, Any] = {"__builtins__": {}, **BASE_NAMESPACE}
     backend = BACKENDS[emitted.backend]
     for op in all_ops():
         for name, value in backend.namespace(op).items():

@@ -71,7 +71,6 @@ class VerifyReport:
         if not self.points:
             why = f" (first error: {self.failure})" if self.failure else ""
             lines.append(f"NO POINTS: the expression failed to evaluate at every point tried{why}")
-        if not self.points:
             lines.append("NOT CHECKED: nothing to compare")
         else:
             lines.append("all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL")
