@@ -6,6 +6,7 @@ body the same way for both; ``symgrad.array_code`` has the rest of array code's 
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,10 +23,12 @@ BASE_NAMESPACE: dict[str, Any] = {"inf": float("inf"), "nan": float("nan"), "typ
 BASE_NAMESPACE_NAMES = frozenset(BASE_NAMESPACE)
 
 
+@functools.cache
 def reserved_names() -> frozenset[str]:
-    """Names no parameter, temporary or output may take. Only built-ins count: user primitives
-    are bound under names ending in "_", which ``identifier`` never makes, so the same symbols
-    get the same names whatever primitives are registered."""
+    """Names no parameter, temporary or output may take. Only built-ins count (all registered by
+    the import of ``symgrad.ops``, so one computation serves): user primitives are bound under
+    names ending in "_", which ``identifier`` never makes, so the same symbols get the same names
+    whatever primitives are registered."""
     names = set(keyword.kwlist) | set(keyword.softkwlist) | BASE_NAMESPACE_NAMES | ARRAY_LOCALS
     for op in all_ops():
         if not op.user:

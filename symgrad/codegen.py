@@ -430,7 +430,8 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
     wanted = failing_code.strip()
     text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in params.items()}
     for lineno, node in line_nodes.items():
-        text_of[node] = (source_lines[lineno - 1].split("=", 1)[0].strip(), ATOM, 0)
+        # The target is the line's first word: `t0 = ...` and in-place `t0 *= ...` alike.
+        text_of[node] = (source_lines[lineno - 1].split(None, 1)[0], ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
     holding = None  # the first (innermost, arguments coming first) node whose code holds the span
     template_of = _TemplateCache(backend)

@@ -84,7 +84,6 @@ class Op:
     rewrites: tuple[Callable[..., Any], ...] = ()
     domain: str = "real"
     doc: str = ""
-    takes_param: bool = False  # nodes carry a param (a name, a number, an exponent)
     # The same for array code (``backend="numpy"``): a template over ``xp``, the array namespace
     # of the inputs; by default the scalar one (as SymPy's NumPyPrinter overrides only the
     # printing that differs); None if the op has no array form.
@@ -94,6 +93,11 @@ class Op:
     # For ops with a param: checks its type and range (raising ValueError), before any
     # template formats it and whenever a graph is rebuilt from records.
     param_check: Callable[[Any], None] | None = None
+
+    @property
+    def takes_param(self) -> bool:
+        """Whether nodes carry a param (a name, a number, an exponent): those ops check it."""
+        return self.param_check is not None
 
     def check_param(self, param: Any) -> None:
         """Raise ValueError unless ``param`` is one this op's nodes may carry."""

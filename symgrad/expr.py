@@ -283,11 +283,11 @@ def count_nodes(roots: Iterable[Expr]) -> int:
 
 SYMBOL = _register(
     Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
-       doc="An input variable; its param is the name.", takes_param=True, param_check=check_name)
+       doc="An input variable; its param is the name.", param_check=check_name)
 )
 CONST = _register(
     Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
-       impl=None, doc="A number; its param is the value (int or float).", takes_param=True,
+       impl=None, doc="A number; its param is the value (int or float).",
        param_check=check_number)
 )
 

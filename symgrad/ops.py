@@ -224,7 +224,7 @@ powi = _register(Op(
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
-    takes_param=True, param_check=numerics.check_integer_exponent,
+    param_check=numerics.check_integer_exponent,
 ))
 powc = _register(Op(
     "powc", 1, label=_superscript, printer=_powc_template,
@@ -235,7 +235,7 @@ powc = _register(Op(
     namespace={"pow": math.pow, "sqrt": math.sqrt},
     domain="positive",
     doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
-    takes_param=True, param_check=numerics.check_real_exponent,
+    param_check=numerics.check_real_exponent,
 ))
 xlogy = _register(Op(
     "xlogy", 2, label=fixed_label("xlogy"),

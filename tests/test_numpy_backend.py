@@ -305,6 +305,15 @@ def test_an_error_inside_array_code_names_the_failing_subexpression():
         fn(np.zeros(3), np.zeros(4))
 
 
+def test_an_error_after_an_in_place_update_names_the_failing_subexpression():
+    exp_x, sin_x = sg.exp(x), sg.sin(x)
+    updated = sg.cos(exp_x + sin_x) * exp_x * sin_x  # written as `t0 *= ...` twice
+    fn = sg.compile(sg.tanh(updated * t) + updated * updated, wrt=[t], backend="numpy", batch=["x"])
+    assert " *= " in fn.source
+    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression cos\(.*\) \* t\n"):
+        fn(np.zeros(4), np.zeros(3))
+
+
 # ---- in-place updates of dead temporaries ----
 
 _MANY_TEMPORARIES = (w * sg.tanh(w * x + b) + sg.exp(-(b * x * x)) + sg.sin(x) * w + sg.abs(x) * 0.01 - t) ** 2
