@@ -37,7 +37,7 @@ from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 
 class CompiledFunction(functools.partial):

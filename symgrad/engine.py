@@ -128,8 +128,8 @@ def _unary(prim: ops.Op, a: Value) -> Value:
 
 def _power(base: Any, exponent: Any) -> Any:
     if isinstance(exponent, (Value, Expr)):
-        return _binary(ops.power_op, base, exponent)
-    prim, param = ops.power_kind(exponent)
+        return _binary(ops.expr_power, base, exponent)
+    prim, param = ops.number_power(exponent)
     return _node(prim, (base,), param)
 
 

@@ -147,7 +147,7 @@ def _power_zero(args: tuple[Expr, ...], k: int) -> Expr | None:
     return const(1.0) if k == 0 else None
 
 
-def _powi_template(k: int) -> Template:
+def _int_power_template(k: int) -> Template:
     if k == 0:
         return Template("1.0", (ATOM,), ATOM)
     if k == 1:
@@ -162,13 +162,13 @@ def _powi_template(k: int) -> Template:
     return Template(f"{{0}} ** {k}", (ATOM,), POW)
 
 
-def _powc_template(c: float) -> Template:
+def _real_power_template(c: float) -> Template:
     if c == 0.5:
         return call_template("sqrt", 1)
     return Template(f"pow({{0}}, {format_number(c)})", (0,), ATOM)
 
 
-def _powc_array_template(c: float) -> Template:
+def _real_power_array_template(c: float) -> Template:
     if c == 0.5:
         return call_template("xp.sqrt", 1)
     return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
@@ -217,20 +217,20 @@ neg = _register(Op(
     impl=lambda a: -a,
     rewrites=(_double_negation,),
 ))
-powi = _register(Op(
-    "powi", 1, label=_superscript, printer=_powi_template,
+int_power = _register(Op(
+    "int_power", 1, label=_superscript, printer=_int_power_template,
     sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
-    vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(powi, (a,), k - 1))),),
+    vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(int_power, (a,), k - 1))),),
     impl=lambda a, k: a**k,
     rewrites=(_power_one, _power_zero),
     doc="x**k for an integer constant k (the param).",
     param_check=numerics.check_integer_exponent,
 ))
-powc = _register(Op(
-    "powc", 1, label=_superscript, printer=_powc_template,
-    array_printer=_powc_array_template,
+real_power = _register(Op(
+    "real_power", 1, label=_superscript, printer=_real_power_template,
+    array_printer=_real_power_array_template,
     sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
-    vjp=lambda g, out, a, c: (g * (c * make(powc, (a,), c - 1.0)),),
+    vjp=lambda g, out, a, c: (g * (c * make(real_power, (a,), c - 1.0)),),
     impl=lambda a, c: math.pow(a, c),
     namespace={"pow": math.pow, "sqrt": math.sqrt},
     domain="positive",
@@ -248,11 +248,11 @@ xlogy = _register(Op(
     domain="positive",
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
 ))
-power_op = _register(Op(
-    "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
+expr_power = _register(Op(
+    "expr_power", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
     array_printer=array_call_printer("pow", 2),
     sympy=sympy_power,
-    vjp=lambda g, out, a, b: (g * (b * power_op(a, b - 1.0)), g * xlogy(out, a)),
+    vjp=lambda g, out, a, b: (g * (b * expr_power(a, b - 1.0)), g * xlogy(out, a)),
     impl=math.pow,
     namespace={"pow": math.pow},
     domain="positive",
@@ -360,30 +360,30 @@ abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
 _EXACT_INTEGER = 2**53
 
 
-def power_kind(exponent: int | float) -> tuple[Op, int | float]:
-    """The op and param for a number exponent: ``powi`` for integral values, else ``powc``."""
+def number_power(exponent: int | float) -> tuple[Op, int | float]:
+    """The op and param for a number exponent: ``int_power`` for integral values, else ``real_power``."""
     number = as_number(exponent, "** exponent")
     integral = math.isfinite(number) and float(number).is_integer() and builtins.abs(number) < _EXACT_INTEGER
     if isinstance(number, int) or integral:
-        return powi, int(number)
-    return powc, number
+        return int_power, int(number)
+    return real_power, number
 
 
 def power(base: Any, exponent: Any) -> Expr:
-    """``base ** exponent``, choosing ``powi``, ``powc`` or ``pow`` by the exponent.
+    """``base ** exponent``, choosing ``int_power``, ``real_power`` or ``expr_power`` by the exponent.
 
-    An integral exponent (``2`` or ``2.0``) is ``powi``; another number is
-    ``powc``; an expression is ``pow``.
+    An integral exponent (``2`` or ``2.0``) is ``int_power``; another number is
+    ``real_power``; an expression is ``expr_power``.
     """
     if type(base) is not Expr:
         base = as_expr(base, "** base")
     if type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
-        return make(powi, (base,), exponent)
+        return make(int_power, (base,), exponent)
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
     if isinstance(exponent, Expr):
-        return power_op(base, exponent)
-    op, param = power_kind(exponent)
+        return expr_power(base, exponent)
+    op, param = number_power(exponent)
     return make(op, (base,), param)
 
 

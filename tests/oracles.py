@@ -15,8 +15,8 @@ def sympy_checked_ops(arity):
 
 
 def table_branches(children, exponents):
-    """One hypothesis branch per kind of op: unary, ``x ** k`` (integer exponents are powi, the
-    others powc, by ``ops.power_kind``), binary, and one per wider arity a primitive has."""
+    """One hypothesis branch per kind of op: unary, ``x ** k`` (integer exponents are int_power, the
+    others real_power, by ``ops.number_power``), binary, and one per wider arity a primitive has."""
     branches = [st.tuples(st.sampled_from(sympy_checked_ops(n)), *[children] * n).map(lambda t: t[0](*t[1:]))
                 for n in sorted({op.arity for op in ops.all_ops()} - {0}) if sympy_checked_ops(n)]
     powers = st.tuples(children, st.sampled_from(exponents)).map(lambda t: t[0] ** t[1])
@@ -26,7 +26,7 @@ def table_branches(children, exponents):
 def covered_ops(exponents):
     """The names of the ops ``table_branches`` can draw."""
     arities = {op.arity for op in ops.all_ops()} - {0}
-    return {op.name for n in arities for op in sympy_checked_ops(n)} | {ops.power_kind(e)[0].name for e in exponents}
+    return {op.name for n in arities for op in sympy_checked_ops(n)} | {ops.number_power(e)[0].name for e in exponents}
 
 
 def zero_across_jumps(derivative):

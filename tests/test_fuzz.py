@@ -34,7 +34,7 @@ X, Y = sg.symbols("x y")
 POINTS = [(0.7, -1.3), (-0.4, 0.9), (1.9, 0.35), (-2.2, -0.6)]
 EDGE_CONSTANTS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, 1e300, -3.0]
 
-# Integer exponents are powi, the others powc (ops.power_kind): x ** k reaches every param op.
+# Integer exponents are int_power, the others real_power (ops.number_power): x ** k reaches every param op.
 EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 1, 0]
 
 
@@ -42,7 +42,7 @@ EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 1, 0]
 MICROGRAD = {
     "add": lambda a, _: a[0] + a[1], "sub": lambda a, _: a[0] - a[1], "mul": lambda a, _: a[0] * a[1],
     "div": lambda a, _: a[0] / a[1], "neg": lambda a, _: -a[0], "relu": lambda a, _: a[0].relu(),
-    "powi": lambda a, k: a[0] ** k,
+    "int_power": lambda a, k: a[0] ** k,
 }
 MICROGRAD_OPS = {*MICROGRAD, "symbol", "const"}
 

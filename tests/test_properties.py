@@ -13,7 +13,7 @@ from symgrad import ops
 from tests.oracles import covered_ops, table_branches, zero_across_jumps
 
 X, Y, Z = sg.symbols("x y z")
-# Integer exponents are powi, the others powc (ops.power_kind): x ** k reaches every param op.
+# Integer exponents are int_power, the others real_power (ops.number_power): x ** k reaches every param op.
 EXPONENTS = [-2, -1, 2, 3, 0.5, 1.5, -0.5]
 
 
