@@ -9,13 +9,14 @@
 from symgrad.arrays import set_malloc_tuning, set_threads
 from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError
-from symgrad.expr import Expr, const, free_symbols, symbol, symbols, topological_order
+from symgrad.expr import Expr, const, free_symbols, symbol, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.hvp import HVPFunction, compile_hvp
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.pipeline import set_gc_pause
 from symgrad.primitives import primitive
+from symgrad.shapes import matrix, symbols, vector
 from symgrad.simplify import simplify
 from symgrad.sympy_bridge import from_sympy, to_sympy
 from symgrad.tracing import jit
@@ -49,6 +50,7 @@ __all__ = [
     "load",
     "loads",
     "log",
+    "matrix",
     "primitive",
     "relu",
     "set_cache_size",
@@ -65,5 +67,6 @@ __all__ = [
     "to_sympy",
     "topological_order",
     "value_and_grad",
+    "vector",
     "verify",
 ]

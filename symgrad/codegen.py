@@ -24,6 +24,7 @@ from symgrad.literals import format_number
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
+from symgrad.shapes import Parameter, scalar
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
@@ -95,6 +96,10 @@ class Emitted:
     line_nodes: dict[int, Expr] = field(default_factory=dict)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
     backend: str = "python"
+    # The local each parameter symbol is read from (an array parameter's elements: ``x_0``...),
+    # and the parameters that are scalars, which the prologue checks as floats.
+    symbol_names: list[str] = field(default_factory=list)
+    scalar_names: list[str] = field(default_factory=list)
 
 
 # How each computed node reads in the code: (text, precedence, operations written inline);
@@ -157,6 +162,7 @@ def emit_function(
     order: list[Expr] | None = None,
     backend: Backend = PYTHON,
     batch: Sequence[Expr] = (),
+    signature: Sequence[Parameter] | None = None,
 ) -> Emitted:
     """One ``def`` computing every section's outputs; ``returns`` formats their names.
 
@@ -165,8 +171,10 @@ def emit_function(
     ``order`` may pass ``topological_order`` of all the outputs if the caller has it.
     ``backend`` picks scalar Python (``PYTHON``) or array code (``ARRAY``, whose
     prologue binds ``xp`` and ``batch_shape``, the shape of the ``batch`` parameters).
+    ``signature`` groups ``params`` into the function's arguments (default: one per symbol);
+    an array parameter is one argument, unpacked into its elements on entry.
     """
-    emitter = _Emitter(name, params, sections, order, backend, annotate)
+    emitter = _Emitter(name, params, sections, order, backend, annotate, signature)
     emitter.render()
     return emitter.assemble(returns, header, batch)
 
@@ -183,12 +191,17 @@ class _Emitter:
     """
 
     def __init__(self, name: str, params: Sequence[Expr], sections: Sequence[Section],
-                 order: list[Expr] | None, backend: Backend, annotate: bool) -> None:
+                 order: list[Expr] | None, backend: Backend, annotate: bool,
+                 signature: Sequence[Parameter] | None) -> None:
         self.namer = namer = Namer(reserved_names())
         self.function_name = namer.claim(identifier(name))
         self.params = params
-        self.param_names = [namer.claim(identifier(p.param)) for p in params]
-        self.param_text = dict(zip(params, self.param_names))
+        self.signature = [scalar(p) for p in params] if signature is None else signature
+        self.param_names = [namer.claim(identifier(p.name)) for p in self.signature]
+        self.param_text = {p.elements[0]: n for p, n in zip(self.signature, self.param_names) if not p.is_array}
+        for p in self.signature:
+            if p.is_array:
+                self.param_text.update((e, namer.claim(identifier(e.param))) for e in p.elements)
         self.text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in self.param_text.items()}
         self.sections = sections
         self.outputs = [o for s in sections for o in s.outputs]
@@ -348,7 +361,12 @@ class _Emitter:
             lines.append(f"    # {comment_text(header(self.param_text))}")
         batch_set = set(batch)
         batch_positions = [i for i, p in enumerate(self.params) if p in batch_set]
-        lines.extend(self.backend.prologue(function_name, param_names, batch_positions))
+        scalar_names = [n for n, p in zip(param_names, self.signature) if not p.is_array]
+        lines.extend(self.backend.prologue(function_name, scalar_names, batch_positions))
+        for name, p in zip(param_names, self.signature):
+            if p.is_array:  # its elements as floats, checked (the name is an identifier, the shape ints)
+                targets = ", ".join(self.param_text[e] for e in p.elements) + ("," if len(p.elements) == 1 else "")
+                lines.append(f"    {targets} = _elements({name}, {name!r}, {p.shape!r})")
         lines.append("    try:")
         offset = len(lines) + 1  # 1-based line number of body[0]
         lines.extend(body)
@@ -358,7 +376,7 @@ class _Emitter:
         line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
         return Emitted(source, function_name, param_names, namespace_names, line_nodes, self.shared,
-                       self.backend.name)
+                       self.backend.name, [self.param_text[p] for p in self.params], scalar_names)
 
 
 _args_of = operator.attrgetter("args")

@@ -17,13 +17,14 @@ structure of the graph (LRU, see ``set_cache_size``) and pickle as graph and sou
 from __future__ import annotations
 
 import functools
+import math
 import reprlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from symgrad import arrays
+from symgrad import arrays, shapes
 from symgrad.array_code import array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -35,6 +36,7 @@ from symgrad.ops import SYMBOL
 from symgrad.pipeline import CompileStats, Derived, Options, derive, generate, no_gc_pauses
 from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
+from symgrad.shapes import Parameter
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
 CODEGEN_VERSION = 7
@@ -55,14 +57,15 @@ class CompiledFunction(functools.partial):
     forwarding ``*args`` in between.
     """
 
-    def __new__(cls, outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr],
+    def __new__(cls, outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
                 program: Program, *rest: Any) -> CompiledFunction:
         return super().__new__(cls, program.function)
 
-    def __init__(self, outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr],
+    def __init__(self, outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
                  program: Program, stats: CompileStats, options: Options) -> None:
         self.outputs = tuple(outputs)
-        self.name, self.annotate, self.multi = options.name, options.annotate, options.multi
+        self.name, self.annotate = options.name, options.annotate
+        self._options = options
         self.backend, self.batch, self.reduce = options.backend, tuple(options.batch), options.reduce
         self.order = 1 if derived.hessian is None else 2
         self.value_exprs = tuple(derived.values)
@@ -71,8 +74,10 @@ class CompiledFunction(functools.partial):
         self.grad_exprs = self.jacobian_exprs[0]
         self.hessian_exprs = None if derived.hessian is None else tuple(map(tuple, derived.hessian))
         self.aux_exprs = tuple(derived.aux)
-        self.wrt = tuple(wrt)
-        self.params = tuple(params)
+        self.wrt_parameters = tuple(wrt)  # arrays of symbols as one parameter each
+        self.parameters = tuple(params)
+        self.wrt = tuple(shapes.flat(wrt))  # the symbols, arrays' elements one by one
+        self.params = tuple(shapes.flat(params))
         self._derived = derived
         self._program = program
         self._call = program.function
@@ -91,13 +96,21 @@ class CompiledFunction(functools.partial):
 
     @property
     def wrt_names(self) -> tuple[str, ...]:
-        return tuple(w.param for w in self.wrt)
+        return tuple(w.name for w in self.wrt_parameters)
+
+    @property
+    def several(self) -> bool:
+        """Whether the outputs were given as a list or an array (values and a Jacobian)."""
+        return self._options.several
 
     @functools.cached_property
     def _forward_program(self) -> Program:
         with self._forward_lock:
-            names = [f"value_{i}" for i in range(len(self.value_exprs))] if self.multi else ["value"]
-            returns = tuple_text([f"{{{i}}}" for i in range(len(names))]) if self.multi else "{0}"
+            options = self._options
+            names = [f"value_{i}" for i in range(len(self.value_exprs))] if options.several else ["value"]
+            slots = [f"{{{i}}}" for i in range(len(names))]
+            returns = {"one": "{0}", "list": tuple_text(slots)}.get(options.outputs) or \
+                f"_packed({tuple_text(slots)}, {options.output_shape!r})"
             array_code = self.backend == ARRAY.name
             if array_code:
                 returns = array_returns(0, [], gradient=False)
@@ -105,6 +118,7 @@ class CompiledFunction(functools.partial):
             emitted = emit_function(
                 self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
                 header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
+                signature=self.parameters if any(p.is_array for p in self.parameters) else None,
             )
             return run(emitted, self.params, "forward", {"arrays": (self.reduce, None)} if array_code else None)
 
@@ -126,7 +140,7 @@ class CompiledFunction(functools.partial):
 
     def __repr__(self) -> str:
         what = {1: "gradient", 2: "gradient and hessian"}[self.order]
-        if self.multi:
+        if self.several:
             what = f"jacobian of {len(self.outputs)} outputs"
         return (f"<CompiledFunction {self._program.emitted.function_name}({', '.join(self.arg_names)}) "
                 f"{what} wrt ({', '.join(self.wrt_names)}), {self.stats.lines} lines>")
@@ -139,7 +153,11 @@ class CompiledFunction(functools.partial):
             records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params])
         state = {
             "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
-            "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order, "multi": self.multi,
+            "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order,
+            "outputs": self._options.outputs, "output_shape": list(self._options.output_shape),
+            "bare_gradient": self._options.bare_gradient,
+            "wrt_shapes": [(p.name, list(p.shape)) for p in self.wrt_parameters],
+            "param_shapes": [(p.name, list(p.shape)) for p in self.parameters],
             "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
             "annotate": self.annotate, "name": self.name, "source": self.source, "stats": self.stats,
             "codegen_version": CODEGEN_VERSION,
@@ -164,7 +182,12 @@ _STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "graph": lambda v: type(v) is tuple and len(v) == 2,
     **{count: lambda v: type(v) is int and v >= 0 for count in ("n_outputs", "n_derived", "n_wrt", "n_params")},
     "order": lambda v: type(v) is int and v in (1, 2),
-    "multi": lambda v: type(v) is bool,
+    "outputs": lambda v: type(v) is str and v in ("one", "list", "array"),
+    "output_shape": lambda v: _is_shape(v),
+    "bare_gradient": lambda v: type(v) is bool,
+    **{field: lambda v: type(v) is list and all(type(p) in (tuple, list) and len(p) == 2 and type(p[0]) is str
+                                                and _is_shape(p[1]) for p in v)
+       for field in ("wrt_shapes", "param_shapes")},
     "annotate": lambda v: type(v) is bool,
     "backend": lambda v: type(v) is str and v in BACKENDS,
     "batch": lambda v: type(v) is list and all(type(b) is str and b for b in v),
@@ -173,6 +196,10 @@ _STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "source": lambda v: type(v) is str,
     "stats": lambda v: isinstance(v, CompileStats),
 }
+
+
+def _is_shape(value: Any) -> bool:
+    return type(value) is list and all(type(d) is int and d >= 1 for d in value)
 
 
 def _check_state(state: Any) -> None:
@@ -193,10 +220,11 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
 
     outputs = take(state["n_outputs"])
     derived = Derived.unflatten(take(state["n_derived"]), len(outputs), state["n_wrt"], state["order"] == 2)
-    wrt = take(state["n_wrt"])
-    params = take(state["n_params"])
+    wrt = _parameters(take(state["n_wrt"]), state["wrt_shapes"])
+    params = _parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
-    options = Options(state["name"], state["annotate"], state["multi"], state["backend"], batch, state["reduce"])
+    options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
+                      tuple(state["output_shape"]), state["bare_gradient"])
     full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
     emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:
@@ -206,8 +234,19 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
             f"(codegen {state.get('codegen_version')}, this one {CODEGEN_VERSION}) or with other primitives "
             "registered). Unpickle only data you trust: like any pickle, it can run code."
         )
-    program = run(emitted, params, "restored", helper_spec)
+    program = run(emitted, shapes.flat(params), "restored", helper_spec)
     return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], options)
+
+
+def _parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> list[Parameter]:
+    """Stored parameters (name and shape) over their symbols, in order."""
+    found, rest = [], iter(symbols)
+    for name, shape in stored:
+        elements = tuple(next(rest) for _ in range(math.prod(shape)))
+        found.append(shapes.Parameter(name, tuple(shape), elements))
+    if next(rest, None) is not None:
+        raise ValueError("more symbols than parameters")
+    return found
 
 
 _cache = LRUCache()
@@ -244,14 +283,19 @@ def _symbols_spec(items: Any) -> Any:
         return None
     if isinstance(items, str):
         return items
-    if isinstance(items, Expr):
-        items = (items,)
+    if isinstance(items, Expr) or shapes.is_array(items):
+        return ("one", _symbol_spec(items))
     if not isinstance(items, (list, tuple)):
         raise _Unkeyable
-    for item in items:
-        if not isinstance(item, str) and not (isinstance(item, Expr) and item.op is SYMBOL):
-            raise _Unkeyable
-    return tuple(items)
+    return tuple(map(_symbol_spec, items))
+
+
+def _symbol_spec(item: Any) -> Any:
+    if isinstance(item, str) or (isinstance(item, Expr) and item.op is SYMBOL):
+        return item
+    if shapes.is_array(item):
+        return (item.shape, *map(_symbol_spec, item.flat))
+    raise _Unkeyable
 
 
 def cache_key(roots: Sequence[Expr], symbol_options: Sequence[Any], *options: Any) -> tuple[Any, ...] | None:
@@ -270,34 +314,49 @@ def cache_key(roots: Sequence[Expr], symbol_options: Sequence[Any], *options: An
     return (*roots, specs, *options)
 
 
-def signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Expr], list[Expr]]:
-    """The graph's topological order, the ``wrt`` symbols (default: every symbol, by name), the parameters.
+def signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Parameter], list[Parameter]]:
+    """The graph's topological order, the ``wrt`` parameters (default: every symbol, by name;
+    the elements of an array of symbols as one array), the parameters.
 
-    A ``wrt`` name must name a symbol the expression uses or one of ``args`` (any other is
-    almost surely a typo); a ``wrt`` symbol it does not use is an argument whose derivative is 0.
+    A ``wrt`` name must name a symbol (or array) the expression uses or one of ``args`` (any
+    other is almost surely a typo); a ``wrt`` symbol it does not use is an argument whose
+    derivative is 0.
     """
     graph_order = topological_order(roots)
     used = [n for n in graph_order if n.op is SYMBOL]
-    given = None if args is None else as_symbols(args, "args")
+    found: list[list[Parameter]] = []
+
+    def among() -> list[Parameter]:
+        if not found:
+            found.append(shapes.inferred(used))
+        return found[0]
+
+    given = None if args is None else shapes.as_parameters(args, "args", among, check_names=False)
     if wrt is None:
-        wrt_nodes = sorted(used, key=lambda s: s.param)
+        wrt_params = among()
     else:
-        wrt_nodes = as_symbols(wrt, among=lambda: used if given is None else [*used, *given])
-    return graph_order, wrt_nodes, _order_params(used, wrt_nodes, given)
+        wrt_params = shapes.as_parameters(wrt, "wrt", among if given is None else lambda: [*among(), *given])
+    return graph_order, wrt_params, _order_params(used, wrt_params, given, among)
 
 
-def _order_params(used: list[Expr], wrt: list[Expr], given: list[Expr] | None) -> list[Expr]:
+def _order_params(used: list[Expr], wrt: list[Parameter], given: list[Parameter] | None,
+                  among: Callable[[], list[Parameter]]) -> list[Parameter]:
     if given is not None:
-        listed = set(given)
+        listed = set(shapes.flat(given))
         missing = [s.param for s in used if s not in listed]
         if missing:
             raise ValueError(f"args leaves out symbols the expression uses: {', '.join(missing)}")
-        absent = [w.param for w in wrt if w not in listed]
+        absent = [w.param for w in shapes.flat(wrt) if w not in listed]
         if absent:
             raise ValueError(f"args must include every wrt symbol; missing: {', '.join(absent)}")
         return given
-    differentiated = set(wrt)
-    rest = sorted((s for s in used if s not in differentiated), key=lambda s: s.param)
+    differentiated = set(shapes.flat(wrt))
+    rest = [p for p in among() if not differentiated.intersection(p.elements)]
+    covered = differentiated.union(shapes.flat(rest))
+    loose = [s for s in used if s not in covered]  # elements of an array only partly differentiated
+    if loose:
+        raise ValueError(f"wrt takes part of an array the expression uses ({', '.join(s.param for s in loose[:4])}"
+                         f"{' ...' if len(loose) > 4 else ''}); give args= with the whole array")
     return [*wrt, *rest]
 
 
@@ -336,9 +395,8 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         >>> sg.compile(x**2 * y, wrt=[x, y], order=2)(1.0, 3.0)
         (3.0, (6.0, 1.0), ((6.0, 2.0), (2.0, 0.0)))
     """
-    multi = isinstance(output, (list, tuple))
-    outputs = [as_expr(o, f"compile() output {i}") for i, o in enumerate(output)] if multi \
-        else [as_expr(output, "compile() output")]
+    form, output_shape, outputs = _outputs(output)
+    several = form != "one"
     if not outputs:
         raise ValueError("compile() needs at least one output expression")
     aux = [as_expr(a, f"aux[{i}]") for i, a in enumerate(aux)]
@@ -346,45 +404,63 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise TypeError(f"name must be a string, got {name!r}")
     if order not in (1, 2) or isinstance(order, bool):
         raise ValueError(f"order must be 1 (gradient) or 2 (gradient and hessian), got {order!r}")
-    if order == 2 and multi:
+    if order == 2 and several:
         raise ValueError("order=2 (the hessian) needs a single output; compile each output separately")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be 'python' or 'numpy', got {backend!r}")
     array_code = backend == ARRAY.name
     if not array_code and (batch is not None or reduce is not None):
         raise ValueError("batch= and reduce= are options of backend='numpy'")
-    if array_code and (order == 2 or multi):
+    if array_code and (order == 2 or several):
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
     arrays.check_reduction(reduce)
-    key = cache_key([*outputs, *aux], (wrt, args, batch), len(outputs), multi, order, name, annotate, backend,
+    key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, order, name, annotate, backend,
                     reduce) if cache else None
-    return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order,
-                                                   (name, annotate, multi, backend, reduce)))
+    settings = (name, annotate, form, output_shape, backend, reduce)
+    return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings))
+
+
+def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
+    """How the outputs were given ("one", a "list", an "array"), the array's shape, and the outputs."""
+    if shapes.is_array(output):
+        return "array", tuple(output.shape), [as_expr(o, f"compile() output {i}") for i, o in enumerate(output.flat)]
+    if isinstance(output, (list, tuple)):
+        for i, o in enumerate(output):
+            if shapes.is_array(o):
+                raise TypeError(f"compile() output {i} is an array: pass one array of outputs "
+                                "(numpy.stack or numpy.concatenate them), not a list of arrays")
+        return "list", (), [as_expr(o, f"compile() output {i}") for i, o in enumerate(output)]
+    return "one", (), [as_expr(output, "compile() output")]
 
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
-                 settings: tuple[str, bool, bool, str, str | None]) -> CompiledFunction:
+                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None]) -> CompiledFunction:
     with no_gc_pauses():
         clock = time.perf_counter()
-        graph_order, wrt_nodes, params = signature([*outputs, *aux], wrt, args)
-        name, annotate, multi, backend, reduce = settings
-        options = Options(name, annotate, multi, backend, _batch_symbols(batch, params), reduce)
+        graph_order, wrt_params, params = signature([*outputs, *aux], wrt, args)
+        name, annotate, form, output_shape, backend, reduce = settings
+        if backend == ARRAY.name and any(p.is_array for p in params):
+            raise ValueError("backend='numpy' takes scalar parameters; give an array parameter's elements "
+                             "as separate symbols there, or compile it with backend='python'")
+        bare = len(wrt_params) == 1 and wrt_params[0].is_array and not isinstance(wrt, (list, tuple))
+        options = Options(name, annotate, form, backend, _batch_symbols(batch, params), reduce, output_shape, bare)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
-        derived, full_order = derive(outputs, aux, wrt_nodes, order == 2, graph_order, stats)
-        emitted, helper_spec = generate(outputs, derived, wrt_nodes, params, options, full_order, stats)
+        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
+        emitted, helper_spec = generate(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
-        program = run(emitted, params, "grad", helper_spec)
+        program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
-        return CompiledFunction(outputs, derived, wrt_nodes, params, program, stats, options)
+        return CompiledFunction(outputs, derived, wrt_params, params, program, stats, options)
 
 
-def _batch_symbols(batch: Any, params: list[Expr]) -> list[Expr]:
+def _batch_symbols(batch: Any, params: list[Parameter]) -> list[Expr]:
     if batch is None:
         return []
     found = as_symbols(batch, "batch")
+    symbols = shapes.flat(params)
     for i, b in enumerate(found):
-        if b not in params:
+        if b not in symbols:
             raise ValueError(f"batch[{i}]: {b.param!r} is not an argument "
-                             f"(arguments: {', '.join(p.param for p in params)})")
+                             f"(arguments: {', '.join(p.param for p in symbols)})")
     return found

@@ -20,7 +20,9 @@ from ``symgrad.ops``, which builds on this module.
 from __future__ import annotations
 
 import contextlib
+import re
 import reprlib
+import sys
 import threading
 import weakref
 from _weakref import _remove_dead_weakref
@@ -190,7 +192,15 @@ def _call_op(op: Op, *args: Any) -> Expr:
             break
     else:  # the hot path: every argument is a node already
         return make(op, args)
+    if any(map(is_array, args)):  # sg.exp(x) of an array of nodes: element-wise, broadcasting as NumPy does
+        return sys.modules["numpy"].frompyfunc(op, op.arity, 1)(*args)
     return make(op, tuple(a if type(a) is Expr else as_expr(a, op.name) for a in args))
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is a NumPy array (NumPy not imported: nothing is one, so none is imported)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 # Calling an op builds its node: symgrad.core, which defines Op, knows nothing of nodes.
@@ -218,22 +228,35 @@ def symbol(name: str) -> Expr:
     return make(SYMBOL, (), name)
 
 
-def symbols(names: str) -> Any:
-    """Symbols from names separated by spaces or commas: one Expr, or a tuple of them.
-
-    >>> import symgrad as sg
-    >>> x, y = sg.symbols("x y")
-    """
-    found = tuple(symbol(n) for n in split_names(names, "symbols()"))
-    return found[0] if len(found) == 1 else found
-
-
 def split_names(names: str, what: str) -> list[str]:
-    """The names in a string, separated by spaces or commas (as ``symbols`` reads them)."""
+    """The names in a string, separated by spaces or commas, with SymPy's ranges: ``x0:3`` (or
+    ``x:3``) is ``x0 x1 x2``, ``a:d`` is ``a b c d`` (as ``symbols`` reads them).
+
+    >>> split_names("x0:3, a:c", "symbols()")
+    ['x0', 'x1', 'x2', 'a', 'b', 'c']
+    """
     parts = names.replace(",", " ").split() if isinstance(names, str) else None
     if not parts:
         raise TypeError(f"{what} needs a string of names such as 'x y', got {reprlib.repr(names)}")
-    return parts
+    return [name for part in parts for name in (_expand_range(part, what) if ":" in part else (part,))]
+
+
+_NUMBER_RANGE = re.compile(r"(.*?)(\d*):(\d+)")  # x0:3 -> x0 x1 x2 (the end excluded, as range's)
+_LETTER_RANGE = re.compile(r"(.*?)([A-Za-z]):([A-Za-z])")  # a:c -> a b c (the end included, as SymPy's)
+
+
+def _expand_range(part: str, what: str) -> list[str]:
+    if match := _NUMBER_RANGE.fullmatch(part):
+        prefix, start, end = match[1], int(match[2] or 0), int(match[3])
+        found = [f"{prefix}{i}" for i in range(start, end)]
+    elif match := _LETTER_RANGE.fullmatch(part):
+        prefix, start, end = match[1], ord(match[2]), ord(match[3])
+        found = [f"{prefix}{chr(c)}" for c in range(start, end + 1)]
+    else:
+        raise ValueError(f"{what}: {part!r} is not a range (write x0:3, x:3 or a:c)")
+    if not found:
+        raise ValueError(f"{what}: the range {part!r} is empty")
+    return found
 
 
 def topological_order(roots: Iterable[Expr], prefix: list[Expr] | None = None) -> list[Expr]:

@@ -20,7 +20,7 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from symgrad.expr import Expr, as_expr, const, free_symbols, make, split_names, symbol, topological_order
+from symgrad.expr import Expr, as_expr, const, free_symbols, is_array, make, split_names, symbol, topological_order
 from symgrad.ops import SYMBOL, add, neg, sub
 from symgrad.simplify import Rewriter
 
@@ -36,6 +36,10 @@ def as_symbols(wrt: Any, what: str = "wrt", among: Callable[[], Sequence[Expr]] 
         wrt = split_names(wrt, what)
     elif isinstance(wrt, Expr):
         wrt = [wrt]
+    elif is_array(wrt):
+        wrt = wrt.flat
+    # An array of symbols stands for its elements.
+    wrt = [e for item in wrt for e in (item.flat if is_array(item) else (item,))]
     found: list[Expr] = []
     seen: set[Expr] = set()
     allowed: set[Expr] | None = None

@@ -3,15 +3,15 @@ generated as forward mode over the reverse-mode gradient, without forming H."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from symgrad import shapes
 from symgrad.codegen import emit_function
 from symgrad.compiler import cache_key, hvp_cache, signature
 from symgrad.expr import Expr, as_expr, symbol, to_text
 from symgrad.grad import Differentiator
 from symgrad.lru import memoised
-from symgrad.names import Namer
+from symgrad.names import Namer, identifier
 from symgrad.pipeline import no_gc_pauses
 from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
@@ -21,16 +21,19 @@ class HVPFunction:
     """``hvp(point, vector)``: the Hessian of one expression at ``point`` times ``vector``.
 
     ``point`` holds the values of ``arg_names`` (the ``wrt`` symbols first);
-    ``vector`` has one entry per ``wrt`` symbol. H is never formed: the
+    ``vector`` has one entry per ``wrt`` symbol. A function of one array
+    parameter takes the array as ``point`` and an array of its shape as
+    ``vector``, and returns an array: ``scipy.optimize.minimize(..., hessp=hvp)``. H is never formed: the
     generated code is forward mode over the reverse-mode gradient
     (see ``symgrad.grad.Differentiator.hvp``).
     """
 
-    def __init__(self, program: Program, n_point: int, n_wrt: int, exprs: list[Expr]) -> None:
+    def __init__(self, program: Program, n_point: int, n_wrt: int, exprs: list[Expr], bare: bool = False) -> None:
         self._program = program
         self._call = program.function
         self._n_point = n_point
         self._n_wrt = n_wrt
+        self._bare = bare
         self.exprs = tuple(exprs)
 
     @property
@@ -41,7 +44,9 @@ class HVPFunction:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(self._program.emitted.param_names[: self._n_point])
 
-    def __call__(self, point: Sequence[float], vector: Sequence[float]) -> tuple[float, ...]:
+    def __call__(self, point: Any, vector: Any) -> Any:
+        if self._bare:  # one array parameter: point and vector are arrays of its shape (SciPy's hessp)
+            return self._call(point, vector)
         point, vector = tuple(point), tuple(vector)
         if len(point) != self._n_point:
             raise TypeError(f"hvp: point needs {self._n_point} values ({', '.join(self.arg_names)}), "
@@ -70,19 +75,31 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
 
 def _compile_hvp_new(output: Expr, wrt: Any, args: Any, name: str) -> HVPFunction:
     with no_gc_pauses():
-        graph_order, wrt_nodes, params = signature([output], wrt, args)
-        namer = Namer(p.param for p in params)
-        vector = [symbol(namer.claim(f"v_{w.param}")) for w in wrt_nodes]
+        graph_order, wrt_params, params = signature([output], wrt, args)
+        wrt_nodes, symbols = shapes.flat(wrt_params), shapes.flat(params)
+        namer = Namer(p.name for p in params)
+        # The vector has the shape of the wrt parameters: one array for one array, else a scalar per symbol.
+        bare = len(wrt_params) == 1 and wrt_params[0].is_array and len(params) == 1
+        if bare:
+            vector_name = namer.claim(f"v_{wrt_params[0].name}")
+            vector_params = [shapes.parameter(vector_name, wrt_params[0].shape)]
+        else:
+            vector_params = [shapes.scalar(symbol(namer.claim(f"v_{w.param}"))) for w in wrt_nodes]
+        vector = shapes.flat(vector_params)
         d = Differentiator()
         (value,) = d.prepare([output], graph_order)
         products = d.hvp(d.gradient(value, wrt_nodes), wrt_nodes, vector)
-        all_params = [*params, *vector]
+        slots = [f"{{{i}}}" for i in range(len(products))]
+        returns = f"_packed({tuple_text(slots)}, {wrt_params[0].shape!r})" if bare else tuple_text(slots)
+        signature_params = [*params, *vector_params]
         emitted = emit_function(
-            f"{name}_hvp", all_params,
+            f"{name}_hvp", [*symbols, *vector],
             [Section("hessian-vector product (forward mode over the reverse-mode gradient)", "t", products,
-                     [f"hv_{w.param}" for w in wrt_nodes])],
-            tuple_text([f"{{{i}}}" for i in range(len(products))]),
+                     [f"hv_{identifier(w.param)}" for w in wrt_nodes])],
+            returns,
             header=lambda names: f"hessian of {to_text(output, limit=60, names=names)} times "
-                                 f"({', '.join(names[v] for v in vector)})",
+                                 f"({', '.join(names[v] for v in vector[:8])})",
+            signature=signature_params if any(p.is_array for p in signature_params) else None,
         )
-        return HVPFunction(run(emitted, all_params, "hvp"), len(params), len(wrt_nodes), products)
+        program = run(emitted, [*symbols, *vector], "hvp")
+        return HVPFunction(program, len(params), len(wrt_nodes), products, bare)

@@ -49,7 +49,7 @@ from symgrad.core import (
 )
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
-from symgrad.expr import CONST, Expr, as_expr, const, make
+from symgrad.expr import CONST, Expr, as_expr, const, is_array, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
 from symgrad.literals import as_number, format_number
 from symgrad.numerics import sympy_power
@@ -375,6 +375,8 @@ def power(base: Any, exponent: Any) -> Expr:
     An integral exponent (``2`` or ``2.0``) is ``int_power``; another number is
     ``real_power``; an expression is ``expr_power``.
     """
+    if is_array(exponent) or is_array(base):
+        return NotImplemented  # NumPy's reflected operator applies it element-wise
     if type(base) is not Expr:
         base = as_expr(base, "** base")
     if type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
@@ -396,8 +398,12 @@ def power(base: Any, exponent: Any) -> Expr:
 def _binary(op: Op, a: Any, b: Any) -> Expr:
     # The hot path of building graphs: skip the generic argument handling.
     if type(a) is not Expr:
+        if is_array(a):
+            return NotImplemented  # NumPy's reflected operator applies the op element-wise
         a = as_expr(a, op.name)
     if type(b) is not Expr:
+        if is_array(b):
+            return NotImplemented
         b = as_expr(b, op.name)
     return make(op, (a, b))
 

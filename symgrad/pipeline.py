@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from symgrad.codegen import Emitted, emit_function
 from symgrad.expr import Expr, const, to_text, topological_order
 from symgrad.grad import Differentiator
 from symgrad.literals import format_number
+from symgrad.names import identifier
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
 from symgrad.settings import Switch
+from symgrad.shapes import Parameter, flat
 from symgrad.simplify import RewriteStats
 
 
@@ -61,10 +64,17 @@ class Options:
 
     name: str
     annotate: bool
-    multi: bool
+    outputs: str  # how the outputs were given: "one" expression, a "list", or an "array" of them
     backend: str
     batch: Sequence[Expr]
     reduce: str | None
+    output_shape: tuple[int, ...] = ()  # of an "array" of outputs
+    bare_gradient: bool = False  # wrt was one array of symbols: its gradient is returned alone, not in a tuple
+
+    @property
+    def several(self) -> bool:
+        """Several outputs: values and a Jacobian rather than a value and a gradient."""
+        return self.outputs != "one"
 
 
 @dataclass
@@ -81,8 +91,10 @@ class Derived:
         return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
 
     def roots(self) -> list[Expr]:
-        """Every distinct expression, each once (a Hessian has n² entries, most of them often 0)."""
-        return list(dict.fromkeys(self.flat()))
+        """Every distinct expression the code computes, each once: of a Hessian (n² entries, most
+        of them often 0) only the upper triangle, which is all the code reads."""
+        upper = [e for i, row in enumerate(self.hessian) for e in row[i:]] if self.hessian else []
+        return list(dict.fromkeys([*self.values, *(e for row in self.jacobian for e in row), *upper, *self.aux]))
 
     @classmethod
     def unflatten(cls, exprs: list[Expr], n_values: int, n_wrt: int, hessian: bool) -> Derived:
@@ -137,30 +149,65 @@ class Layout:
     matrix_cells: list[tuple[int, int, Any]] | None = None  # (i, j, output slot or constant)
 
 
-def arrange(derived: Derived, wrt: list[Expr], multi: bool) -> Layout:
+def _constant_text(node: Expr) -> str:
+    return format_number(float(node.param))
+
+
+def _packed_text(slots: Sequence[str], shape: tuple[int, ...]) -> str:
+    return f"_packed({tuple_text(slots)}, {shape!r})"
+
+
+def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool) -> str:
+    """The return text of the derivatives ``slots`` (C order over ``shape`` + the flat ``wrt``
+    elements): one entry per parameter, a float, or an array of ``shape`` + its shape."""
+    entries, start = [], 0
+    row = sum(len(p.elements) for p in wrt)  # one derivative per flat wrt element
+    for p in wrt:
+        n = len(p.elements)
+        picked = [slots[k * row + start + i] for k in range(math.prod(shape)) for i in range(n)]
+        start += n
+        entries.append(_packed_text(picked, shape + p.shape) if p.is_array or shape else picked[0])
+    return entries[0] if bare else tuple_text(entries)
+
+
+def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Layout:
     """Section outputs and the ``return`` text (``{k}`` is the k-th output over all sections)."""
-    w_names = [w.param for w in wrt]
+    w_names = [w.param for w in flat(wrt)]
     slots = itertools.count()
-    value_names = [f"value_{i}" for i in range(len(derived.values))] if multi else ["value"]
+    several, shaped = options.several, options.outputs == "array"
+    value_names = [f"value_{i}" for i in range(len(derived.values))] if several else ["value"]
     aux_names = [f"aux_{i}" for i in range(len(derived.aux))]
     value_slots = [f"{{{next(slots)}}}" for _ in value_names]
     aux_slots = [f"{{{next(slots)}}}" for _ in aux_names]
     sections = [Section("value", "t", [*derived.values, *derived.aux], [*value_names, *aux_names])]
 
-    if multi:
+    if several:
         grad_names = [f"d{i}_{w}" for i in range(len(derived.values)) for w in w_names]
         heading = "jacobian (reverse mode, one sweep per output)"
     else:
         grad_names = [f"d_{w}" for w in w_names]
         heading = "gradient (reverse mode)"
-    sections.append(Section(heading, "g", [e for row in derived.jacobian for e in row], grad_names))
-    rows = [tuple_text([f"{{{next(slots)}}}" for _ in row]) for row in derived.jacobian]
-    parts = [tuple_text(value_slots) if multi else value_slots[0], tuple_text(rows) if multi else rows[0]]
+    entries = [e for row in derived.jacobian for e in row]
+    if shaped or any(p.is_array for p in wrt):  # constants in place: the zeros of a sparse block cost no line
+        texts = [_constant_text(e) if e.op is CONST else f"{{{next(slots)}}}" for e in entries]
+        computed = [(e, name) for e, name in zip(entries, grad_names) if e.op is not CONST]
+        entries, grad_names = [e for e, _ in computed], [name for _, name in computed]
+    else:
+        texts = [f"{{{next(slots)}}}" for _ in entries]
+    sections.append(Section(heading, "g", entries, grad_names))
+    width = len(w_names)
+    rows = [texts[k * width : (k + 1) * width] for k in range(len(derived.jacobian))]
+    if shaped:
+        parts = [_packed_text(value_slots, options.output_shape),
+                 _gradient_text([s for row in rows for s in row], wrt, options.output_shape, options.bare_gradient)]
+    else:
+        texts = [_gradient_text(row, wrt, (), options.bare_gradient) for row in rows]
+        parts = [tuple_text(value_slots) if several else value_slots[0], tuple_text(texts) if several else texts[0]]
 
     cells = None
     if derived.hessian is not None:
         # Each distinct entry of the upper triangle is computed once; constants are written in place.
-        n = len(wrt)
+        n = len(w_names)
         distinct: dict[Expr, int] = {}  # entry -> its index among the Hessian's outputs
         hessian_names: list[str] = []
         upper: dict[tuple[int, int], int | float] = {}  # non-zero cells: output index, or a constant
@@ -183,7 +230,7 @@ def arrange(derived: Derived, wrt: list[Expr], multi: bool) -> Layout:
             found = upper.get((min(i, j), max(i, j)), 0.0)
             return format_number(found) if isinstance(found, float) else f"{{{first + found}}}"
 
-        if n <= MAX_LITERAL_MATRIX:
+        if n <= MAX_LITERAL_MATRIX and not any(p.is_array for p in wrt):
             parts.append(tuple_text([tuple_text([cell(i, j) for j in range(n)]) for i in range(n)]))
         else:
             cells = [(i, j, found) for (i, j), found in upper.items()]
@@ -193,16 +240,17 @@ def arrange(derived: Derived, wrt: list[Expr], multi: bool) -> Layout:
     return Layout(sections, ", ".join(parts), cells)
 
 
-def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: list[Expr], options: Options,
-              full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
+def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter],
+             options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Emitted, dict[str, Any]]:
     """The generated source of a derived graph, and the helpers it calls: a pure function of
     its inputs, which unpickling relies on to check a stored source."""
     clock = time.perf_counter()
     array_code = options.backend == ARRAY.name
     second_order = derived.hessian is not None
-    layout = arrange(derived, wrt, options.multi)
-    position = {p: i for i, p in enumerate(params)}
-    wrt_positions = [position[w] for w in wrt]
+    layout = arrange(derived, wrt, options)
+    symbols = flat(params)
+    position = {p: i for i, p in enumerate(symbols)}
+    wrt_positions = [position[w] for w in flat(wrt)]
     if array_code:
         sums = None
         if options.reduce is not None:
@@ -210,26 +258,29 @@ def generate(outputs: list[Expr], derived: Derived, wrt: list[Expr], params: lis
             full_order = without_unused(full_order, sums.replaced)
         layout.returns = array_returns(len(derived.aux), wrt_positions, sums)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
-    if options.multi:
+    if options.several:
         what, suffix = "values and jacobian", "_jacobian"
 
     def header(names: dict[Expr, str]) -> str:
-        shown_wrt = [names[w] for w in wrt[:_HEADER_NAMES]]
+        shown_wrt = [identifier(p.name) if p.is_array else names[p.elements[0]] for p in wrt[:_HEADER_NAMES]]
         if len(wrt) > _HEADER_NAMES:
             shown_wrt.append(f"... {len(wrt)} in all")
         wrt_text = ", ".join(shown_wrt)
         shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
         return f"{what} wrt ({wrt_text}) of {shown}"
 
-    emitted = emit_function(f"{options.name}{suffix}", params, layout.sections, layout.returns,
+    arrays_in = any(p.is_array for p in params)
+    emitted = emit_function(f"{options.name}{suffix}", symbols, layout.sections, layout.returns,
                             annotate=options.annotate, header=header, order=full_order,
-                            backend=BACKENDS[options.backend], batch=options.batch)
+                            backend=BACKENDS[options.backend], batch=options.batch,
+                            signature=params if arrays_in else None)
     stats.lines = emitted.source.count("\n")
     stats.shared_nodes = emitted.shared
     stats.seconds["emit"] = time.perf_counter() - clock
     helper_spec: dict[str, Any] = {}
     if layout.matrix_cells is not None:
-        helper_spec["matrix"] = (len(wrt), layout.matrix_cells)
+        blocks = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
+        helper_spec["matrix"] = (len(wrt_positions), layout.matrix_cells, blocks, options.bare_gradient)
     if array_code:
         helper_spec["arrays"] = (options.reduce, wrt_positions)
     return emitted, helper_spec

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import linecache
+import math
 import numbers
 import reprlib
 import weakref
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays
+from symgrad import arrays, shapes
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -93,7 +94,7 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
         line_node = emitted.line_nodes.get(lineno)
         args = ", ".join(f"{n}={local_values.get(n)!r}" for n in emitted.param_names)
         if line_node is not None:
-            params = dict(zip(program.params, emitted.param_names))
+            params = dict(zip(program.params, emitted.symbol_names))
             source_lines = emitted.source.splitlines()
             node, piece = find_failing_node(line_node, emitted.line_nodes, source_lines, params, span,
                                             BACKENDS[emitted.backend])
@@ -120,8 +121,9 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
             if name in emitted.namespace_names:
                 namespace[name] = value
     holder: list[Program] = []
-    namespace["_as_floats"] = _float_converter(emitted.param_names)
-    namespace["_float_types"] = (float,) * len(emitted.param_names)
+    namespace["_as_floats"] = _float_converter(emitted.scalar_names)
+    namespace["_float_types"] = (float,) * len(emitted.scalar_names)
+    namespace["_elements"], namespace["_packed"] = shapes.elements, shapes.packed
     namespace["_explain"] = _explainer(holder)
     namespace.update(_helpers(helper_spec))
     code = builtins.compile(emitted.source, filename, "exec")
@@ -140,8 +142,8 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     (kept for pickling): ``_matrix`` for a large Hessian, the array runtime for array code."""
     found: dict[str, Any] = {}
     if spec and "matrix" in spec:
-        n, cells = spec["matrix"]
-        found["_matrix"] = _matrix_builder(n, cells)
+        n, cells, blocks, bare = spec["matrix"]
+        found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found
@@ -161,3 +163,24 @@ def _matrix_builder(n: int, cells: list[tuple[int, int, Any]]) -> Callable[..., 
         return tuple(map(tuple, rows))
 
     return matrix
+
+
+def _blocks_builder(n: int, cells: list[tuple[int, int, Any]], block_shapes: Sequence[tuple[int, ...]],
+                    bare: bool) -> Callable[..., Any]:
+    """The helper the Hessian of array parameters returns: block (i, j) is a float64 array of
+    ``block_shapes[i] + block_shapes[j]`` (a float where both are scalars); the one block itself if ``bare``."""
+    as_matrix = _matrix_builder(n, cells)
+    bounds = list(itertools.accumulate((math.prod(s) for s in block_shapes), initial=0))
+
+    def blocks(*entries: float) -> Any:
+        full = shapes.packed(as_matrix(*entries), (n, n))
+        found = tuple(tuple(_block(full[a:b, c:d], si + sj)
+                            for (c, d), sj in zip(itertools.pairwise(bounds), block_shapes))
+                      for (a, b), si in zip(itertools.pairwise(bounds), block_shapes))
+        return found[0][0] if bare else found
+
+    return blocks
+
+
+def _block(part: Any, shape: tuple[int, ...]) -> Any:
+    return part.reshape(shape) if shape else float(part[0, 0])

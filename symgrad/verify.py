@@ -24,8 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from symgrad import shapes
 from symgrad.errors import EvaluationError, SymgradError, SympyDepthError
-from symgrad.expr import Expr, as_expr, free_symbols, to_text, topological_order
+from symgrad.expr import Expr, as_expr, free_symbols, is_array, to_text, topological_order
 from symgrad.sympy_bridge import graph_depth, sympy_depth_limit, sympy_module, to_sympy
 
 _NUMERIC_RTOL = 1e-9
@@ -204,14 +205,14 @@ def _entries(fn: Any, sp: Any, sym_outputs: list[Any] | None, syms: list[Any]) -
         theirs_jacobian = sp.Matrix(sym_outputs).jacobian(syms)
         if fn.order == 2:
             theirs_hessian = sp.hessian(sym_outputs[0], syms)
-    value_names = [f"f{k}" for k in range(n_out)] if fn.multi else ["value"]
+    value_names = [f"f{k}" for k in range(n_out)] if fn.several else ["value"]
     def reference(matrix: Any, i: int, j: int) -> Any:
         return None if matrix is None else matrix[i, j]
 
     entries = [_Entry(value_names[k], fn.value_exprs[k], None if sym_outputs is None else sym_outputs[k], None)
                for k in range(n_out)]
     for k in range(n_out):
-        prefix = f"d{value_names[k]}" if fn.multi else "d"
+        prefix = f"d{value_names[k]}" if fn.several else "d"
         entries += [_Entry(f"{prefix}/d{w[j]}", fn.jacobian_exprs[k][j],
                            reference(theirs_jacobian, k, j), k, j) for j in range(n)]
     if fn.order == 2:
@@ -227,7 +228,7 @@ def _flatten(fn: Any) -> Any:
 
     def flat(*args: float) -> list[float]:
         result = fn(*args)
-        if fn.multi:
+        if fn.several:
             return [*result[0], *(g for row in result[1] for g in row)]
         hessian = [result[2][i][j] for i in range(n) for j in range(i, n)] if fn.order == 2 else []
         return [result[0], *result[1], *hessian]
@@ -251,11 +252,18 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     from symgrad.compiler import compile as compile_fn
     from symgrad.grad import as_symbols
 
-    multi = isinstance(f, (list, tuple))
-    outputs = [as_expr(o, "verify() expression") for o in (f if multi else [f])]
-    if wrt is not None:  # checking the derivative by a symbol the expression lacks checks nothing
-        wrt = as_symbols(wrt, among=lambda: free_symbols(outputs), names_only=False)
-    fn = compile_fn(outputs if multi else outputs[0], wrt, order=order)
+    several = isinstance(f, (list, tuple)) or is_array(f)
+    outputs = [as_expr(o, "verify() expression") for o in (f.flat if is_array(f) else f if several else [f])]
+    used = set(free_symbols(outputs))
+    # Every symbol is a scalar argument, arrays' elements in index order (x[10] after x[9]): the
+    # table has a row per element.
+    in_order = [s for s in shapes.flat(shapes.inferred(used)) if s in used]
+    if wrt is None:
+        wrt = in_order
+    else:  # checking the derivative by a symbol the expression lacks checks nothing
+        wrt = as_symbols(wrt, among=lambda: in_order, names_only=False)
+    others = [s for s in in_order if s not in set(wrt)]
+    fn = compile_fn(outputs if several else outputs[0], wrt, args=[*wrt, *others], order=order)
     entries, reference = _entries(fn, None, None, []), None
     skipped, depth = _sympy_skip_reason(outputs, entries, max_sympy_nodes)
     if skipped is None:

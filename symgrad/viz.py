@@ -166,7 +166,7 @@ def _compiled_outputs(fn: Any) -> dict[Expr, str]:
     names = [w.param for w in fn.wrt]
     labels: dict[Expr, str] = {}
     for k, row in enumerate(fn.jacobian_exprs):
-        prefix = f"d{k}" if fn.multi else "d"
+        prefix = f"d{k}" if fn.several else "d"
         for name, entry in zip(names, row):
             labels.setdefault(entry, f"{prefix}_{name}")
     for i, row in enumerate(fn.hessian_exprs or ()):

@@ -60,7 +60,8 @@ def test_a_pickled_compiled_function_with_a_code_carrying_param_is_refused_befor
 
 @pytest.mark.parametrize("field, value", [
     ("backend", "evil"), ("reduce", "max"), ("batch", [ESCAPE, 3]), ("name", 3), ("order", 3),
-    ("n_wrt", -1), ("multi", "yes"), ("graph", None),
+    ("n_wrt", -1), ("outputs", "many"), ("output_shape", [0]), ("bare_gradient", 1), ("graph", None),
+    ("param_shapes", [("x", [-1])]), ("wrt_shapes", "x"), ("param_shapes", [(ESCAPE, (2,))]),
 ])
 def test_a_pickled_compiled_function_with_a_bad_field_is_refused_naming_it(field, value):
     state = dict(sg.compile(x**3, wrt=[x]).__reduce__()[1][0])

@@ -1,0 +1,222 @@
+"""Arrays of symbols: vector and matrix parameters.
+
+The graph stays scalar: ``sg.vector("x", 3)`` is a NumPy object array of the symbols ``x[0]``,
+``x[1]``, ``x[2]``, so NumPy's own machinery gives ``@``, ``.sum()``, slicing and broadcasting,
+and everything downstream (rewrites, verify, drawing, pickling) sees scalar nodes. At the
+interface an array of symbols is one ``Parameter``: one argument of a compiled function,
+unpacked into its elements on entry (``elements``), its gradient packed back into a float64
+array of its shape on return (``packed``).
+
+    >>> import symgrad as sg
+    >>> x = sg.vector("x", 3)
+    >>> x
+    array([x[0], x[1], x[2]], dtype=object)
+    >>> fn = sg.compile((x * x).sum(), wrt=x)
+    >>> fn([1.0, 2.0, 3.0])
+    (14.0, array([2., 4., 6.]))
+"""
+
+from __future__ import annotations
+
+import re
+import reprlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from symgrad.expr import Expr, is_array, split_names, symbol
+from symgrad.grad import as_symbols
+from symgrad.ops import SYMBOL
+
+# An element's name: its array's name and its index, as NumPy prints an index: "x[0]", "W[1, 0]".
+_ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
+
+
+def _numpy() -> Any:
+    import numpy  # a runtime dependency, imported when arrays are first used: scalar users never wait for it
+
+    return numpy
+
+
+def element_name(name: str, index: Sequence[int]) -> str:
+    """The name of the element at ``index`` of the array of symbols called ``name``."""
+    return f"{name}[{', '.join(map(str, index))}]"
+
+
+def _as_shape(shape: Any) -> tuple[int, ...]:
+    dims = (shape,) if isinstance(shape, int) else shape
+    if not isinstance(dims, tuple | list) or not all(type(d) is int and d >= 1 for d in dims):
+        raise ValueError(f"a shape must be a positive int or a tuple of them, got {reprlib.repr(shape)}")
+    return tuple(dims)
+
+
+def shaped_symbols(name: str, shape: int | Sequence[int]) -> Any:
+    """A NumPy object array of the given shape whose elements are the symbols ``name[i, ...]``."""
+    if type(name) is not str or not name:
+        raise TypeError(f"an array of symbols needs a non-empty str name, got {reprlib.repr(name)}")
+    numpy = _numpy()
+    dims = _as_shape(shape)
+    found = numpy.empty(dims, dtype=object)
+    for index in numpy.ndindex(*dims):
+        found[index] = symbol(element_name(name, index))
+    return found
+
+
+def symbols(names: str, *, shape: int | Sequence[int] | None = None) -> Any:
+    """Symbols from names separated by spaces or commas, with SymPy's ranges (``x0:3``, ``a:c``):
+    one Expr, or a tuple of them; with ``shape``, an array of symbols per name instead.
+
+    >>> import symgrad as sg
+    >>> x, y = sg.symbols("x y")
+    >>> sg.symbols("a0:3")
+    (a0, a1, a2)
+    >>> sg.symbols("w", shape=2)
+    array([w[0], w[1]], dtype=object)
+    """
+    found = tuple(symbol(n) if shape is None else shaped_symbols(n, shape) for n in split_names(names, "symbols()"))
+    return found[0] if len(found) == 1 else found
+
+
+def vector(name: str, n: int) -> Any:
+    """A vector of ``n`` symbols ``name[0]`` ... ``name[n-1]`` (a NumPy object array).
+
+        >>> import symgrad as sg
+        >>> sg.vector("b", 2)
+        array([b[0], b[1]], dtype=object)
+    """
+    return shaped_symbols(name, (n,))
+
+
+def matrix(name: str, rows: int, columns: int) -> Any:
+    """A ``rows`` × ``columns`` matrix of symbols ``name[i, j]`` (a NumPy object array).
+
+        >>> import symgrad as sg
+        >>> sg.matrix("W", 2, 2)[1, 0]
+        W[1, 0]
+    """
+    return shaped_symbols(name, (rows, columns))
+
+
+# ---- parameters: how compiled functions take arrays --------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One argument of a compiled function: a scalar symbol (``shape == ()``), or an array of
+    symbols, its ``elements`` in C order."""
+
+    name: str
+    shape: tuple[int, ...]
+    elements: tuple[Expr, ...]
+
+    @property
+    def is_array(self) -> bool:
+        return self.shape != ()
+
+
+def scalar(node: Expr) -> Parameter:
+    return Parameter(node.param, (), (node,))
+
+
+def parameter(name: str, shape: tuple[int, ...]) -> Parameter:
+    """The array parameter ``name`` of ``shape``, over the symbols ``name[i, ...]``."""
+    return Parameter(name, shape, tuple(shaped_symbols(name, shape).flat))
+
+
+def _array_parameter(items: Any, what: str) -> Parameter:
+    flat = list(items.flat)
+    bases = set()
+    for k, node in enumerate(flat):
+        if not isinstance(node, Expr) or node.op is not SYMBOL:
+            raise TypeError(f"{what}: an array parameter holds symbols only; element {k} is {reprlib.repr(node)}")
+        match = _ELEMENT.fullmatch(node.param)
+        bases.add(match["base"] if match else None)
+    if len(bases) != 1 or None in bases or not flat:
+        raise ValueError(f"{what}: an array parameter is the elements of one array of symbols "
+                         "(sg.vector, sg.matrix or sg.symbols(name, shape=...)), each once")
+    return Parameter(bases.pop(), tuple(items.shape), tuple(flat))
+
+
+def inferred(used: Iterable[Expr]) -> list[Parameter]:
+    """The parameters of the symbols ``used``, by name: a scalar symbol is one; the elements of an
+    array (``x[0]``, ``x[2]``) are one array parameter whose shape reaches the largest index used."""
+    scalars: list[Parameter] = []
+    groups: dict[str, list[tuple[int, ...]]] = {}
+    for node in used:
+        match = _ELEMENT.fullmatch(node.param)
+        if match is None:
+            scalars.append(scalar(node))
+        else:
+            groups.setdefault(match["base"], []).append(tuple(map(int, match["index"].split(", "))))
+    found = list(scalars)
+    for base, indices in groups.items():
+        ranks = {len(i) for i in indices}
+        if len(ranks) != 1:
+            raise ValueError(f"the elements of {base!r} are indexed with {sorted(ranks)} indices; "
+                             "give the array itself in args=")
+        found.append(parameter(base, tuple(max(d) + 1 for d in zip(*indices))))
+    return sorted(found, key=lambda p: p.name)
+
+
+def as_parameters(items: Any, what: str, among: Callable[[], Sequence[Parameter]],
+                  check_names: bool = True) -> list[Parameter]:
+    """``wrt`` or ``args`` as parameters: each item a symbol, an array of symbols, or a name: of an
+    array among the parameters ``among()`` finds, or of a symbol (with ``check_names``, one of
+    theirs: anything else is a typo). One string of names is split as ``symbols`` splits it."""
+    if isinstance(items, str) or isinstance(items, Expr) or is_array(items):
+        items = [items]
+    found: list[Parameter] = []
+    by_name: dict[str, Parameter] | None = None
+    for i, item in enumerate(items):
+        if is_array(item):
+            found.append(_array_parameter(item, f"{what}[{i}]"))
+            continue
+        if isinstance(item, str):
+            if by_name is None:
+                by_name = {p.name: p for p in among()}
+            names = item.replace(",", " ").split()
+            if len(names) == 1 and names[0] in by_name and by_name[names[0]].is_array:
+                found.append(by_name[names[0]])
+                continue
+        found.extend(scalar(s) for s in as_symbols(item, what, among=(lambda: flat(among())) if check_names else None))
+    seen: set[Expr] = set()
+    for p in found:
+        for e in p.elements:
+            if e in seen:
+                raise ValueError(f"{what}: the symbol {e.param!r} is listed twice")
+            seen.add(e)
+    return found
+
+
+def flat(parameters: Iterable[Parameter]) -> list[Expr]:
+    """The symbols of ``parameters``, in order."""
+    return [e for p in parameters for e in p.elements]
+
+
+# ---- at call time: arrays in, arrays out -------------------------------------------------
+
+
+def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
+    """The values of the array parameter ``name`` as Python floats in C order (what its element
+    symbols read), from any sequence or array of ``shape``; otherwise an error naming it."""
+    numpy = _numpy()
+    if type(value) is numpy.ndarray and value.dtype == numpy.float64 and value.shape == shape:
+        return value.ravel().tolist()  # the hot path: the array SciPy passes
+    try:
+        array = numpy.asarray(value)
+        kind = array.dtype.kind
+        if kind == "b" or kind not in "iufO":
+            raise TypeError(f"it holds {array.dtype} values")
+        array = array.astype(numpy.float64)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise TypeError(f"argument {name!r} must be an array of real numbers of shape {shape}, "
+                        f"got {reprlib.repr(value)} ({error})") from None
+    if array.shape != shape:
+        raise ValueError(f"argument {name!r} must have shape {shape}, got shape {array.shape}")
+    return array.ravel().tolist()
+
+
+def packed(values: Sequence[float], shape: tuple[int, ...]) -> Any:
+    """``values`` (C order) as a float64 array of ``shape``."""
+    numpy = _numpy()
+    return numpy.array(values, dtype=numpy.float64).reshape(shape)
