@@ -24,7 +24,7 @@ from symgrad.literals import format_number
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
-from symgrad.shapes import Parameter, scalar
+from symgrad.shapes import ARRAY_NAMES, Parameter, scalar, unpack_line
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
@@ -365,8 +365,7 @@ class _Emitter:
         lines.extend(self.backend.prologue(function_name, scalar_names, batch_positions))
         for name, p in zip(param_names, self.signature):
             if p.is_array:  # its elements as floats, checked (the name is an identifier, the shape ints)
-                targets = ", ".join(self.param_text[e] for e in p.elements) + ("," if len(p.elements) == 1 else "")
-                lines.append(f"    {targets} = _elements({name}, {name!r}, {p.shape!r})")
+                lines.append(unpack_line([self.param_text[e] for e in p.elements], name, p.shape))
         lines.append("    try:")
         offset = len(lines) + 1  # 1-based line number of body[0]
         lines.extend(body)
@@ -375,6 +374,8 @@ class _Emitter:
         source = "\n".join(lines) + "\n"
         line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
+        if len(scalar_names) < len(param_names) or "_fromiter(" in returns:  # returns: symgrad's text, never a label
+            namespace_names |= ARRAY_NAMES
         return Emitted(source, function_name, param_names, namespace_names, line_nodes, self.shared,
                        self.backend.name, [self.param_text[p] for p in self.params], scalar_names)
 

@@ -110,7 +110,7 @@ class CompiledFunction(functools.partial):
             names = [f"value_{i}" for i in range(len(self.value_exprs))] if options.several else ["value"]
             slots = [f"{{{i}}}" for i in range(len(names))]
             returns = {"one": "{0}", "list": tuple_text(slots)}.get(options.outputs) or \
-                f"_packed({tuple_text(slots)}, {options.output_shape!r})"
+                shapes.packed_text(slots, options.output_shape)
             array_code = self.backend == ARRAY.name
             if array_code:
                 returns = array_returns(0, [], gradient=False)

@@ -241,8 +241,8 @@ def split_names(names: str, what: str) -> list[str]:
     return [name for part in parts for name in (_expand_range(part, what) if ":" in part else (part,))]
 
 
-_NUMBER_RANGE = re.compile(r"(.*?)(\d*):(\d+)")  # x0:3 -> x0 x1 x2 (the end excluded, as range's)
-_LETTER_RANGE = re.compile(r"(.*?)([A-Za-z]):([A-Za-z])")  # a:c -> a b c (the end included, as SymPy's)
+_NUMBER_RANGE = re.compile(r"([^:]*?)(\d*):(\d+)")  # x0:3 -> x0 x1 x2 (the end excluded, as range's)
+_LETTER_RANGE = re.compile(r"([^:]*?)([A-Za-z]):([A-Za-z])")  # a:c -> a b c (the end included, as SymPy's)
 
 
 def _expand_range(part: str, what: str) -> list[str]:

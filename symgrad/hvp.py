@@ -90,7 +90,7 @@ def _compile_hvp_new(output: Expr, wrt: Any, args: Any, name: str) -> HVPFunctio
         (value,) = d.prepare([output], graph_order)
         products = d.hvp(d.gradient(value, wrt_nodes), wrt_nodes, vector)
         slots = [f"{{{i}}}" for i in range(len(products))]
-        returns = f"_packed({tuple_text(slots)}, {wrt_params[0].shape!r})" if bare else tuple_text(slots)
+        returns = shapes.packed_text(slots, wrt_params[0].shape) if bare else tuple_text(slots)
         signature_params = [*params, *vector_params]
         emitted = emit_function(
             f"{name}_hvp", [*symbols, *vector],

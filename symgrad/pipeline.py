@@ -23,7 +23,7 @@ from symgrad.names import identifier
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
 from symgrad.settings import Switch
-from symgrad.shapes import Parameter, flat
+from symgrad.shapes import Parameter, flat, packed_text
 from symgrad.simplify import RewriteStats
 
 
@@ -153,10 +153,6 @@ def _constant_text(node: Expr) -> str:
     return format_number(float(node.param))
 
 
-def _packed_text(slots: Sequence[str], shape: tuple[int, ...]) -> str:
-    return f"_packed({tuple_text(slots)}, {shape!r})"
-
-
 def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool) -> str:
     """The return text of the derivatives ``slots`` (C order over ``shape`` + the flat ``wrt``
     elements): one entry per parameter, a float, or an array of ``shape`` + its shape."""
@@ -166,7 +162,7 @@ def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[
         n = len(p.elements)
         picked = [slots[k * row + start + i] for k in range(math.prod(shape)) for i in range(n)]
         start += n
-        entries.append(_packed_text(picked, shape + p.shape) if p.is_array or shape else picked[0])
+        entries.append(packed_text(picked, shape + p.shape) if p.is_array or shape else picked[0])
     return entries[0] if bare else tuple_text(entries)
 
 
@@ -198,7 +194,7 @@ def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Lay
     width = len(w_names)
     rows = [texts[k * width : (k + 1) * width] for k in range(len(derived.jacobian))]
     if shaped:
-        parts = [_packed_text(value_slots, options.output_shape),
+        parts = [packed_text(value_slots, options.output_shape),
                  _gradient_text([s for row in rows for s in row], wrt, options.output_shape, options.bare_gradient)]
     else:
         texts = [_gradient_text(row, wrt, (), options.bare_gradient) for row in rows]

@@ -123,7 +123,8 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
     holder: list[Program] = []
     namespace["_as_floats"] = _float_converter(emitted.scalar_names)
     namespace["_float_types"] = (float,) * len(emitted.scalar_names)
-    namespace["_elements"], namespace["_packed"] = shapes.elements, shapes.packed
+    if emitted.namespace_names & shapes.ARRAY_NAMES:  # array parameters or outputs
+        namespace.update(shapes.array_names())
     namespace["_explain"] = _explainer(holder)
     namespace.update(_helpers(helper_spec))
     code = builtins.compile(emitted.source, filename, "exec")
@@ -173,7 +174,7 @@ def _blocks_builder(n: int, cells: list[tuple[int, int, Any]], block_shapes: Seq
     bounds = list(itertools.accumulate((math.prod(s) for s in block_shapes), initial=0))
 
     def blocks(*entries: float) -> Any:
-        full = shapes.packed(as_matrix(*entries), (n, n))
+        full = shapes.packed([v for row in as_matrix(*entries) for v in row], (n, n))
         found = tuple(tuple(_block(full[a:b, c:d], si + sj)
                             for (c, d), sj in zip(itertools.pairwise(bounds), block_shapes))
                       for (a, b), si in zip(itertools.pairwise(bounds), block_shapes))

@@ -27,6 +27,7 @@ from typing import Any
 from symgrad.expr import Expr, is_array, split_names, symbol
 from symgrad.grad import as_symbols
 from symgrad.ops import SYMBOL
+from symgrad.sections import tuple_text
 
 # An element's name: its array's name and its index, as NumPy prints an index: "x[0]", "W[1, 0]".
 _ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
@@ -196,12 +197,39 @@ def flat(parameters: Iterable[Parameter]) -> list[Expr]:
 # ---- at call time: arrays in, arrays out -------------------------------------------------
 
 
+def unpack_line(targets: Sequence[str], name: str, shape: tuple[int, ...]) -> str:
+    """The line of generated code that reads the array parameter ``name`` into the locals
+    ``targets`` (identifiers): a float64 array of its shape (what SciPy passes) inline, anything
+    else through ``elements``, which converts or names what is wrong."""
+    flat_list = f"{name}.tolist()" if len(shape) == 1 else f"{name}.ravel().tolist()"
+    listed = ", ".join(targets) + ("," if len(targets) == 1 else "")
+    return (f"    {listed} = {flat_list} if type({name}) is _ndarray and {name}.dtype is _float64 "
+            f"and {name}.shape == {shape!r} else _elements({name}, {name!r}, {shape!r})")
+
+
+def packed_text(slots: Sequence[str], shape: tuple[int, ...]) -> str:
+    """The code of a float64 array of ``shape`` from the texts ``slots`` (C order)."""
+    made = f"_fromiter({tuple_text(slots)}, _float64, {len(slots)})"  # the quickest of NumPy's ways
+    return made if len(shape) == 1 else f"{made}.reshape({shape!r})"
+
+
+# What the code of ``unpack_line`` and ``packed_text`` reads.
+ARRAY_NAMES = frozenset({"_elements", "_ndarray", "_float64", "_fromiter"})
+
+
+def array_names() -> dict[str, Any]:
+    """The values of ``ARRAY_NAMES``."""
+    numpy = _numpy()
+    return {"_elements": elements, "_ndarray": numpy.ndarray, "_float64": numpy.dtype(numpy.float64),
+            "_fromiter": numpy.fromiter}
+
+
 def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
     """The values of the array parameter ``name`` as Python floats in C order (what its element
     symbols read), from any sequence or array of ``shape``; otherwise an error naming it."""
+    if type(value) is list and len(shape) == 1 and len(value) == shape[0] and all(type(v) is float for v in value):
+        return value  # a list of floats: read as it is
     numpy = _numpy()
-    if type(value) is numpy.ndarray and value.dtype == numpy.float64 and value.shape == shape:
-        return value.ravel().tolist()  # the hot path: the array SciPy passes
     try:
         array = numpy.asarray(value)
         kind = array.dtype.kind
@@ -219,4 +247,4 @@ def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
 def packed(values: Sequence[float], shape: tuple[int, ...]) -> Any:
     """``values`` (C order) as a float64 array of ``shape``."""
     numpy = _numpy()
-    return numpy.array(values, dtype=numpy.float64).reshape(shape)
+    return numpy.fromiter(values, numpy.float64, len(values)).reshape(shape)
