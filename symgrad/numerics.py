@@ -62,13 +62,13 @@ def xlogy(a: float, b: float) -> float:
 
 def check_integer_exponent(k: Any) -> None:
     if type(k) is not int:
-        raise ValueError(f"int_power's exponent must be an int, got {type(k).__name__}")
-    check_float_range(k, "int_power's exponent")
+        raise ValueError(f"powi's exponent must be an int, got {type(k).__name__}")
+    check_float_range(k, "powi's exponent")
 
 
 def check_real_exponent(c: Any) -> None:
     if type(c) is not float:  # inf and nan print as the names bound to them, not through repr
-        raise ValueError(f"real_power's exponent must be a float, got {type(c).__name__}")
+        raise ValueError(f"powc's exponent must be a float, got {type(c).__name__}")
 
 
 # ---- SymPy mappings ------------------------------------------------------------------

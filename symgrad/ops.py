@@ -217,8 +217,10 @@ neg = _register(Op(
     impl=lambda a: -a,
     rewrites=(_double_negation,),
 ))
+# The three power ops. Their op names ("powi", "powc", "pow", as LLVM's powi) are what pickles
+# and error messages carry, so they stay; the Python names say which exponent each takes.
 int_power = _register(Op(
-    "int_power", 1, label=_superscript, printer=_int_power_template,
+    "powi", 1, label=_superscript, printer=_int_power_template,
     sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(int_power, (a,), k - 1))),),
     impl=lambda a, k: a**k,
@@ -227,7 +229,7 @@ int_power = _register(Op(
     param_check=numerics.check_integer_exponent,
 ))
 real_power = _register(Op(
-    "real_power", 1, label=_superscript, printer=_real_power_template,
+    "powc", 1, label=_superscript, printer=_real_power_template,
     array_printer=_real_power_array_template,
     sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(real_power, (a,), c - 1.0)),),
@@ -249,7 +251,7 @@ xlogy = _register(Op(
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
 ))
 expr_power = _register(Op(
-    "expr_power", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
+    "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
     array_printer=array_call_printer("pow", 2),
     sympy=sympy_power,
     vjp=lambda g, out, a, b: (g * (b * expr_power(a, b - 1.0)), g * xlogy(out, a)),

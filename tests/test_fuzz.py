@@ -42,7 +42,7 @@ EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 1, 0]
 MICROGRAD = {
     "add": lambda a, _: a[0] + a[1], "sub": lambda a, _: a[0] - a[1], "mul": lambda a, _: a[0] * a[1],
     "div": lambda a, _: a[0] / a[1], "neg": lambda a, _: -a[0], "relu": lambda a, _: a[0].relu(),
-    "int_power": lambda a, k: a[0] ** k,
+    "powi": lambda a, k: a[0] ** k,
 }
 MICROGRAD_OPS = {*MICROGRAD, "symbol", "const"}
 

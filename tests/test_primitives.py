@@ -108,7 +108,7 @@ def test_a_built_in_cannot_be_replaced():
         sg.primitive("tanh", impl=math.tanh, derivative=lambda a: 1 - sg.tanh(a) ** 2, replace=True)
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "_private", "lambda", "x y", "exp", "expr_power", "ünï"])
+@pytest.mark.parametrize("name", ["", "1abc", "_private", "lambda", "x y", "exp", "powi", "ünï"])
 def test_a_name_that_could_clash_or_is_not_an_identifier_is_refused(name):
     with pytest.raises(ValueError, match=r"name|built-in"):
         sg.primitive(name, impl=lambda a: a, derivative=lambda a: 1.0)
