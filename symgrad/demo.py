@@ -1,8 +1,11 @@
-"""What ``python -m symgrad demo`` shows: compile, read the code, verify, a Hessian, the micrograd numbers, train."""
+"""What ``python -m symgrad demo`` shows: compile, read the code, verify, a Hessian, the micrograd numbers, a vector
+parameter fitted by SciPy, train."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import symgrad as sg
 from symgrad.engine import Value
@@ -59,11 +62,38 @@ def run(quick: bool = False) -> None:
     value, (ga, gb) = g(-4.0, 2.0)
     print(f"g = {value:.4f}, dg/da = {ga:.4f}, dg/db = {gb:.4f}   (micrograd: 24.7041 138.8338 645.5773)")
 
-    _section("5. micrograd's moons demo, trained by compiled code")
+    _section("5. a vector parameter: one array in, the gradient as an array, handed to SciPy as it is")
+    v = sg.vector("x", 3)
+    print(sg.compile(rosenbrock(v), wrt=v).source)
+    fit_rosenbrock(100)
+
+    _section("6. micrograd's moons demo, trained by compiled code")
     start = time.perf_counter()
     _, _, _, history = train_moons(steps=30 if quick else 100)
     print(f"final accuracy {history[-1][2] * 100:.0f}% in {time.perf_counter() - start:.2f} s "
           "(examples/moons.py also draws the decision boundary)")
+
+
+def rosenbrock(x: Any) -> Any:
+    """Extended Rosenbrock over a vector of symbols (or of anything with ``**``)."""
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+
+
+def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
+    """Minimise extended Rosenbrock of ``n`` variables with SciPy's L-BFGS-B, the compiled function the objective."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError:
+        log("SciPy is not installed (pip install -e '.[scipy]'): skipping the fit")
+        return
+    import numpy
+
+    x = sg.vector("x", n)
+    objective = sg.compile(rosenbrock(x), wrt=x)
+    result = minimize(objective, numpy.full(n, -1.2), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-10, "ftol": 0.0, "maxiter": 10_000})
+    log(f"scipy.optimize.minimize(objective, x0, jac=True, method='L-BFGS-B'), n = {n}: "
+        f"f = {result.fun:.3g} after {result.nit} iterations, max |x - 1| = {numpy.abs(result.x - 1).max():.1e}")
 
 
 def svm_loss(score, y):

@@ -33,6 +33,18 @@ def test_micrograd_readme_example_prints_micrograds_numbers():
     assert out.stdout.split() == ["24.7041", "138.8338", "645.5773"]
 
 
+def test_fit_scipy_example_converges_with_the_compiled_loss_as_objective():
+    import pytest
+
+    pytest.importorskip("scipy")
+    out = run_example("fit_scipy.py")
+    assert out.returncode == 0, out.stderr
+    assert "CONVERGENCE" in out.stdout and "training accuracy" in out.stdout
+    accuracy = float(out.stdout.split("training accuracy ")[1].split("%")[0])
+    assert accuracy > 85.0
+    assert float(out.stdout.split("gradient vs finite differences: ")[1].split()[0]) < 1e-5
+
+
 def test_moons_example_reaches_full_accuracy_and_draws(tmp_path):
     import importlib.util
 
