@@ -21,67 +21,17 @@ from typing import Any
 from symgrad.backends import BASE_NAMESPACE_NAMES, PYTHON, Backend, reserved_names
 from symgrad.expr import Expr, to_text, topological_order
 from symgrad.literals import format_number
-from symgrad.names import Namer, comment_text, identifier
+from symgrad.names import Namer, Temporaries, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
 from symgrad.shapes import ARRAY_NAMES, Parameter, scalar, unpack_line
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
-# faster: see _Temporaries); smaller ones keep one name per value, which reads more easily.
+# faster: see names.Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
 _INDENT = "        "  # inside def + try
 _EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
-
-
-class _Temporaries:
-    """Names for the temporaries of one function; with ``reuse``, a name is reused once every
-    reference to its value has been written (a linear scan over the straight-line schedule).
-    Few live locals keep a large function's frame and its floats in cache, which makes each
-    call faster.
-
-    ``remaining`` counts, per node, the references not yet written (its uses). ``live`` maps
-    each temporary still to be read to its name and the free list its name returns to (one
-    list per prefix, so a section's names keep its prefix); ``pending`` maps an inlined node
-    to the temporaries its text reads.
-    """
-
-    def __init__(self, namer: Namer, remaining: dict[Expr, int], reuse: bool) -> None:
-        self._namer = namer
-        self._reuse = reuse
-        self._remaining = remaining
-        self.live: dict[Expr, tuple[str, list[str]]] = {}
-        self.pending: dict[Expr, list[Expr]] = {}
-        self._free: dict[str, list[str]] = {}
-
-    def written(self, references: list[Expr]) -> None:
-        """A line reading ``references`` was written: free the names nothing will read again."""
-        remaining = self._remaining
-        for node in references:
-            left = remaining[node] - 1
-            remaining[node] = left
-            if left <= 0 and self._reuse and node in self.live:
-                name, free = self.live.pop(node)
-                free.append(name)
-
-    def last_read(self, node: Expr, references: list[Expr]) -> bool:
-        """Is the line reading ``references`` the last to read the temporary ``node``?"""
-        return node in self.live and self._remaining[node] == references.count(node)
-
-    def take_over(self, node: Expr, dead: Expr, references: list[Expr]) -> str:
-        """Write the line reading ``references``, and give ``node`` the name of ``dead``, which
-        that line reads last."""
-        name, free = self.live[dead]
-        self.written(references)  # frees the name: ``dead`` is read last here, and names are reused
-        free.remove(name)
-        self.live[node] = (name, free)
-        return name
-
-    def claim(self, node: Expr, prefix: str) -> str:
-        free = self._free.setdefault(prefix, [])
-        name = free.pop() if free else self._namer.temporary(prefix)
-        self.live[node] = (name, free)
-        return name
 
 
 @dataclass
@@ -216,7 +166,7 @@ class _Emitter:
         # In place only where every op is one of ours (a registered primitive may not be element-wise).
         self.in_place = backend.in_place and not any(op.user for op in self.ops_used)
         # ``uses`` is counted down as lines are written: by then it has been read for each node.
-        self.temporaries = _Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
+        self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
         self.template_of = _TemplateCache(backend)
         self.depends = _dependencies(order, params) if self.in_place else {}
         self.body: list[str] = []

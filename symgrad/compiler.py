@@ -314,52 +314,6 @@ def cache_key(roots: Sequence[Expr], symbol_options: Sequence[Any], *options: An
     return (*roots, specs, *options)
 
 
-def signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Parameter], list[Parameter]]:
-    """The graph's topological order, the ``wrt`` parameters (default: every symbol, by name;
-    the elements of an array of symbols as one array), the parameters.
-
-    A ``wrt`` name must name a symbol (or array) the expression uses or one of ``args`` (any
-    other is almost surely a typo); a ``wrt`` symbol it does not use is an argument whose
-    derivative is 0.
-    """
-    graph_order = topological_order(roots)
-    used = [n for n in graph_order if n.op is SYMBOL]
-    found: list[list[Parameter]] = []
-
-    def among() -> list[Parameter]:
-        if not found:
-            found.append(shapes.inferred(used))
-        return found[0]
-
-    given = None if args is None else shapes.as_parameters(args, "args", among, check_names=False)
-    if wrt is None:
-        wrt_params = among()
-    else:
-        wrt_params = shapes.as_parameters(wrt, "wrt", among if given is None else lambda: [*among(), *given])
-    return graph_order, wrt_params, _order_params(used, wrt_params, given, among)
-
-
-def _order_params(used: list[Expr], wrt: list[Parameter], given: list[Parameter] | None,
-                  among: Callable[[], list[Parameter]]) -> list[Parameter]:
-    if given is not None:
-        listed = set(shapes.flat(given))
-        missing = [s.param for s in used if s not in listed]
-        if missing:
-            raise ValueError(f"args leaves out symbols the expression uses: {', '.join(missing)}")
-        absent = [w.param for w in shapes.flat(wrt) if w not in listed]
-        if absent:
-            raise ValueError(f"args must include every wrt symbol; missing: {', '.join(absent)}")
-        return given
-    differentiated = set(shapes.flat(wrt))
-    rest = [p for p in among() if not differentiated.intersection(p.elements)]
-    covered = differentiated.union(shapes.flat(rest))
-    loose = [s for s in used if s not in covered]  # elements of an array only partly differentiated
-    if loose:
-        raise ValueError(f"wrt takes part of an array the expression uses ({', '.join(s.param for s in loose[:4])}"
-                         f"{' ...' if len(loose) > 4 else ''}); give args= with the whole array")
-    return [*wrt, *rest]
-
-
 def compile(  # noqa: A001  (sg.compile is the natural name)
     output: Any,
     wrt: Any = None,
@@ -437,7 +391,7 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
                  settings: tuple[str, bool, str, tuple[int, ...], str, str | None]) -> CompiledFunction:
     with no_gc_pauses():
         clock = time.perf_counter()
-        graph_order, wrt_params, params = signature([*outputs, *aux], wrt, args)
+        graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
         name, annotate, form, output_shape, backend, reduce = settings
         if backend == ARRAY.name and any(p.is_array for p in params):
             raise ValueError("backend='numpy' takes scalar parameters; give an array parameter's elements "

@@ -7,7 +7,7 @@ from typing import Any
 
 from symgrad import shapes
 from symgrad.codegen import emit_function
-from symgrad.compiler import cache_key, hvp_cache, signature
+from symgrad.compiler import cache_key, hvp_cache
 from symgrad.expr import Expr, as_expr, symbol, to_text
 from symgrad.grad import Differentiator
 from symgrad.lru import memoised
@@ -75,7 +75,7 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
 
 def _compile_hvp_new(output: Expr, wrt: Any, args: Any, name: str) -> HVPFunction:
     with no_gc_pauses():
-        graph_order, wrt_params, params = signature([output], wrt, args)
+        graph_order, wrt_params, params = shapes.signature([output], wrt, args)
         wrt_nodes, symbols = shapes.flat(wrt_params), shapes.flat(params)
         namer = Namer(p.name for p in params)
         # The vector has the shape of the wrt parameters: one array for one array, else a scalar per symbol.

@@ -1,4 +1,5 @@
-"""Names: safe identifiers for any label, and the one routine that makes names unique.
+"""Names: safe identifiers for any label, the one routine that makes names unique, and the
+temporaries of generated code, whose names are reused once their values are dead.
 
 Everything that names something after a user's label (generated code,
 Values turned into symbols, drawings) goes through ``identifier`` and
@@ -9,7 +10,7 @@ different things never share a name. This module imports nothing of symgrad.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 _MAX_NAME = 40
 
@@ -76,4 +77,54 @@ class Namer:
             name = prefix + str(n)
         self._counters[prefix] = n + 1
         self.taken.add(name)
+        return name
+
+
+class Temporaries:
+    """Names for the temporaries of one function; with ``reuse``, a name is reused once every
+    reference to its value has been written (a linear scan over the straight-line schedule).
+    Few live locals keep a large function's frame and its floats in cache, which makes each
+    call faster.
+
+    ``remaining`` counts, per node, the references not yet written (its uses). ``live`` maps
+    each temporary still to be read to its name and the free list its name returns to (one
+    list per prefix, so a section's names keep its prefix); ``pending`` maps an inlined node
+    to the temporaries its text reads.
+    """
+
+    def __init__(self, namer: Namer, remaining: dict[Hashable, int], reuse: bool) -> None:
+        self._namer = namer
+        self._reuse = reuse
+        self._remaining = remaining
+        self.live: dict[Hashable, tuple[str, list[str]]] = {}
+        self.pending: dict[Hashable, list[Hashable]] = {}
+        self._free: dict[str, list[str]] = {}
+
+    def written(self, references: list[Hashable]) -> None:
+        """A line reading ``references`` was written: free the names nothing will read again."""
+        remaining = self._remaining
+        for node in references:
+            left = remaining[node] - 1
+            remaining[node] = left
+            if left <= 0 and self._reuse and node in self.live:
+                name, free = self.live.pop(node)
+                free.append(name)
+
+    def last_read(self, node: Hashable, references: list[Hashable]) -> bool:
+        """Is the line reading ``references`` the last to read the temporary ``node``?"""
+        return node in self.live and self._remaining[node] == references.count(node)
+
+    def take_over(self, node: Hashable, dead: Hashable, references: list[Hashable]) -> str:
+        """Write the line reading ``references``, and give ``node`` the name of ``dead``, which
+        that line reads last."""
+        name, free = self.live[dead]
+        self.written(references)  # frees the name: ``dead`` is read last here, and names are reused
+        free.remove(name)
+        self.live[node] = (name, free)
+        return name
+
+    def claim(self, node: Hashable, prefix: str) -> str:
+        free = self._free.setdefault(prefix, [])
+        name = free.pop() if free else self._namer.temporary(prefix)
+        self.live[node] = (name, free)
         return name

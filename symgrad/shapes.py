@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad.expr import Expr, is_array, split_names, symbol
+from symgrad.expr import Expr, is_array, split_names, symbol, topological_order
 from symgrad.grad import as_symbols
 from symgrad.ops import SYMBOL
 from symgrad.sections import tuple_text
@@ -192,6 +192,52 @@ def as_parameters(items: Any, what: str, among: Callable[[], Sequence[Parameter]
 def flat(parameters: Iterable[Parameter]) -> list[Expr]:
     """The symbols of ``parameters``, in order."""
     return [e for p in parameters for e in p.elements]
+
+
+def signature(roots: list[Expr], wrt: Any, args: Any) -> tuple[list[Expr], list[Parameter], list[Parameter]]:
+    """The graph's topological order, the ``wrt`` parameters (default: every symbol, by name;
+    the elements of an array of symbols as one array), the parameters.
+
+    A ``wrt`` name must name a symbol (or array) the expression uses or one of ``args`` (any
+    other is almost surely a typo); a ``wrt`` symbol it does not use is an argument whose
+    derivative is 0.
+    """
+    graph_order = topological_order(roots)
+    used = [n for n in graph_order if n.op is SYMBOL]
+    found: list[list[Parameter]] = []
+
+    def among() -> list[Parameter]:
+        if not found:
+            found.append(inferred(used))
+        return found[0]
+
+    given = None if args is None else as_parameters(args, "args", among, check_names=False)
+    if wrt is None:
+        wrt_params = among()
+    else:
+        wrt_params = as_parameters(wrt, "wrt", among if given is None else lambda: [*among(), *given])
+    return graph_order, wrt_params, _order_params(used, wrt_params, given, among)
+
+
+def _order_params(used: list[Expr], wrt: list[Parameter], given: list[Parameter] | None,
+                  among: Callable[[], list[Parameter]]) -> list[Parameter]:
+    if given is not None:
+        listed = set(flat(given))
+        missing = [s.param for s in used if s not in listed]
+        if missing:
+            raise ValueError(f"args leaves out symbols the expression uses: {', '.join(missing)}")
+        absent = [w.param for w in flat(wrt) if w not in listed]
+        if absent:
+            raise ValueError(f"args must include every wrt symbol; missing: {', '.join(absent)}")
+        return given
+    differentiated = set(flat(wrt))
+    rest = [p for p in among() if not differentiated.intersection(p.elements)]
+    covered = differentiated.union(flat(rest))
+    loose = [s for s in used if s not in covered]  # elements of an array only partly differentiated
+    if loose:
+        raise ValueError(f"wrt takes part of an array the expression uses ({', '.join(s.param for s in loose[:4])}"
+                         f"{' ...' if len(loose) > 4 else ''}); give args= with the whole array")
+    return [*wrt, *rest]
 
 
 # ---- at call time: arrays in, arrays out -------------------------------------------------
