@@ -166,20 +166,21 @@ def as_parameters(items: Any, what: str, among: Callable[[], Sequence[Parameter]
     theirs: anything else is a typo). One string of names is split as ``symbols`` splits it."""
     if isinstance(items, str) or isinstance(items, Expr) or is_array(items):
         items = [items]
+    entries = [name for item in items for name in (split_names(item, what) if isinstance(item, str) else [item])]
+    arrays: dict[str, Parameter] = {}
+    if any(isinstance(e, str) for e in entries):
+        arrays = {p.name: p for p in among() if p.is_array}
+    # Symbols and their names are checked together, as the scalar interface always checked them.
+    scalars = iter(as_symbols([e for e in entries if not is_array(e) and not (isinstance(e, str) and e in arrays)],
+                              what, (lambda: flat(among())) if check_names else None))
     found: list[Parameter] = []
-    by_name: dict[str, Parameter] | None = None
-    for i, item in enumerate(items):
-        if is_array(item):
-            found.append(_array_parameter(item, f"{what}[{i}]"))
-            continue
-        if isinstance(item, str):
-            if by_name is None:
-                by_name = {p.name: p for p in among()}
-            names = item.replace(",", " ").split()
-            if len(names) == 1 and names[0] in by_name and by_name[names[0]].is_array:
-                found.append(by_name[names[0]])
-                continue
-        found.extend(scalar(s) for s in as_symbols(item, what, among=(lambda: flat(among())) if check_names else None))
+    for i, entry in enumerate(entries):
+        if is_array(entry):
+            found.append(_array_parameter(entry, f"{what}[{i}]"))
+        elif isinstance(entry, str) and entry in arrays:
+            found.append(arrays[entry])
+        else:
+            found.append(scalar(next(scalars)))
     seen: set[Expr] = set()
     for p in found:
         for e in p.elements:
