@@ -43,7 +43,9 @@ class Backend:
     name: str
     template: Callable[[Any, Any], Any]  # (op, param) -> Template
     namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
-    prologue: Callable[[str, list[str], list[int]], list[str]]  # (name, params, batch positions) -> lines
+    # (function name, arguments, scalar arguments, what the batch's shape is read from, the lines
+    # unpacking array arguments into their elements) -> the lines before the body
+    prologue: Callable[[str, list[str], list[str], list[str], list[str]], list[str]]
     # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
     # arrays this saves allocating (and page-faulting) a new buffer per operation.
     in_place: bool = False
@@ -82,6 +84,6 @@ def _check_input_lines(names: list[str]) -> list[str]:
 
 
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
-                 lambda _name, names, _batch: _check_input_lines(names))
+                 lambda _name, _args, scalars, _batch, unpack: [*_check_input_lines(scalars), *unpack])
 ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, array_prologue, in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}
