@@ -1,12 +1,14 @@
 """backend="numpy" with arrays of symbols as parameters: a weight matrix, a bias vector and a
-batch of sample vectors, each one argument."""
+batch of sample vectors, each one argument; and compile_loss's one parameter vector."""
 
 import pickle
+import random
 
 import numpy as np
 import pytest
 
 import symgrad as sg
+from symgrad.nn import MLP
 
 W = sg.matrix("W", 2, 3)
 B = sg.vector("b", 2)
@@ -224,3 +226,70 @@ def test_a_weight_wider_than_the_batch_is_computed_whole(blocks_of_100):
     candidates = RNG.normal(size=(2, 1, 2, 3))  # against 1000 samples: leading dims (2, 1000)
     _, (g_w, _, _) = _compiled(reduce="sum")(candidates, B_VALUE, MANY_SAMPLES, MANY_TARGETS)
     assert blocks_of_100 == [] and g_w.shape == (2, 1, 2, 3)
+
+
+# ---- compile_loss: one parameter vector ----
+
+
+def _scalar_symbol_loss(model, data, labels, backend, several=False):
+    """The loss and gradient compile_loss gave before its parameter vector: one scalar symbol
+    per parameter, feature and target, the per-sample loss summed in a Python loop (or, with
+    backend="numpy", as columns), and the L2 term compiled apart."""
+    params = model.parameters()
+    symbols = [sg.symbol(f"p{i}") for i in range(len(params))]
+    xs = [sg.symbol(f"x{i}") for i in range(len(data[0]))]
+    ys = [sg.symbol(f"y{i}") for i in range(len(labels[0]) if several else 1)]
+    for p, s in zip(params, symbols):
+        p._symbol = s
+    try:
+        out = model(xs)  # with the parameters' symbols set, the model's output is an expression
+        loss = sum((o - y) ** 2 for o, y in zip(out, ys)) if several else sg.relu(1 - ys[0] * out)
+        reg = 1e-4 * sum(s * s for s in symbols)
+    finally:
+        for p in params:
+            p._symbol = None
+    point = [float(p.data) for p in params]
+    rows = [[*map(float, x), *(map(float, y) if several else [float(y)])] for x, y in zip(data, labels)]
+    if backend == "numpy":
+        fn = sg.compile(loss, wrt=symbols, args=[*symbols, *xs, *ys], backend="numpy", batch=[*xs, *ys],
+                        reduce="mean")
+        value, grads = fn(*point, *np.array(rows).T)
+        value, grads = float(value), np.array(grads, dtype=float)
+    else:
+        fn = sg.compile(loss, wrt=symbols, args=[*symbols, *xs, *ys])
+        results = [fn(*point, *row) for row in rows]
+        value = sum(v for v, _ in results) / len(rows)
+        grads = np.sum([g for _, g in results], axis=0) / len(rows)
+    reg_value, reg_grads = sg.compile(reg, wrt=symbols)(*point)
+    return value + reg_value, grads + np.array(reg_grads)
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy"])
+def test_compile_loss_with_one_parameter_vector_gives_the_loss_and_gradients_of_scalar_symbols(backend):
+    data = RNG.normal(size=(12, 2)).tolist()
+    labels = [1.0 if v > 0 else -1.0 for v in RNG.normal(size=12)]
+    random.seed(5)
+    model = MLP(2, [6, 4, 1])
+    model.zero_grad()
+    loss, _ = model.compile_loss(lambda s, y: (1 - y * s).relu(), data, labels,
+                                 regularization=lambda ps: 1e-4 * sum(p * p for p in ps), backend=backend)()
+    want_loss, want_grads = _scalar_symbol_loss(model, data, labels, backend)
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_allclose([p.grad for p in model.parameters()], want_grads, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy"])
+def test_compile_loss_takes_list_targets_as_one_target_vector(backend):
+    data = RNG.normal(size=(9, 3)).tolist()
+    labels = RNG.normal(size=(9, 2)).tolist()
+    random.seed(6)
+    model = MLP(3, [5, 2])
+    model.zero_grad()
+    loss_fn = model.compile_loss(lambda out, y: sum((o - t) ** 2 for o, t in zip(out, y)), data, labels,
+                                 regularization=lambda ps: 1e-4 * sum(p * p for p in ps), backend=backend)
+    loss, outputs = loss_fn()
+    assert "def sample_loss_and_grad(theta, x, y):" in loss_fn.source
+    assert len(outputs) == 9 and all(len(o) == 2 for o in outputs)
+    want_loss, want_grads = _scalar_symbol_loss(model, data, labels, backend, several=True)
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_allclose([p.grad for p in model.parameters()], want_grads, rtol=1e-12, atol=1e-15)
