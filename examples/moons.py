@@ -18,6 +18,21 @@ import symgrad as sg
 from symgrad.demo import train_moons
 
 
+def decision_grid(model, xs, ys):
+    """The model's sign at every point (a, b) of the grid, a row per b: one call of array code.
+
+    The input is one parameter, the vector x = (x[0], x[1]); its value here is every point of
+    the grid at once, an array of shape (len(ys), len(xs), 2), and the score comes back with
+    the grid's shape. The model's parameters are baked in as constants (wrt=[]).
+    """
+    import numpy as np
+
+    x = sg.vector("x", 2)
+    score = sg.compile(model(list(x)), wrt=[], args=[x], backend="numpy", batch=[x]).forward
+    points = np.stack(np.meshgrid(xs, ys), axis=-1)  # points[j, i] = (xs[i], ys[j])
+    return np.where(score(points) > 0, 1.0, -1.0)
+
+
 def decision_boundary(model, X, y, path, resolution=120):
     """Draw the model's sign over the plane and the data on top, to a PNG."""
     try:
@@ -28,13 +43,11 @@ def decision_boundary(model, X, y, path, resolution=120):
     except ImportError:
         print("matplotlib is not installed: pip install -e '.[plot]' to draw the decision boundary")
         return
-    x0, x1 = sg.symbols("x0 x1")
-    score = sg.compile(model([x0, x1]), wrt=[], args=[x0, x1]).forward  # parameters baked in
     lo0, hi0 = min(r[0] for r in X) - 1, max(r[0] for r in X) + 1
     lo1, hi1 = min(r[1] for r in X) - 1, max(r[1] for r in X) + 1
     xs = [lo0 + (hi0 - lo0) * i / (resolution - 1) for i in range(resolution)]
     ys = [lo1 + (hi1 - lo1) * j / (resolution - 1) for j in range(resolution)]
-    grid = [[1.0 if score(a, b) > 0 else -1.0 for a in xs] for b in ys]
+    grid = decision_grid(model, xs, ys)
     plt.figure(figsize=(5, 5))
     plt.contourf(xs, ys, grid, cmap=plt.cm.Spectral, alpha=0.8)
     plt.scatter([r[0] for r in X], [r[1] for r in X], c=y, s=40, cmap=plt.cm.Spectral, edgecolors="k")

@@ -5,25 +5,40 @@ is passed as factors whose products are summed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from symgrad.expr import Expr
 from symgrad.ops import CONST, mul, neg
 from symgrad.sections import Section, tuple_text
 
+if TYPE_CHECKING:
+    from symgrad.shapes import Parameter
+
 ARRAY_LOCALS = frozenset({"xp", "batch_shape", "by_blocks"})  # what array code binds in its prologue
 
 
-def array_prologue(function_name: str, names: list[str], batch: list[int]) -> list[str]:
-    """The lines before the body: bind ``ARRAY_LOCALS`` (``batch``: positions of the batch inputs)."""
+def array_prologue(function_name: str, names: list[str], _scalars: list[str], batch: list[str],
+                   unpack: list[str]) -> list[str]:
+    """The lines before the body: bind ``ARRAY_LOCALS``. ``names`` are the arguments, ``batch``
+    the locals the batch's shape is read from (a scalar batch input, or an element of an array
+    one: its leading dims), ``unpack`` the lines binding array arguments' elements (views
+    ``x[..., i]``, their trailing dims checked before anything else reads them)."""
     args = ", ".join(names)
     targets = args + ("," if len(names) == 1 else "")
-    return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})",
-            f"    batch_shape = _batch_shape({', '.join(['xp', *(names[i] for i in batch)])})",
+    return [f"    xp = _namespace({args})", f"    {targets} = _as_arrays(xp, {args})", *unpack,
+            f"    batch_shape = _batch_shape({', '.join(['xp', *batch])})",
             "    # a large NumPy batch: this function over blocks of rows that fit in cache",
             f"    by_blocks = _in_blocks({function_name}, xp, batch_shape, ({targets}))",
             "    if by_blocks is not None:",
             "        return by_blocks"]
+
+
+def array_unpack_line(targets: list[str], name: str, shape: tuple[int, ...]) -> str:
+    """The line binding an array argument's elements: views ``x[..., i]`` (``arrays``' ``_elements``)."""
+    listed = ", ".join(targets) + ("," if len(targets) == 1 else "")
+    return f"    {listed} = _elements({name}, {name!r}, {shape!r})"
 
 
 def array_returns(n_aux: int, wrt_positions: list[int], sums: BatchSums | None = None,
@@ -40,6 +55,21 @@ def array_returns(n_aux: int, wrt_positions: list[int], sums: BatchSums | None =
     products = tuple_text([tuple_text([str(i), str(j)]) for i, j in sums.products])
     signs = f", negated={tuple_text([str(k) for k in sums.negated])}" if sums.negated else ""
     return f"_finish(xp, batch_shape, {{0}}, {factors}, {wrt}, {aux}, products={products}{signs})"
+
+
+def array_helper_spec(reduce: str | None, wrt: Sequence[Parameter] | None, params: Sequence[Parameter],
+                      bare: bool = False) -> tuple[Any, ...]:
+    """What ``symgrad.arrays.helpers`` makes a function's helpers of: its reduction and the
+    argument positions of its ``wrt`` parameters (None: it returns the value alone); where a
+    parameter is an array, also each argument's shape (the trailing dims of its value), each
+    ``wrt`` parameter's where one is an array (its gradient entries are stacked into one array
+    of it), and whether the gradient is that one array alone (``wrt`` was one array)."""
+    at = {p.elements[0]: i for i, p in enumerate(params)}
+    positions = None if wrt is None else [at[p.elements[0]] for p in wrt]
+    if not any(p.is_array for p in (*params, *(wrt or ()))):
+        return (reduce, positions)  # scalars only: the helpers of before array parameters
+    groups = [p.shape for p in wrt] if wrt is not None and any(p.is_array for p in wrt) else None
+    return (reduce, positions, [p.shape for p in params], groups, bare)
 
 
 def without_unused(order: list[Expr], dropped: set[Expr]) -> list[Expr]:

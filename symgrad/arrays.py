@@ -10,7 +10,8 @@ broadcasts them to the batch's shape and applies the reduction:
 - ``"sum"`` / ``"mean"``: the value summed (averaged) over all elements, and
   the gradient of that reduced value with respect to each argument, summed
   over the axes the argument was broadcast along (so a scalar parameter gets a
-  scalar gradient, a batch input a per-sample one). Here the generated code
+  scalar gradient, a batch input a per-sample one; an array parameter's
+  gradient has its value's shape: see ``symgrad.shapes``). Here the generated code
   hands over the gradient's factors and which products of them make each
   entry (``make_finish``), so that a small batch's entries are summed at once.
 
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from symgrad.settings import Switch
+from symgrad.shapes import element_views, gradients
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -69,13 +71,17 @@ def _compat() -> Any:
     return array_api_compat
 
 
+_PLAIN = frozenset({float, int, list, tuple})
+
+
 def namespace(*args: Any) -> Any:
     """The array namespace of the array arguments (NumPy's when all are Python numbers).
 
     A library that implements the standard itself (NumPy 2, array-api-strict) is
     used directly; others (PyTorch, CuPy) through array-api-compat's wrappers.
     """
-    arrays = [a for a in args if type(a) is not float and type(a) is not int]
+    # Python numbers and lists (a weight vector given as [0.3, 0.5]) have no namespace of their own.
+    arrays = [a for a in args if type(a) not in _PLAIN]
     if not arrays:
         import numpy
 
@@ -160,13 +166,18 @@ def _weighted(sums: Iterator[Any], weights: Sequence[float]) -> tuple[Any, ...]:
     return tuple(g if f == 1.0 else -g if f == -1.0 else g * f for g, f in zip(sums, weights))
 
 
-def make_finish(reduce: str | None) -> Callable[..., Any]:
+def make_finish(reduce: str | None, groups: Sequence[tuple[int, ...]] | None = None,
+                bare: bool = False) -> Callable[..., Any]:
     """The ``_finish`` helper of a compiled function with reduction ``reduce``.
 
     With a reduction, the generated code passes the gradient as ``products`` of
     ``factors`` (see ``symgrad.array_code.BatchSums``): entry k is the batch sum of
     ``factors[i] * factors[j]`` for ``(i, j) = products[k]`` (``j = -1``: of
     ``factors[i]`` alone), negated for k in ``negated``; ``_reduced_gradient`` sums them.
+
+    The gradient is worked out per ``wrt`` symbol (an entry of the shape of the value it
+    reads), then each array parameter's entries are stacked (``symgrad.shapes.gradients``:
+    ``groups`` are the ``wrt`` parameters' shapes, ``bare`` says the gradient is one array).
     """
     check_reduction(reduce)
     positions: list[Any] = []  # the left and the right rows of ``products``, worked out on the first call
@@ -185,7 +196,8 @@ def make_finish(reduce: str | None) -> Callable[..., Any]:
         extras = (tuple(spread(a) for a in aux),) if aux else ()
         if reduce is None:  # per sample: ``factors`` are the gradient's entries
             value = spread(value)
-            result = (value, tuple(spread(g) for g in factors)) if factors or wrt else value
+            result = (value, gradients(xp, tuple(spread(g) for g in factors), groups, bare)) if factors or wrt \
+                else value
             return (*result, *extras) if extras else result
         size = math.prod(full)
         scale = 1.0 if reduce == "sum" else 1.0 / max(1, size)
@@ -196,7 +208,7 @@ def make_finish(reduce: str | None) -> Callable[..., Any]:
             return (total, *extras) if extras else total
         reduced = _reduced_gradient(xp, reduce, full, size, scale, value, factors, wrt, products, negated,
                                     positions, spread)
-        return (total, reduced, *extras)
+        return (total, gradients(xp, reduced, groups, bare), *extras)
 
     return finish
 
@@ -205,7 +217,8 @@ def _reduced_gradient(xp: Any, reduce: str, full: tuple[int, ...], size: int, sc
                       factors: list[Any], wrt: Sequence[Any], products: Sequence[tuple[int, int]],
                       negated: Sequence[int], positions: list[Any], spread: Callable[[Any], Any]) -> tuple[Any, ...]:
     """The reduced gradient's entries (see ``make_finish``), each times ``scale`` (negated in
-    ``negated``), the fastest way for the batch's ``size`` and the parameters' shapes."""
+    ``negated``), the fastest way for the batch's ``size`` and the parameters' shapes: a tuple,
+    or one array of them all (``_stacked_sums``)."""
     weights = [scale] * len(products)
     for k in negated:
         weights[k] = -scale
@@ -228,7 +241,8 @@ def _stacked_sums(xp: Any, reduce: str, full: tuple[int, ...], size: int, value:
                   positions: list[Any], spread: Callable[[Any], Any]) -> tuple[Any, ...]:
     """Small batches, scalar parameters (a model's weights): the factors laid end to end
     as rows (one copy, in C), every entry's two rows gathered and multiplied, and all
-    entries summed at once: a few calls instead of a multiplication and a sum per entry."""
+    entries summed at once: a few calls instead of a multiplication and a sum per entry.
+    The entries come back as one array (an array parameter's gradient is a slice of it)."""
     if not positions:  # one slice assignment: threads calling first at once write the same two rows
         positions[:] = zip(*((i, len(factors) if j < 0 else j) for i, j in products))
     if len(products) * size >= _MAPPED_ELEMENTS:
@@ -240,8 +254,7 @@ def _stacked_sums(xp: Any, reduce: str, full: tuple[int, ...], size: int, value:
     sums = xp.sum(left * right, axis=1)
     if reduce == "mean" or negated:
         sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
-    # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
-    return tuple(sums) if type(sums).__module__ == "numpy" else tuple(sums[k, ...] for k in range(len(products)))
+    return sums
 
 
 def _available_cpus() -> int:
@@ -355,9 +368,12 @@ def _map_blocks(compute: Callable[[int, int], Any], bounds: list[tuple[int, int]
     return (future.result() for future in futures)
 
 
-def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..., Any]:
+def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None, trailing: Sequence[tuple[int, ...]] | None = None,
+                   bare: bool = False) -> Callable[..., Any]:
     """The ``_in_blocks`` helper of a compiled function: ``wrt`` holds the argument positions
-    of its gradient's entries (None for a function returning the value alone)."""
+    of its gradient's entries (None for a function returning the value alone), ``trailing``
+    each argument's shape where one is an array (the trailing dims of its value: the batch
+    is cut along its leading ones), ``bare`` whether the gradient is one array alone."""
     has_gradient, n_grads = bool(wrt), len(wrt or ())
 
     def in_blocks(function: Callable[..., Any], xp: Any, shape: tuple[int, ...] | None,
@@ -371,12 +387,15 @@ def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..
         n, rows = shape[0], max(1, BLOCK_ELEMENTS // max(1, math.prod(shape[1:])))
         if n < 2 * rows:
             return None  # one block would do
+        # Each argument's leading dims, the ones it is batched or broadcast along.
+        leads = [tuple(a.shape) for a in args] if trailing is None else \
+            [tuple(a.shape)[:a.ndim - len(t)] for a, t in zip(args, trailing)]
         try:
-            if broadcast_shapes(*(tuple(a.shape) for a in args)) != tuple(shape):
+            if broadcast_shapes(*leads) != tuple(shape):
                 return None  # an argument reaches beyond the batch
         except ValueError:
             return None  # computed whole, the error names the subexpression
-        sliced = [a.ndim == len(shape) and a.shape[0] == n for a in args]
+        sliced = [len(lead) == len(shape) and lead[0] == n for lead in leads]
         # Per output: stack the blocks' rows (per-sample outputs, aux, the gradient of a sliced
         # input), or add them up (reduced ones); a mean's blocks count by their share of rows.
         join = [reduce is None, *(reduce is None or sliced[p] for p in wrt or ())]
@@ -392,8 +411,8 @@ def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..
         count = -(-n // rows)
         bounds = [(n * k // count, n * (k + 1) // count) for k in range(count)]
         for (start, stop), part in zip(bounds, _map_blocks(compute, bounds)):
-            value, grads, aux = (part[0], part[1], part[2] if len(part) > 2 else ()) if has_gradient else \
-                (part[0], (), part[1]) if isinstance(part, tuple) else (part, (), ())
+            value, grads, aux = (part[0], (part[1],) if bare else part[1], part[2] if len(part) > 2 else ()) \
+                if has_gradient else (part[0], (), part[1]) if isinstance(part, tuple) else (part, (), ())
             leaves = [value, *grads, *aux]
             if not outputs:
                 join += [True] * (len(leaves) - len(join))  # aux: per sample, never reduced
@@ -409,6 +428,8 @@ def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..
                 else:
                     outputs[i] = outputs[i] + leaf
         value, grads, aux = outputs[0], tuple(outputs[1:1 + n_grads]), tuple(outputs[1 + n_grads:])
+        if bare:
+            grads = grads[0]
         if has_gradient:
             return (value, grads, aux) if aux else (value, grads)
         return (value, aux) if aux else value
@@ -416,7 +437,12 @@ def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None) -> Callable[..
     return in_blocks
 
 
-def helpers(reduce: str | None, wrt: Sequence[int] | None = None) -> dict[str, Any]:
-    """The names array code calls, bound in its namespace."""
-    return {"_namespace": namespace, "_as_arrays": as_arrays, "_batch_shape": batch_shape,
-            "_finish": make_finish(reduce), "_in_blocks": make_in_blocks(reduce, wrt)}
+def helpers(reduce: str | None, wrt: Sequence[int] | None = None, trailing: Sequence[tuple[int, ...]] | None = None,
+            groups: Sequence[tuple[int, ...]] | None = None, bare: bool = False) -> dict[str, Any]:
+    """The names array code calls, bound in its namespace (``symgrad.array_code.array_helper_spec``
+    says what the arguments are); with array parameters, ``_elements`` gives their elements as views."""
+    found = {"_namespace": namespace, "_as_arrays": as_arrays, "_batch_shape": batch_shape,
+             "_finish": make_finish(reduce, groups, bare), "_in_blocks": make_in_blocks(reduce, wrt, trailing, bare)}
+    if trailing is not None:
+        found["_elements"] = element_views
+    return found

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad.array_code import ARRAY_LOCALS, array_prologue
+from symgrad.array_code import ARRAY_LOCALS, array_prologue, array_unpack_line
 from symgrad.ops import all_ops
+from symgrad.shapes import ARRAY_NAMES, unpack_line
 
 _TYPE_CHECKS_PER_LINE = 6
 TYPE_TUPLE_ABOVE = 1000  # arguments; see _check_input_lines
@@ -43,7 +44,14 @@ class Backend:
     name: str
     template: Callable[[Any, Any], Any]  # (op, param) -> Template
     namespace: Callable[[Any], Mapping[str, Any]]  # op -> the names its template uses
-    prologue: Callable[[str, list[str], list[int]], list[str]]  # (name, params, batch positions) -> lines
+    # (function name, arguments, scalar arguments, what the batch's shape is read from, the lines
+    # unpacking array arguments into their elements) -> the lines before the body
+    prologue: Callable[[str, list[str], list[str], list[str], list[str]], list[str]]
+    # (locals, argument, shape) -> the line unpacking an array argument into its elements' locals
+    unpack: Callable[[list[str], str, tuple[int, ...]], str]
+    # What the unpacking and the return of array arguments read, bound by symgrad.runtime (array
+    # code's helpers bind their own).
+    array_names: frozenset[str] = frozenset()
     # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
     # arrays this saves allocating (and page-faulting) a new buffer per operation.
     in_place: bool = False
@@ -82,6 +90,8 @@ def _check_input_lines(names: list[str]) -> list[str]:
 
 
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
-                 lambda _name, names, _batch: _check_input_lines(names))
-ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, array_prologue, in_place=True)
+                 lambda _name, _args, scalars, _batch, unpack: [*_check_input_lines(scalars), *unpack],
+                 unpack_line, ARRAY_NAMES)
+ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, array_prologue, array_unpack_line,
+                in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}

@@ -24,7 +24,7 @@ from symgrad.literals import format_number
 from symgrad.names import Namer, Temporaries, comment_text, identifier
 from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
-from symgrad.shapes import ARRAY_NAMES, Parameter, scalar, unpack_line
+from symgrad.shapes import Parameter, scalar
 
 MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
@@ -116,13 +116,14 @@ def emit_function(
 ) -> Emitted:
     """One ``def`` computing every section's outputs; ``returns`` formats their names.
 
-    ``returns`` uses ``{0}``, ``{1}``... for the outputs of all sections in order.
+    ``returns`` uses ``{0}``, ``{1}``... for the outputs of all sections in order, and
+    ``{p[i]}`` for the local ``params[i]`` is read from (an array parameter's element: ``x_0``).
     ``header(names)`` writes the opening comment, given each parameter's identifier.
     ``order`` may pass ``topological_order`` of all the outputs if the caller has it.
     ``backend`` picks scalar Python (``PYTHON``) or array code (``ARRAY``, whose
     prologue binds ``xp`` and ``batch_shape``, the shape of the ``batch`` parameters).
-    ``signature`` groups ``params`` into the function's arguments (default: one per symbol);
-    an array parameter is one argument, unpacked into its elements on entry.
+    ``signature`` groups ``params`` into the function's arguments (default: one per symbol); an array
+    parameter is one argument, unpacked into its elements on entry (floats, or views in array code).
     """
     emitter = _Emitter(name, params, sections, order, backend, annotate, signature)
     emitter.render()
@@ -303,19 +304,21 @@ class _Emitter:
         for out_name, out in self.aliases:
             body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
         returned = [text_of[out][0] if n is None else n for n, out in zip(self.output_names, self.outputs)]
-        body.append(f"{_INDENT}return {returns.format(*returned, p=self.param_names)}")
+        symbol_names = [self.param_text[p] for p in self.params]
+        body.append(f"{_INDENT}return {returns.format(*returned, p=symbol_names)}")
 
         function_name, param_names = self.function_name, self.param_names
         lines = [f"def {function_name}({', '.join(param_names)}):"]
         if header is not None:
             lines.append(f"    # {comment_text(header(self.param_text))}")
-        batch_set = set(batch)
-        batch_positions = [i for i, p in enumerate(self.params) if p in batch_set]
         scalar_names = [n for n, p in zip(param_names, self.signature) if not p.is_array]
-        lines.extend(self.backend.prologue(function_name, scalar_names, batch_positions))
+        unpack = []
         for name, p in zip(param_names, self.signature):
-            if p.is_array:  # its elements as floats, checked (the name is an identifier, the shape ints)
-                lines.append(unpack_line([self.param_text[e] for e in p.elements], name, p.shape))
+            if p.is_array:  # its elements, checked (the name is an identifier, the shape ints)
+                unpack.append(self.backend.unpack([self.param_text[e] for e in p.elements], name, p.shape))
+        batch_set = set(batch)  # an array's elements are batch inputs together; the first has their leading dims
+        batch_texts = [self.param_text[p.elements[0]] for p in self.signature if p.elements[0] in batch_set]
+        lines.extend(self.backend.prologue(function_name, param_names, scalar_names, batch_texts, unpack))
         lines.append("    try:")
         offset = len(lines) + 1  # 1-based line number of body[0]
         lines.extend(body)
@@ -325,9 +328,9 @@ class _Emitter:
         line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
         if len(scalar_names) < len(param_names) or "_fromiter(" in returns:  # returns: symgrad's text, never a label
-            namespace_names |= ARRAY_NAMES
+            namespace_names |= self.backend.array_names
         return Emitted(source, function_name, param_names, namespace_names, line_nodes, self.shared,
-                       self.backend.name, [self.param_text[p] for p in self.params], scalar_names)
+                       self.backend.name, symbol_names, scalar_names)
 
 
 _args_of = operator.attrgetter("args")

@@ -25,12 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from symgrad import arrays, shapes
-from symgrad.array_code import array_returns
+from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
 from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
-from symgrad.grad import as_symbols
 from symgrad.lru import LRUCache, memoised
 from symgrad.ops import SYMBOL
 from symgrad.pipeline import CompileStats, Derived, Options, derive, generate, no_gc_pauses
@@ -120,7 +119,8 @@ class CompiledFunction(functools.partial):
                 header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
                 signature=self.parameters if any(p.is_array for p in self.parameters) else None,
             )
-            return run(emitted, self.params, "forward", {"arrays": (self.reduce, None)} if array_code else None)
+            spec = {"arrays": array_helper_spec(self.reduce, None, self.parameters)} if array_code else None
+            return run(emitted, self.params, "forward", spec)
 
     @property
     def forward(self) -> Callable[..., Any]:
@@ -341,8 +341,9 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     the same function (sharing its work), returned last. Cached by graph structure.
 
     ``backend="numpy"`` emits array code instead (see ``symgrad.arrays``):
-    ``batch`` names the inputs that carry samples, ``reduce`` is None
-    (per-sample values and gradients), ``"sum"`` or ``"mean"``.
+    ``batch`` names the inputs that carry samples (symbols, arrays of symbols,
+    or their names: see ``symgrad.shapes`` for array parameters there),
+    ``reduce`` is None (per-sample values and gradients), ``"sum"`` or ``"mean"``.
 
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
@@ -393,11 +394,9 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
         name, annotate, form, output_shape, backend, reduce = settings
-        if backend == ARRAY.name and any(p.is_array for p in params):
-            raise ValueError("backend='numpy' takes scalar parameters; give an array parameter's elements "
-                             "as separate symbols there, or compile it with backend='python'")
         bare = len(wrt_params) == 1 and wrt_params[0].is_array and not isinstance(wrt, (list, tuple))
-        options = Options(name, annotate, form, backend, _batch_symbols(batch, params), reduce, output_shape, bare)
+        batch_symbols = shapes.batch_symbols(batch, params)
+        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
@@ -406,15 +405,3 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
         return CompiledFunction(outputs, derived, wrt_params, params, program, stats, options)
-
-
-def _batch_symbols(batch: Any, params: list[Parameter]) -> list[Expr]:
-    if batch is None:
-        return []
-    found = as_symbols(batch, "batch")
-    symbols = shapes.flat(params)
-    for i, b in enumerate(found):
-        if b not in symbols:
-            raise ValueError(f"batch[{i}]: {b.param!r} is not an argument "
-                             f"(arguments: {', '.join(p.param for p in symbols)})")
-    return found

@@ -16,8 +16,9 @@ The compile-once path builds the loss *symbolically* once and compiles it::
     ...     p.data -= 0.1 * p.grad
 
 Each call then runs generated straight-line code: one compiled function per
-sample shape (parameters, inputs and target are its arguments), called for
-every sample, and one for the regularisation term.
+sample shape (its arguments: the parameters as one vector ``theta``, a sample's
+features ``x`` and its target ``y``), called for every sample (or once for the
+whole data set as arrays, ``backend="numpy"``), and one for the regularisation term.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from symgrad import shapes
 from symgrad.compiler import CompiledFunction
 from symgrad.compiler import compile as compile_fn
 from symgrad.engine import Value
 from symgrad.expr import Expr, as_expr, symbol
-from symgrad.names import Namer, identifier
 
 
 class Module:
@@ -57,8 +58,9 @@ class Module:
         """Compile ``reduce_i sample_loss(model(x_i), y_i) + regularization(parameters)``.
 
         ``sample_loss(output, target)`` is traced once with symbols for the
-        parameters, the input features and the target; ``regularization``
-        (optional) once with the parameters. ``reduce`` is "mean" or "sum".
+        parameters (the elements of one vector ``theta``), the input features
+        (of a vector ``x``) and the target; ``regularization`` (optional) once
+        with the parameters. ``reduce`` is "mean" or "sum".
         ``backend="numpy"`` evaluates the whole data set as arrays in one call
         (full batch) instead of a Python loop over samples.
         See ``CompiledLoss`` for what a call does.
@@ -102,7 +104,7 @@ class MLP(Module):
     def __init__(self, nin: int, nouts: list[int]) -> None:
         sizes = [nin, *nouts]
         self.layers = [Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1) for i in range(len(nouts))]
-        for i, layer in enumerate(self.layers):  # names for the generated code: w_layer_neuron_input
+        for i, layer in enumerate(self.layers):  # names in backward()'s code: w_layer_neuron_input
             for j, neuron in enumerate(layer.neurons):
                 for k, w in enumerate(neuron.w):
                     w.label = f"w_{i}_{j}_{k}"
@@ -127,6 +129,14 @@ class CompiledLoss:
     current ``.data``, adds the gradient to each parameter's ``.grad`` (as
     ``backward()`` would) and returns ``(loss, outputs)``: the loss value and
     the model's output for every sample (for accuracy, say).
+
+    The loss is traced with one vector of symbols ``theta`` for the model's P parameters
+    (``model.parameters()[k]`` is ``theta[k]``), one ``x`` for a sample's features and ``y``
+    for its target (a vector where targets are lists), so the compiled function takes three
+    arguments: ``sample_loss_and_grad(theta, x, y)`` returns the loss, its gradient by
+    ``theta`` as one array of P, and the model's outputs. The Python backend calls it once per
+    sample; ``backend="numpy"`` once with the whole data set (``x`` an N × features array,
+    ``y`` N targets: a batch), reduced over it.
     """
 
     def __init__(self, model: Module, sample_loss: Callable[[Any, Any], Any], inputs: Sequence[Sequence[float]],
@@ -137,78 +147,80 @@ class CompiledLoss:
         if len(inputs) != len(targets) or not inputs:
             raise ValueError(f"need as many targets as inputs (and at least one): {len(inputs)} vs {len(targets)}")
         self.params = model.parameters()
-        self.inputs = [[float(v) for v in row] for row in inputs]
-        self.targets = [[float(t)] if not isinstance(t, (list, tuple)) else [float(v) for v in t] for t in targets]
+        if not self.params or not len(inputs[0]):
+            raise ValueError("compile_loss needs a model with parameters and samples of at least one feature")
+        numpy = shapes.numpy_module()  # arrays of symbols need NumPy
+        self.inputs = numpy.array([[float(v) for v in row] for row in inputs])  # N × features
+        several = isinstance(targets[0], (list, tuple))
+        self.targets = numpy.array([[float(v) for v in t] if several else float(t) for t in targets])
         self.scale = 1.0 / len(inputs) if reduce == "mean" else 1.0
-        x_symbols = [symbol(f"x{i}") for i in range(len(self.inputs[0]))]
-        y_symbols = [symbol(f"y{i}" if len(self.targets[0]) > 1 else "y") for i in range(len(self.targets[0]))]
-        param_symbols = _parameter_symbols(self.params, {s.name for s in (*x_symbols, *y_symbols)})
-        y = y_symbols if isinstance(targets[0], (list, tuple)) else y_symbols[0]
+        theta = shapes.vector("theta", len(self.params))
+        x = shapes.vector("x", self.inputs.shape[1])
+        y = shapes.vector("y", self.targets.shape[1]) if several else symbol("y")
 
-        for p, s in zip(self.params, param_symbols):
+        for p, s in zip(self.params, theta):
             p._symbol = s
         try:
-            output = model(x_symbols)
+            output = model(list(x))
             outputs = output if isinstance(output, list) else [output]
-            loss = sample_loss(output, y)
-            array_code = {"backend": "numpy", "batch": [*x_symbols, *y_symbols], "reduce": reduce} \
+            loss = sample_loss(output, list(y) if several else y)
+            array_code = {"backend": "numpy", "batch": [x, y], "reduce": reduce} \
                 if backend == "numpy" else {"backend": backend}
             self.per_sample: CompiledFunction = compile_fn(
-                as_expr(_expr(loss), "sample_loss"), wrt=param_symbols,
-                args=[*param_symbols, *x_symbols, *y_symbols], aux=[_expr(o) for o in outputs], name="sample_loss",
-                **array_code,
+                as_expr(_expr(loss), "sample_loss"), wrt=theta, args=[theta, x, y], aux=[_expr(o) for o in outputs],
+                name="sample_loss", **array_code,
             )
             self.regularization: CompiledFunction | None = None
             if regularization is not None:
                 reg = _expr(regularization(self.params))
-                self.regularization = compile_fn(reg, wrt=param_symbols, args=param_symbols, name="regularization")
+                self.regularization = compile_fn(reg, wrt=theta, args=[theta], name="regularization")
         finally:
             for p in self.params:
                 p._symbol = None
         self.single_output = not isinstance(output, list)
-        self.columns: list[Any] | None = None
-        if backend == "numpy":  # the data set as one array per feature and target: the batch
-            import numpy
+        self.full_batch = backend == "numpy"
+        self._samples = list(zip(self.inputs, self.targets.tolist() if not several else self.targets))
 
-            self.columns = [numpy.asarray(c, dtype=float) for c in (*zip(*self.inputs), *zip(*self.targets))]
+    def _theta(self) -> Any:
+        """The parameters' current ``.data``, as the one vector the compiled code takes."""
+        return shapes.numpy_module().fromiter((p.data for p in self.params), dtype=float, count=len(self.params))
 
     def __call__(self) -> tuple[float, list[Any]]:
-        if self.columns is not None:
-            return self._full_batch()
-        data = [p.data for p in self.params]
+        theta = self._theta()
+        if self.full_batch:
+            return self._full_batch(theta)
         total = 0.0
-        grad = [0.0] * len(data)
+        grad = shapes.numpy_module().zeros(len(self.params))
         outputs = []
         fn = self.per_sample._call
-        for x, y in zip(self.inputs, self.targets):
-            value, g, aux = fn(*data, *x, *y)
+        for x, y in self._samples:
+            value, g, aux = fn(theta, x, y)
             total += value
-            grad = list(map(float.__add__, grad, g))
+            grad += g
             outputs.append(aux[0] if self.single_output else list(aux))
         total *= self.scale
-        scale = self.scale
+        grad = grad * self.scale
         if self.regularization is not None:
-            reg_value, reg_grad = self.regularization(*data)
+            reg_value, reg_grad = self.regularization(theta)
             total += reg_value
-            for p, g, r in zip(self.params, grad, reg_grad):
-                p.grad += g * scale + r
-        else:
-            for p, g in zip(self.params, grad):
-                p.grad += g * scale
+            grad = grad + reg_grad
+        self._accumulate(grad)
         return total, outputs
 
-    def _full_batch(self) -> tuple[float, list[Any]]:
-        data = [p.data for p in self.params]
-        value, grad, aux = self.per_sample._call(*data, *self.columns)  # already reduced over the batch
+    def _full_batch(self, theta: Any) -> tuple[float, list[Any]]:
+        value, grad, aux = self.per_sample._call(theta, self.inputs, self.targets)  # already reduced over the batch
         total = float(value)
-        reg_grad = [0.0] * len(data)
         if self.regularization is not None:
-            reg_value, reg_grad = self.regularization(*data)
+            reg_value, reg_grad = self.regularization(theta)
             total += reg_value
-        for p, g, r in zip(self.params, grad, reg_grad):
-            p.grad += float(g) + r
+            grad = grad + reg_grad
+        self._accumulate(grad)
         columns = [a.tolist() for a in aux]
         return total, columns[0] if self.single_output else [list(row) for row in zip(*columns)]
+
+    def _accumulate(self, grad: Any) -> None:
+        for p, g in zip(self.params, grad.tolist()):
+            p.grad += g
 
     @property
     def source(self) -> str:
@@ -218,9 +230,3 @@ class CompiledLoss:
 
 def _expr(item: Any) -> Expr:
     return item.expr() if isinstance(item, Value) else as_expr(item)
-
-
-def _parameter_symbols(params: list[Value], taken: set[str]) -> list[Expr]:
-    """A symbol per parameter, named after its label (made unique), else p<index>."""
-    namer = Namer(taken)
-    return [symbol(namer.claim(identifier(p.label) if p.label else f"p{i}")) for i, p in enumerate(params)]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad.array_code import BatchSums, array_returns, without_unused
+from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
 from symgrad.expr import Expr, const, to_text, topological_order
@@ -184,7 +184,9 @@ def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Lay
         grad_names = [f"d_{w}" for w in w_names]
         heading = "gradient (reverse mode)"
     entries = [e for row in derived.jacobian for e in row]
-    if shaped or any(p.is_array for p in wrt):  # constants in place: the zeros of a sparse block cost no line
+    # Constants in place: the zeros of a sparse block cost no line. (Array code passes ``_finish``
+    # every entry, by position.)
+    if (shaped or any(p.is_array for p in wrt)) and options.backend != ARRAY.name:
         texts = [_constant_text(e) if e.op is CONST else f"{{{next(slots)}}}" for e in entries]
         computed = [(e, name) for e, name in zip(entries, grad_names) if e.op is not CONST]
         entries, grad_names = [e for e, _ in computed], [name for _, name in computed]
@@ -278,7 +280,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
         blocks = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
         helper_spec["matrix"] = (len(wrt_positions), layout.matrix_cells, blocks, options.bare_gradient)
     if array_code:
-        helper_spec["arrays"] = (options.reduce, wrt_positions)
+        helper_spec["arrays"] = array_helper_spec(options.reduce, wrt, params, options.bare_gradient)
     return emitted, helper_spec
 
 

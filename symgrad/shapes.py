@@ -14,10 +14,26 @@ array of its shape on return (``packed``).
     >>> fn = sg.compile((x * x).sum(), wrt=x)
     >>> fn([1.0, 2.0, 3.0])
     (14.0, array([2., 4., 6.]))
+
+In array code (``backend="numpy"``) an array parameter of shape S takes a value of shape
+B + S, B being any leading dims (a batch of samples, candidates, or none): element ``[i, j]``
+reads the view ``value[..., i, j]`` (``element_views``), and trailing dims other than S are an
+error naming the parameter. A batch parameter (``batch=[x]``, or its name) gives B to the
+batch's shape: a data matrix of shape (N, 2) for ``sg.vector("u", 2)`` is N samples. Each
+array parameter's gradient comes back as one array (``gradients``): with ``reduce=None`` of the
+batch's shape broadcast with B, then S; with ``"sum"`` / ``"mean"`` of its value's shape B + S
+(a weight vector with B = () gets a gradient of shape S).
+
+    >>> import numpy as np
+    >>> u = sg.vector("u", 2)
+    >>> fit = sg.compile((x[:2] * u).sum(), wrt=x, args=[x, u], backend="numpy", batch=[u], reduce="sum")
+    >>> fit([1.0, 2.0, 0.0], np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    (np.float64(6.0), array([2., 2., 0.]))
 """
 
 from __future__ import annotations
 
+import math
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
@@ -33,9 +49,12 @@ from symgrad.sections import tuple_text
 _ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
 
 
-def _numpy() -> Any:
-    import numpy  # a runtime dependency, imported when arrays are first used: scalar users never wait for it
-
+def numpy_module() -> Any:
+    """NumPy, which arrays of symbols need (an optional dependency: scalar code never imports it)."""
+    try:
+        import numpy  # imported when arrays are first used: scalar users never wait for it (nor need it)
+    except ImportError:  # pragma: no cover - exercised only without NumPy
+        raise ImportError("arrays of symbols need NumPy: pip install numpy (or 'symgrad[numpy]')") from None
     return numpy
 
 
@@ -55,7 +74,7 @@ def shaped_symbols(name: str, shape: int | Sequence[int]) -> Any:
     """A NumPy object array of the given shape whose elements are the symbols ``name[i, ...]``."""
     if type(name) is not str or not name:
         raise TypeError(f"an array of symbols needs a non-empty str name, got {reprlib.repr(name)}")
-    numpy = _numpy()
+    numpy = numpy_module()
     dims = _as_shape(shape)
     found = numpy.empty(dims, dtype=object)
     for index in numpy.ndindex(*dims):
@@ -241,6 +260,29 @@ def _order_params(used: list[Expr], wrt: list[Parameter], given: list[Parameter]
     return [*wrt, *rest]
 
 
+def batch_symbols(batch: Any, params: Sequence[Parameter]) -> list[Expr]:
+    """The symbols of array code's ``batch`` option: symbols, arrays of symbols, or names (of
+    symbols or of array parameters), each an argument. An array parameter is a batch input as
+    a whole: its elements share its value's leading dims, so naming one of them names them all."""
+    if batch is None:
+        return []
+    arrays = {p.name: p for p in params if p.is_array}
+    items = split_names(batch, "batch") if isinstance(batch, str) else \
+        [batch] if isinstance(batch, Expr) or is_array(batch) else batch
+    if arrays and isinstance(items, (list, tuple)):  # the name of an array: its elements
+        items = [e for b in items for e in (arrays[b].elements if isinstance(b, str) and b in arrays else (b,))]
+    found = as_symbols(items, "batch")
+    symbols = set(flat(params))
+    for i, b in enumerate(found):
+        if b not in symbols:
+            raise ValueError(f"batch[{i}]: {b.param!r} is not an argument "
+                             f"(arguments: {', '.join(p.param for p in flat(params))})")
+    if not arrays:
+        return found
+    whole = {e: p.elements for p in arrays.values() for e in p.elements}
+    return list(dict.fromkeys(e for b in found for e in whole.get(b, (b,))))
+
+
 # ---- at call time: arrays in, arrays out -------------------------------------------------
 
 
@@ -266,7 +308,7 @@ ARRAY_NAMES = frozenset({"_elements", "_ndarray", "_float64", "_fromiter"})
 
 def array_names() -> dict[str, Any]:
     """The values of ``ARRAY_NAMES``."""
-    numpy = _numpy()
+    numpy = numpy_module()
     return {"_elements": elements, "_ndarray": numpy.ndarray, "_float64": numpy.dtype(numpy.float64),
             "_fromiter": numpy.fromiter}
 
@@ -276,7 +318,7 @@ def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
     symbols read), from any sequence or array of ``shape``; otherwise an error naming it."""
     if type(value) is list and len(shape) == 1 and len(value) == shape[0] and all(type(v) is float for v in value):
         return value  # a list of floats: read as it is
-    numpy = _numpy()
+    numpy = numpy_module()
     try:
         array = numpy.asarray(value)
         kind = array.dtype.kind
@@ -293,5 +335,46 @@ def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
 
 def packed(values: Sequence[float], shape: tuple[int, ...]) -> Any:
     """``values`` (C order) as a float64 array of ``shape``."""
-    numpy = _numpy()
+    numpy = numpy_module()
     return numpy.fromiter(values, numpy.float64, len(values)).reshape(shape)
+
+
+# ---- in array code (backend="numpy"): a value of shape B + S for a parameter of shape S ----------
+
+
+def element_views(value: Any, name: str, shape: tuple[int, ...]) -> list[Any]:
+    """Array code's ``_elements``: the elements of the array parameter ``name`` of ``shape`` S,
+    in C order, from its value (an array of any namespace, already float64) of shape B + S: B
+    is any leading dims (a batch of samples, or none), and element ``[i, j]`` reads the view
+    ``value[..., i, j]``, of shape B. Trailing dims other than S are an error naming it."""
+    dims = tuple(value.shape)
+    if dims[len(dims) - len(shape):] != shape or len(dims) < len(shape):
+        raise ValueError(f"argument {name!r} must have shape (..., {', '.join(map(str, shape))}) (any leading "
+                         f"batch dims, then the parameter's shape {shape}), got shape {dims}")
+    if len(shape) == 1:
+        return [value[..., i] for i in range(shape[0])]
+    return [value[(..., *index)] for index in numpy_module().ndindex(*shape)]
+
+
+def gradients(xp: Any, entries: Any, groups: Sequence[tuple[int, ...]] | None, bare: bool = False) -> Any:
+    """Array code's gradient from its entries per ``wrt`` symbol (C order over the parameters'
+    elements): a tuple of arrays, or one 1-d array of them all. ``groups``, the shapes of the
+    ``wrt`` parameters where one is an array: an entry per parameter, a scalar's as it is, an
+    array's entries (one shape B each) stacked on trailing axes, an array of B + its shape;
+    ``bare``: that one array alone. None: the entries as a tuple."""
+    if groups is None:
+        # NumPy iterates in C (giving float64 scalars); the array API only promises indexing.
+        return entries if type(entries) is tuple else tuple(entries) if type(entries).__module__ == "numpy" \
+            else tuple(entries[k, ...] for k in range(entries.shape[0]))
+    found, start = [], 0
+    for shape in groups:
+        n = math.prod(shape)
+        if not shape:
+            found.append(entries[start])
+        elif type(entries) is tuple:
+            rows = xp.stack(entries[start:start + n], axis=-1)
+            found.append(xp.reshape(rows, (*rows.shape[:-1], *shape)))
+        else:
+            found.append(xp.reshape(entries[start:start + n], shape))
+        start += n
+    return found[0] if bare else tuple(found)

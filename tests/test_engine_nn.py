@@ -274,10 +274,12 @@ def test_compile_loss_validates_its_arguments():
         model.compile_loss(lambda s, t: s, [[1.0, 2.0]], [1.0], reduce="max")
 
 
-def test_compile_loss_source_names_parameters_after_their_place():
+def test_compile_loss_source_takes_the_parameters_as_one_vector_then_the_features_and_target():
     model = MLP(2, [2, 1])
     source = model.compile_loss(lambda s, t: (s - t) ** 2, [[1.0, 2.0]], [0.5]).source
-    assert "def sample_loss_and_grad(w_0_0_0, w_0_0_1, b_0_0," in source
+    assert "def sample_loss_and_grad(theta, x, y):" in source
+    assert "theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8 = theta.tolist()" \
+        in source  # in the order of model.parameters()
 
 
 def test_own_moons_generator_is_deterministic_and_balanced():
