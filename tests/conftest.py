@@ -11,3 +11,43 @@ def fresh_cache():
     yield
     sg.clear_cache()
     sg.set_cache_size(256)
+
+
+# ---- large NumPy batches in blocks (tests/test_numpy_backend.py, tests/test_array_batch.py) ----
+
+
+@pytest.fixture
+def blocks_of_100(monkeypatch):
+    """Blocks of 100 elements (1000-sample batches run as 10 blocks); the bounds each call used."""
+    monkeypatch.setattr(sg.arrays, "BLOCK_ELEMENTS", 100)
+    seen: list[list[tuple[int, int]]] = []
+    real = sg.arrays._map_blocks
+
+    def recording(compute, bounds):
+        seen.append(list(bounds))
+        return real(compute, bounds)
+
+    monkeypatch.setattr(sg.arrays, "_map_blocks", recording)
+    return seen
+
+
+@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
+def threads(request):
+    previous = sg.set_threads(request.param)
+    yield request.param
+    sg.set_threads(previous)
+
+
+@pytest.fixture
+def whole_batch():
+    """``whole_batch(fn, *args, **kwargs)``: ``fn`` on the whole batch at once, as if blocks did not exist."""
+
+    def whole(fn, *args, **kwargs):
+        previous = sg.arrays.BLOCK_ELEMENTS
+        sg.arrays.BLOCK_ELEMENTS = 10**9
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sg.arrays.BLOCK_ELEMENTS = previous
+
+    return whole

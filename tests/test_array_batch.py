@@ -9,6 +9,7 @@ import pytest
 
 import symgrad as sg
 from symgrad.nn import MLP
+from tests.batches import assert_same
 
 W = sg.matrix("W", 2, 3)
 B = sg.vector("b", 2)
@@ -155,71 +156,31 @@ def test_arrays_of_another_namespace_give_arrays_of_it():
 # ---- large batches in blocks ----
 
 
-@pytest.fixture
-def blocks_of_100(monkeypatch):
-    """Blocks of 100 elements (a batch of 1000 samples runs as 10 blocks); the bounds each call used."""
-    monkeypatch.setattr(sg.arrays, "BLOCK_ELEMENTS", 100)
-    seen = []
-    real = sg.arrays._map_blocks
-
-    def recording(compute, bounds):
-        seen.append(list(bounds))
-        return real(compute, bounds)
-
-    monkeypatch.setattr(sg.arrays, "_map_blocks", recording)
-    return seen
-
-
-@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
-def threads(request):
-    previous = sg.set_threads(request.param)
-    yield request.param
-    sg.set_threads(previous)
-
-
-def _whole(fn, *args):
-    previous = sg.arrays.BLOCK_ELEMENTS
-    sg.arrays.BLOCK_ELEMENTS = 10**9
-    try:
-        return fn(*args)
-    finally:
-        sg.arrays.BLOCK_ELEMENTS = previous
-
-
-def _assert_same(got, want):
-    if isinstance(want, tuple):
-        assert isinstance(got, tuple) and len(got) == len(want)
-        for g, v in zip(got, want):
-            _assert_same(g, v)
-    else:
-        assert np.shape(got) == np.shape(want)
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
-
-
 MANY_SAMPLES, MANY_TARGETS = RNG.normal(size=(1000, 3)), RNG.normal(size=1000)
 
 
 @pytest.mark.parametrize("reduce", [None, "sum", "mean"])
-def test_a_batch_of_sample_vectors_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, reduce):
+def test_a_batch_of_sample_vectors_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, reduce,
+                                                                           whole_batch):
     fn = sg.compile(LOSS, wrt=[W, B, U], args=ARGS, backend="numpy", batch=[U, T], reduce=reduce,
                     aux=[(W @ U)[0]])
     got = fn(W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS)
     assert blocks_of_100 == [[(start, start + 100) for start in range(0, 1000, 100)]]  # rows of u, not its columns
-    _assert_same(got, _whole(fn, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
+    assert_same(got, whole_batch(fn, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
 
 
-def test_one_array_as_wrt_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads):
+def test_one_array_as_wrt_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, whole_batch):
     fn = sg.compile(LOSS, wrt=W, args=ARGS, backend="numpy", batch=[U, T], reduce="mean")
     got = fn(W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS)
     assert len(blocks_of_100) == 1 and got[1].shape == (2, 3)
-    _assert_same(got, _whole(fn, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
+    assert_same(got, whole_batch(fn, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
 
 
-def test_the_forward_of_array_parameters_runs_in_blocks_too(blocks_of_100, threads):
+def test_the_forward_of_array_parameters_runs_in_blocks_too(blocks_of_100, threads, whole_batch):
     fn = _compiled(reduce="sum")
     got = fn.forward(W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS)
     assert len(blocks_of_100) == 1
-    _assert_same(got, _whole(fn.forward, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
+    assert_same(got, whole_batch(fn.forward, W_VALUE, B_VALUE, MANY_SAMPLES, MANY_TARGETS))
 
 
 def test_a_weight_wider_than_the_batch_is_computed_whole(blocks_of_100):

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symgrad as sg
+from tests.batches import assert_same
 
 w, b, x, t = sg.symbols("w b x t")
 LOSS = (sg.tanh(w * x + b) - t) ** 2
@@ -467,76 +468,34 @@ def test_a_reduced_gradient_equals_the_per_sample_gradients_summed(f):
 _BLOCKED = (w * sg.tanh(w * x + b) - t) ** 2 + sg.log(1.0 + x * x) * b
 
 
-@pytest.fixture
-def blocks_of_100(monkeypatch):
-    """Blocks of 100 elements (1000-sample batches run as 10 blocks); the bounds each call used."""
-    monkeypatch.setattr(sg.arrays, "BLOCK_ELEMENTS", 100)
-    seen: list[list[tuple[int, int]]] = []
-    real = sg.arrays._map_blocks
-
-    def recording(compute, bounds):
-        seen.append(list(bounds))
-        return real(compute, bounds)
-
-    monkeypatch.setattr(sg.arrays, "_map_blocks", recording)
-    return seen
-
-
-@pytest.fixture(params=[1, 2], ids=["one thread", "two threads"])
-def threads(request):
-    previous = sg.set_threads(request.param)
-    yield request.param
-    sg.set_threads(previous)
-
-
-def _whole(fn, *args, **kwargs):
-    """``fn`` on the whole batch at once, as if blocks did not exist."""
-    previous = sg.arrays.BLOCK_ELEMENTS
-    sg.arrays.BLOCK_ELEMENTS = 10**9
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        sg.arrays.BLOCK_ELEMENTS = previous
-
-
-def _assert_same(got, want):
-    if isinstance(want, tuple):
-        assert isinstance(got, tuple) and len(got) == len(want)
-        for g, v in zip(got, want):
-            _assert_same(g, v)
-    else:
-        assert np.shape(got) == np.shape(want)
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
-
-
 @pytest.mark.parametrize("reduce", [None, "sum", "mean"])
-def test_a_large_batch_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, reduce):
+def test_a_large_batch_in_blocks_equals_the_whole_batch_at_once(blocks_of_100, threads, reduce, whole_batch):
     fn = sg.compile(_BLOCKED, wrt=[w, b, x], backend="numpy", batch=["x", "t"], reduce=reduce, aux=[w * x])
     got = fn(0.3, -0.1, XS, t=TS)
     assert blocks_of_100 == [[(start, start + 100) for start in range(0, 1000, 100)]]
-    _assert_same(got, _whole(fn, 0.3, -0.1, XS, t=TS))
+    assert_same(got, whole_batch(fn, 0.3, -0.1, XS, t=TS))
 
 
-def test_forward_runs_in_blocks_too(blocks_of_100, threads):
+def test_forward_runs_in_blocks_too(blocks_of_100, threads, whole_batch):
     fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
     value = fn.forward(0.3, -0.1, x=XS, t=TS)
     assert len(blocks_of_100) == 1
-    _assert_same(value, _whole(fn.forward, 0.3, -0.1, x=XS, t=TS))
+    assert_same(value, whole_batch(fn.forward, 0.3, -0.1, x=XS, t=TS))
 
 
-def test_a_two_dimensional_batch_runs_in_blocks_of_whole_rows(blocks_of_100, threads):
+def test_a_two_dimensional_batch_runs_in_blocks_of_whole_rows(blocks_of_100, threads, whole_batch):
     fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
     xs, ts = XS.reshape(40, 25), TS.reshape(40, 25)  # 4 rows of 25 make a block of 100
     got = fn(0.3, -0.1, x=xs, t=ts[:1])  # t's single row is broadcast along the rows
     assert blocks_of_100 == [[(start, start + 4) for start in range(0, 40, 4)]]
-    _assert_same(got, _whole(fn, 0.3, -0.1, x=xs, t=ts[:1]))
+    assert_same(got, whole_batch(fn, 0.3, -0.1, x=xs, t=ts[:1]))
 
 
-def test_blocks_are_evenly_sized(blocks_of_100, threads):
+def test_blocks_are_evenly_sized(blocks_of_100, threads, whole_batch):
     fn = sg.compile(_BLOCKED, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="mean")
     got = fn(0.3, -0.1, x=XS[:950], t=TS[:950])
     assert blocks_of_100 == [[(start, start + 95) for start in range(0, 950, 95)]]
-    _assert_same(got, _whole(fn, 0.3, -0.1, x=XS[:950], t=TS[:950]))
+    assert_same(got, whole_batch(fn, 0.3, -0.1, x=XS[:950], t=TS[:950]))
 
 
 def test_results_do_not_depend_on_the_thread_count(blocks_of_100):
