@@ -368,6 +368,21 @@ def _map_blocks(compute: Callable[[int, int], Any], bounds: list[tuple[int, int]
     return (future.result() for future in futures)
 
 
+def _even_bounds(n: int, rows: int) -> list[tuple[int, int]]:
+    """Evenly sized blocks of at most ``rows`` of ``n``: 10**6 samples are 16 blocks of 62,500,
+    not 15 of 65,536 and one of 16,960 that leaves a thread idle for most of the last round.
+    They depend on the batch alone, so the results do not depend on the thread count."""
+    count = -(-n // rows)
+    return [(n * k // count, n * (k + 1) // count) for k in range(count)]
+
+
+def _leaves(part: Any, has_gradient: bool, bare: bool) -> list[Any]:
+    """A block's result as one list: value, gradient entries, aux."""
+    value, grads, aux = (part[0], (part[1],) if bare else part[1], part[2] if len(part) > 2 else ()) \
+        if has_gradient else (part[0], (), part[1]) if isinstance(part, tuple) else (part, (), ())
+    return [value, *grads, *aux]
+
+
 def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None, trailing: Sequence[tuple[int, ...]] | None = None,
                    bare: bool = False) -> Callable[..., Any]:
     """The ``_in_blocks`` helper of a compiled function: ``wrt`` holds the argument positions
@@ -405,15 +420,9 @@ def make_in_blocks(reduce: str | None, wrt: Sequence[int] | None, trailing: Sequ
         def compute(start: int, stop: int) -> Any:
             return function(*(a[start:stop] if cut else a for a, cut in zip(args, sliced)))
 
-        # Evenly sized blocks: 10**6 samples are 16 blocks of 62,500, not 15 of 65,536 and one
-        # of 16,960 that leaves a thread idle for most of the last round. Their bounds depend
-        # on the batch alone, so the results do not depend on the thread count.
-        count = -(-n // rows)
-        bounds = [(n * k // count, n * (k + 1) // count) for k in range(count)]
+        bounds = _even_bounds(n, rows)
         for (start, stop), part in zip(bounds, _map_blocks(compute, bounds)):
-            value, grads, aux = (part[0], (part[1],) if bare else part[1], part[2] if len(part) > 2 else ()) \
-                if has_gradient else (part[0], (), part[1]) if isinstance(part, tuple) else (part, (), ())
-            leaves = [value, *grads, *aux]
+            leaves = _leaves(part, has_gradient, bare)
             if not outputs:
                 join += [True] * (len(leaves) - len(join))  # aux: per sample, never reduced
                 weigh += [False] * (len(leaves) - len(weigh))

@@ -166,6 +166,38 @@ def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[
     return entries[0] if bare else tuple_text(entries)
 
 
+def _hessian_layout(hessian: list[list[Expr]], w_names: list[str], first: int, blocks: bool
+                    ) -> tuple[Section, str, list[tuple[int, int, Any]] | None]:
+    """The Hessian's section, its return text and (for the ``_matrix`` helper) its cells: each
+    distinct entry of the upper triangle computed once, constants written in place; ``first``
+    is the slot of its first output; ``blocks``: the helper always (it makes array blocks)."""
+    n = len(w_names)
+    distinct: dict[Expr, int] = {}  # entry -> its index among the Hessian's outputs
+    hessian_names: list[str] = []
+    upper: dict[tuple[int, int], int | float] = {}  # non-zero cells: output index, or a constant
+    for i, row in enumerate(hessian):
+        for j in range(i, n):
+            entry = row[j]
+            if entry.op is CONST:
+                if entry is not _ZERO:
+                    upper[i, j] = float(entry.param)
+            elif entry in distinct:
+                upper[i, j] = distinct[entry]
+            else:
+                upper[i, j] = distinct[entry] = len(distinct)
+                hessian_names.append(f"h_{w_names[i]}_{w_names[j]}")
+    section = Section("hessian (reverse over reverse, upper triangle)", "h", list(distinct), hessian_names)
+
+    def cell(i: int, j: int) -> str:
+        found = upper.get((min(i, j), max(i, j)), 0.0)
+        return format_number(found) if isinstance(found, float) else f"{{{first + found}}}"
+
+    if n <= MAX_LITERAL_MATRIX and not blocks:
+        return section, tuple_text([tuple_text([cell(i, j) for j in range(n)]) for i in range(n)]), None
+    cells = [(i, j, found) for (i, j), found in upper.items()]
+    return section, f"_matrix{tuple_text([f'{{{first + k}}}' for k in range(len(distinct))])}", cells
+
+
 def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Layout:
     """Section outputs and the ``return`` text (``{k}`` is the k-th output over all sections)."""
     w_names = [w.param for w in flat(wrt)]
@@ -204,35 +236,9 @@ def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Lay
 
     cells = None
     if derived.hessian is not None:
-        # Each distinct entry of the upper triangle is computed once; constants are written in place.
-        n = len(w_names)
-        distinct: dict[Expr, int] = {}  # entry -> its index among the Hessian's outputs
-        hessian_names: list[str] = []
-        upper: dict[tuple[int, int], int | float] = {}  # non-zero cells: output index, or a constant
-        for i, row in enumerate(derived.hessian):
-            for j in range(i, n):
-                entry = row[j]
-                if entry.op is CONST:
-                    if entry is not _ZERO:
-                        upper[i, j] = float(entry.param)
-                elif entry in distinct:
-                    upper[i, j] = distinct[entry]
-                else:
-                    upper[i, j] = distinct[entry] = len(distinct)
-                    hessian_names.append(f"h_{w_names[i]}_{w_names[j]}")
-        sections.append(Section("hessian (reverse over reverse, upper triangle)", "h", list(distinct),
-                                hessian_names))
-        first = next(slots)  # the slot of the Hessian's first output
-
-        def cell(i: int, j: int) -> str:
-            found = upper.get((min(i, j), max(i, j)), 0.0)
-            return format_number(found) if isinstance(found, float) else f"{{{first + found}}}"
-
-        if n <= MAX_LITERAL_MATRIX and not any(p.is_array for p in wrt):
-            parts.append(tuple_text([tuple_text([cell(i, j) for j in range(n)]) for i in range(n)]))
-        else:
-            cells = [(i, j, found) for (i, j), found in upper.items()]
-            parts.append(f"_matrix{tuple_text([f'{{{first + k}}}' for k in range(len(distinct))])}")
+        section, text, cells = _hessian_layout(derived.hessian, w_names, next(slots), any(p.is_array for p in wrt))
+        sections.append(section)
+        parts.append(text)
     if aux_slots:
         parts.append(tuple_text(aux_slots))
     return Layout(sections, ", ".join(parts), cells)
