@@ -82,7 +82,7 @@ def _formatter(template: Any) -> Callable[[list[str]], str]:
     return lambda parts: text.format(*parts)
 
 
-class _TemplateCache:
+class TemplateCache:
     """Each op's template for a param, and its formatter, looked up once: ops without a param
     print the same template every time, and an integer param (``x**2``) recurs all over a graph."""
 
@@ -168,7 +168,7 @@ class _Emitter:
         self.in_place = backend.in_place and not any(op.user for op in self.ops_used)
         # ``uses`` is counted down as lines are written: by then it has been read for each node.
         self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
-        self.template_of = _TemplateCache(backend)
+        self.template_of = TemplateCache(backend)
         self.depends = _dependencies(order, params) if self.in_place else {}
         self.body: list[str] = []
         self.body_nodes: dict[int, Expr] = {}
@@ -373,7 +373,7 @@ def _section_starts(sections: Sequence[Section], order: list[Expr]) -> dict[int,
     return starts
 
 
-def _render(node: Expr, template_of: _TemplateCache, text_of: Mapping[Expr, _Text]) -> _Text:
+def _render(node: Expr, template_of: TemplateCache, text_of: Mapping[Expr, _Text]) -> _Text:
     """How ``node`` reads inline, from its template and its arguments' texts: the hot loop's
     work (``_Emitter._render_nodes``, which also names arguments and gathers temporaries),
     formatting the template's parts the same way."""
@@ -406,7 +406,7 @@ def find_failing_node(line_node: Expr, line_nodes: Mapping[int, Expr], source_li
         text_of[node] = (source_lines[lineno - 1].split(None, 1)[0], ATOM, 0)
     pending = [n for n in topological_order([line_node]) if n not in text_of or n is line_node]
     holding = None  # the first (innermost, arguments coming first) node whose code holds the span
-    template_of = _TemplateCache(backend)
+    template_of = TemplateCache(backend)
     for node in pending:
         if node.op is CONST:
             text_of[node] = _literal(node.param)

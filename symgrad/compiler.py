@@ -16,6 +16,7 @@ structure of the graph (LRU, see ``set_cache_size``) and pickle as graph and sou
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import reprlib
@@ -32,13 +33,13 @@ from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
 from symgrad.lru import LRUCache, memoised
 from symgrad.ops import SYMBOL
-from symgrad.pipeline import CompileStats, Derived, Options, derive, generate, no_gc_pauses
+from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses
 from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
 from symgrad.shapes import Parameter
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 7
+CODEGEN_VERSION = 8
 
 
 class CompiledFunction(functools.partial):
@@ -155,7 +156,7 @@ class CompiledFunction(functools.partial):
             "graph": (records, roots), "n_outputs": len(self.outputs), "n_derived": len(derived),
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order,
             "outputs": self._options.outputs, "output_shape": list(self._options.output_shape),
-            "bare_gradient": self._options.bare_gradient,
+            "bare_gradient": self._options.bare_gradient, "strategy": self._options.strategy,
             "wrt_shapes": [(p.name, list(p.shape)) for p in self.wrt_parameters],
             "param_shapes": [(p.name, list(p.shape)) for p in self.parameters],
             "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
@@ -185,6 +186,7 @@ _STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "outputs": lambda v: type(v) is str and v in ("one", "list", "array"),
     "output_shape": lambda v: _is_shape(v),
     "bare_gradient": lambda v: type(v) is bool,
+    "strategy": lambda v: type(v) is str and v in STRATEGIES,
     **{field: lambda v: type(v) is list and all(type(p) in (tuple, list) and len(p) == 2 and type(p[0]) is str
                                                 and _is_shape(p[1]) for p in v)
        for field in ("wrt_shapes", "param_shapes")},
@@ -224,9 +226,9 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     params = _parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
-                      tuple(state["output_shape"]), state["bare_gradient"])
+                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"])
     full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
-    emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, CompileStats())
+    emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:
         raise SymgradError(
             "refusing to load a compiled function: its stored source is not what symgrad generates from its "
@@ -327,6 +329,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     backend: str = "python",
     batch: Any = None,
     reduce: str | None = None,
+    strategy: str = "auto",
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
@@ -344,6 +347,11 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     ``batch`` names the inputs that carry samples (symbols, arrays of symbols,
     or their names: see ``symgrad.shapes`` for array parameters there),
     ``reduce`` is None (per-sample values and gradients), ``"sum"`` or ``"mean"``.
+
+    ``strategy``: ``"straight"`` writes a line per shared node; ``"vectorised"`` one NumPy
+    operation per group of nodes that compute the same op over arguments of the same kind
+    (``symgrad.vectorise``); ``"auto"`` picks from the graph's shape (``fn.stats`` says which
+    and why).
 
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
@@ -370,9 +378,27 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
     arrays.check_reduction(reduce)
     key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, order, name, annotate, backend,
-                    reduce) if cache else None
-    settings = (name, annotate, form, output_shape, backend, reduce)
+                    reduce, strategy) if cache else None
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
+    settings = (name, annotate, form, output_shape, backend, reduce, strategy)
     return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings))
+
+
+def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
+               options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Any, dict[str, Any]]:
+    """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
+    emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
+    if "vectorised" in helper_spec:
+        straight = dataclasses.replace(options, strategy="straight")
+
+        def fallback() -> Callable[..., Any]:
+            with no_gc_pauses():
+                found = generate(outputs, derived, wrt, params, straight, full_order, CompileStats())
+                return run(*found[:1], shapes.flat(params), "straight", found[1]).function
+
+        helper_spec["fallback"] = fallback
+    return emitted, helper_spec
 
 
 def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
@@ -389,18 +415,18 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
-                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None]) -> CompiledFunction:
+                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str]) -> CompiledFunction:
     with no_gc_pauses():
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
-        name, annotate, form, output_shape, backend, reduce = settings
+        name, annotate, form, output_shape, backend, reduce, strategy = settings
         bare = len(wrt_params) == 1 and wrt_params[0].is_array and not isinstance(wrt, (list, tuple))
         batch_symbols = shapes.batch_symbols(batch, params)
-        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare)
+        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
-        emitted, helper_spec = generate(outputs, derived, wrt_params, params, options, full_order, stats)
+        emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock

@@ -9,10 +9,11 @@ import gc
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from symgrad import vectorise
 from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
@@ -37,6 +38,7 @@ class CompileStats:
     rewrites: RewriteStats = field(default_factory=RewriteStats)
     shared_nodes: int = 0
     lines: int = 0
+    strategy: str = "straight"  # the code's strategy and why (symgrad.vectorise.choose)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def _rules(self) -> str:
@@ -54,6 +56,7 @@ class CompileStats:
             f"dead nodes dropped     {self.rewrites.dead}",
             f"shared nodes (CSE)     {self.shared_nodes} computed once, used more than once",
             f"lines of code          {self.lines}",
+            f"strategy               {self.strategy}",
             f"time                   {stages}",
         ])
 
@@ -70,6 +73,7 @@ class Options:
     reduce: str | None
     output_shape: tuple[int, ...] = ()  # of an "array" of outputs
     bare_gradient: bool = False  # wrt was one array of symbols: its gradient is returned alone, not in a tuple
+    strategy: str = "auto"  # "straight", "vectorised", or "auto": chosen from the graph's shape
 
     @property
     def several(self) -> bool:
@@ -153,7 +157,12 @@ def _constant_text(node: Expr) -> str:
     return format_number(float(node.param))
 
 
-def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool) -> str:
+def _same(entry: Any) -> Any:
+    return entry
+
+
+def _gradient_text(slots: Sequence[Any], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool,
+                   scalar: Callable[[Any], str], pack: Callable[[list[Any], tuple[int, ...]], str]) -> str:
     """The return text of the derivatives ``slots`` (C order over ``shape`` + the flat ``wrt``
     elements): one entry per parameter, a float, or an array of ``shape`` + its shape."""
     entries, start = [], 0
@@ -162,8 +171,23 @@ def _gradient_text(slots: Sequence[str], wrt: Sequence[Parameter], shape: tuple[
         n = len(p.elements)
         picked = [slots[k * row + start + i] for k in range(math.prod(shape)) for i in range(n)]
         start += n
-        entries.append(packed_text(picked, shape + p.shape) if p.is_array or shape else picked[0])
+        entries.append(pack(picked, shape + p.shape) if p.is_array or shape else scalar(picked[0]))
     return entries[0] if bare else tuple_text(entries)
+
+
+def return_parts(values: Sequence[Any], rows: Sequence[Sequence[Any]], wrt: Sequence[Parameter], options: Options,
+                 scalar: Callable[[Any], str] = _same, pack: Callable[[list[Any], tuple[int, ...]], str] = packed_text
+                 ) -> list[str]:
+    """The texts of the values and the gradient (or Jacobian) in a compiled function's return,
+    from their entries: ``scalar`` writes a float's, ``pack`` an array's of a shape."""
+    bare = options.bare_gradient
+    if options.outputs == "array":
+        return [pack(list(values), options.output_shape),
+                _gradient_text([s for row in rows for s in row], wrt, options.output_shape, bare, scalar, pack)]
+    texts = [_gradient_text(row, wrt, (), bare, scalar, pack) for row in rows]
+    if options.several:
+        return [tuple_text([scalar(v) for v in values]), tuple_text(texts)]
+    return [scalar(values[0]), texts[0]]
 
 
 def _hessian_layout(hessian: list[list[Expr]], w_names: list[str], first: int, blocks: bool
@@ -227,12 +251,7 @@ def arrange(derived: Derived, wrt: Sequence[Parameter], options: Options) -> Lay
     sections.append(Section(heading, "g", entries, grad_names))
     width = len(w_names)
     rows = [texts[k * width : (k + 1) * width] for k in range(len(derived.jacobian))]
-    if shaped:
-        parts = [packed_text(value_slots, options.output_shape),
-                 _gradient_text([s for row in rows for s in row], wrt, options.output_shape, options.bare_gradient)]
-    else:
-        texts = [_gradient_text(row, wrt, (), options.bare_gradient) for row in rows]
-        parts = [tuple_text(value_slots) if several else value_slots[0], tuple_text(texts) if several else texts[0]]
+    parts = return_parts(value_slots, rows, wrt, options)
 
     cells = None
     if derived.hessian is not None:
@@ -249,38 +268,50 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     """The generated source of a derived graph, and the helpers it calls: a pure function of
     its inputs, which unpickling relies on to check a stored source."""
     clock = time.perf_counter()
-    array_code = options.backend == ARRAY.name
     second_order = derived.hessian is not None
-    layout = arrange(derived, wrt, options)
-    symbols = flat(params)
-    position = {p: i for i, p in enumerate(symbols)}
-    wrt_positions = [position[w] for w in flat(wrt)]
-    if array_code:
-        sums = None
-        if options.reduce is not None:
-            sums, layout.sections[1] = BatchSums.of(layout.sections, full_order)
-            full_order = without_unused(full_order, sums.replaced)
-        layout.returns = array_returns(len(derived.aux), wrt_positions, sums)
+    found, stats.strategy = _strategy(derived, params, options, full_order)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.several:
         what, suffix = "values and jacobian", "_jacobian"
 
     def header(names: dict[Expr, str]) -> str:
-        shown_wrt = [identifier(p.name) if p.is_array else names[p.elements[0]] for p in wrt[:_HEADER_NAMES]]
+        shown_wrt = [names.get(p.elements[0]) or identifier(p.name) for p in wrt[:_HEADER_NAMES]]
         if len(wrt) > _HEADER_NAMES:
             shown_wrt.append(f"... {len(wrt)} in all")
         wrt_text = ", ".join(shown_wrt)
         shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
         return f"{what} wrt ({wrt_text}) of {shown}"
 
+    if found is not None:
+        emitted, helper_spec = _vectorised(f"{options.name}{suffix}", found, derived, wrt, params, options,
+                                           header({}))
+    else:
+        emitted, helper_spec = _straight(f"{options.name}{suffix}", derived, wrt, params, options, full_order,
+                                         header)
+        stats.shared_nodes = emitted.shared
+    stats.lines = emitted.source.count("\n")
+    stats.seconds["emit"] = time.perf_counter() - clock
+    return emitted, helper_spec
+
+
+def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
+              full_order: list[Expr], header: Callable[[dict[Expr, str]], str]) -> tuple[Emitted, dict[str, Any]]:
+    """Straight-line code: a line per shared node (``symgrad.codegen``)."""
+    layout = arrange(derived, wrt, options)
+    position = {p: i for i, p in enumerate(flat(params))}
+    wrt_positions = [position[w] for w in flat(wrt)]
+    array_code = options.backend == ARRAY.name
+    if array_code:
+        sums = None
+        if options.reduce is not None:
+            sums, layout.sections[1] = BatchSums.of(layout.sections, full_order)
+            full_order = without_unused(full_order, sums.replaced)
+        layout.returns = array_returns(len(derived.aux), wrt_positions, sums)
     arrays_in = any(p.is_array for p in params)
-    emitted = emit_function(f"{options.name}{suffix}", symbols, layout.sections, layout.returns,
+    emitted = emit_function(name, flat(params), layout.sections, layout.returns,
                             annotate=options.annotate, header=header, order=full_order,
                             backend=BACKENDS[options.backend], batch=options.batch,
                             signature=params if arrays_in else None)
-    stats.lines = emitted.source.count("\n")
-    stats.shared_nodes = emitted.shared
-    stats.seconds["emit"] = time.perf_counter() - clock
     helper_spec: dict[str, Any] = {}
     if layout.matrix_cells is not None:
         blocks = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
@@ -288,6 +319,37 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     if array_code:
         helper_spec["arrays"] = array_helper_spec(options.reduce, wrt, params, options.bare_gradient)
     return emitted, helper_spec
+
+
+STRATEGIES = ("auto", "straight", "vectorised")
+
+
+def _strategy(derived: Derived, params: Sequence[Parameter], options: Options, order: list[Expr]
+              ) -> tuple[vectorise.Plan | None, str]:
+    """The vectorised plan of the code (None: straight-line code), and why."""
+    if options.strategy != "straight":
+        unsupported = "order=2" if derived.hessian is not None else \
+            "backend='numpy'" if options.backend == ARRAY.name else None
+        if unsupported is not None:
+            if options.strategy == "vectorised":
+                raise ValueError(f"strategy='vectorised' does not take {unsupported} yet; use 'straight' or 'auto'")
+            return None, f"auto: straight-line for {unsupported}"
+    return vectorise.choose(order, params, derived.roots(), options.strategy)
+
+
+def _vectorised(name: str, found: vectorise.Plan, derived: Derived, wrt: Sequence[Parameter],
+                params: Sequence[Parameter], options: Options, header: str) -> tuple[Emitted, dict[str, Any]]:
+    slots = found.slots
+
+    def returns(writer: Any) -> str:
+        parts = return_parts([slots[v] for v in derived.values], [[slots[e] for e in row] for row in derived.jacobian],
+                             wrt, options, vectorise.scalar_text, lambda s, shape: vectorise.packed(writer, s, shape))
+        if derived.aux:
+            parts.append(tuple_text([vectorise.scalar_text(slots[a]) for a in derived.aux]))
+        return ", ".join(parts)
+
+    emitted, arrays = vectorise.emit_vectorised(name, found, params, returns, f"{header}; {found.size} slots")
+    return emitted, {"vectorised": arrays}
 
 
 _gc_pause = Switch("set_gc_pause")  # whether compiling pauses the cyclic GC

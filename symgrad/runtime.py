@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays, shapes
+from symgrad import arrays, shapes, vectorise
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -145,6 +145,8 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     if spec and "matrix" in spec:
         n, cells, blocks, bare = spec["matrix"]
         found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
+    if spec and "vectorised" in spec:
+        found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

@@ -333,6 +333,15 @@ def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
     return array.ravel().tolist()
 
 
+def flat_values(value: Any, name: str, shape: tuple[int, ...]) -> Any:
+    """The values of the array parameter ``name`` in C order: a float64 array of ``shape`` as a
+    flat view, anything else through ``elements`` (converted, or an error naming it)."""
+    numpy = numpy_module()
+    if type(value) is numpy.ndarray and value.dtype == numpy.float64 and value.shape == shape:
+        return value.ravel()
+    return elements(value, name, shape)
+
+
 def packed(values: Sequence[float], shape: tuple[int, ...]) -> Any:
     """``values`` (C order) as a float64 array of ``shape``."""
     numpy = numpy_module()
