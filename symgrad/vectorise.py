@@ -233,7 +233,7 @@ def emit_vectorised(name: str, found: Plan, params: Sequence[Parameter], returns
                     header: str) -> tuple[Emitted, dict[str, Any]]:
     """The source of the plan's function and the data it reads (index arrays, constants)."""
     writer = _Writer(found)
-    namer = Namer(reserved_names() | {"v"})
+    namer = Namer(reserved_names() | {"v", "finite"})
     name = namer.claim(identifier(name))
     names = [namer.claim(identifier(p.name)) for p in params]
     scalar_names = [n for n, p in zip(names, params) if not p.is_array]
@@ -252,9 +252,10 @@ def emit_vectorised(name: str, found: Plan, params: Sequence[Parameter], returns
         lines.append(f"    v[{first}:{first + len(constants)}] = _constants")
     lines.append("    with _quiet():  # NumPy's inf and nan where math raises: see below")
     templates = TemplateCache(ARRAY)
-    lines.extend(["    " + writer.group_line(g, templates) for g in found.groups] or ["        pass"])
+    lines.extend("    " + writer.group_line(g, templates) for g in found.groups)
     # A sum is finite only if every slot is (a huge one may overflow it: the fallback is then merely slower).
-    lines.append("    if not _isfinite(_sum(v)):  # the straight-line code raises, or returns what it returns")
+    lines.append("        finite = _isfinite(_sum(v))")
+    lines.append("    if not finite:  # the straight-line code raises, or returns what it returns")
     lines.append(f"        return _straight({', '.join(names)})")
     lines.append(f"    return {returns(writer)}")
     source = "\n".join(lines) + "\n"

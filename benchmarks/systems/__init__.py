@@ -18,6 +18,7 @@ SYSTEMS = [
     "hand_written",
     "symgrad_scalar",
     "symgrad_arrays",
+    "symgrad_vectorised",
     "micrograd_eager",
     "sympy_lambdify",
     "symengine_lambdify",

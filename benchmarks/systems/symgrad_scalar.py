@@ -1,4 +1,4 @@
-"""symgrad: build the graph, derive, rewrite, emit one Python function, compile it."""
+"""symgrad: build the graph, derive, rewrite, emit one straight-line Python function, compile it."""
 
 import symgrad as sg
 from benchmarks import tasks
@@ -22,19 +22,19 @@ def _flat(fn, point):
 
 def micrograd(size):
     a, b = sg.symbols("a b")
-    fn = sg.compile(tasks.micrograd_expression(a, b, sg.relu), wrt=[a, b])
+    fn = sg.compile(tasks.micrograd_expression(a, b, sg.relu), wrt=[a, b], strategy="straight")
     return _flat(fn, tasks.MICROGRAD_POINT)
 
 
 def rosenbrock(n):
     xs = [sg.symbol(f"x{i}") for i in range(n)]
-    fn = sg.compile(tasks.rosenbrock_expression(xs), wrt=xs)
+    fn = sg.compile(tasks.rosenbrock_expression(xs), wrt=xs, strategy="straight")
     return _flat(fn, tasks.rosenbrock_point(n))
 
 
 def chain(depth):
     x0 = sg.symbol("x0")
-    fn = sg.compile(tasks.chain_expression(x0, depth, sg.sin), wrt=[x0])
+    fn = sg.compile(tasks.chain_expression(x0, depth, sg.sin), wrt=[x0], strategy="straight")
     return _flat(fn, [tasks.CHAIN_START])
 
 
