@@ -377,11 +377,13 @@ def power(base: Any, exponent: Any) -> Expr:
     An integral exponent (``2`` or ``2.0``) is ``int_power``; another number is
     ``real_power``; an expression is ``expr_power``.
     """
+    if type(base) is Expr and type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
+        return make(int_power, (base,), exponent)
     if is_array(exponent) or is_array(base):
         return NotImplemented  # NumPy's reflected operator applies it element-wise
     if type(base) is not Expr:
         base = as_expr(base, "** base")
-    if type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
+    if type(exponent) is int and exponent.bit_length() <= 53:
         return make(int_power, (base,), exponent)
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
@@ -399,14 +401,15 @@ def power(base: Any, exponent: Any) -> Expr:
 
 def _binary(op: Op, a: Any, b: Any) -> Expr:
     # The hot path of building graphs: skip the generic argument handling.
-    if type(a) is not Expr:
-        if is_array(a):
+    try:
+        if type(a) is not Expr:
+            a = as_expr(a, op.name)
+        if type(b) is not Expr:
+            b = as_expr(b, op.name)
+    except TypeError:
+        if is_array(a) or is_array(b):
             return NotImplemented  # NumPy's reflected operator applies the op element-wise
-        a = as_expr(a, op.name)
-    if type(b) is not Expr:
-        if is_array(b):
-            return NotImplemented
-        b = as_expr(b, op.name)
+        raise
     return make(op, (a, b))
 
 
