@@ -37,6 +37,10 @@ def test_generated_sources_shown_in_the_readme_are_what_symgrad_emits():
     assert micrograd.source in shown
     assert hessian.source in shown
     assert arrays.source in shown
+    v = sg.vector("x", 6)
+    vectorised = sg.compile(sum(100 * (v[i + 1] - v[i] ** 2) ** 2 + (1 - v[i]) ** 2 for i in range(5)), wrt=v,
+                            strategy="vectorised")
+    assert vectorised.source in shown
 
 
 def test_the_readmes_hessian_and_hvp_numbers():
