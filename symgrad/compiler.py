@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from symgrad import arrays, shapes
+from symgrad import arrays, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -106,22 +106,42 @@ class CompiledFunction(functools.partial):
     @functools.cached_property
     def _forward_program(self) -> Program:
         with self._forward_lock:
-            options = self._options
-            names = [f"value_{i}" for i in range(len(self.value_exprs))] if options.several else ["value"]
-            slots = [f"{{{i}}}" for i in range(len(names))]
-            returns = {"one": "{0}", "list": tuple_text(slots)}.get(options.outputs) or \
-                shapes.packed_text(slots, options.output_shape)
-            array_code = self.backend == ARRAY.name
-            if array_code:
-                returns = array_returns(0, [], gradient=False)
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
-            emitted = emit_function(
-                self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
-                header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
-                signature=self.parameters if any(p.is_array for p in self.parameters) else None,
-            )
-            spec = {"arrays": array_helper_spec(self.reduce, None, self.parameters)} if array_code else None
-            return run(emitted, self.params, "forward", spec)
+            if self.backend != ARRAY.name:  # a wide graph's value is vectorised as its gradient is
+                values = list(self.value_exprs)
+                found, _ = vectorise.choose(topological_order(values), self.parameters, values, self._options.strategy)
+                if found is not None:
+                    emitted, arrays = vectorise.emit_vectorised(
+                        self.name, found, self.parameters, lambda writer: self._vectorised_values(found, writer),
+                        f"value of {shown}")
+                    spec = {"vectorised": arrays, "fallback": lambda: self._straight_forward(shown).function}
+                    return run(emitted, self.params, "forward", spec)
+            return self._straight_forward(shown)
+
+    def _vectorised_values(self, found: vectorise.Plan, writer: Any) -> str:
+        slots = [found.slots[v] for v in self.value_exprs]
+        outputs = self._options.outputs
+        if outputs == "array":
+            return vectorise.packed(writer, slots, self._options.output_shape)
+        texts = [vectorise.scalar_text(s) for s in slots]
+        return texts[0] if outputs == "one" else tuple_text(texts)
+
+    def _straight_forward(self, shown: str) -> Program:
+        options = self._options
+        names = [f"value_{i}" for i in range(len(self.value_exprs))] if options.several else ["value"]
+        slots = [f"{{{i}}}" for i in range(len(names))]
+        returns = {"one": "{0}", "list": tuple_text(slots)}.get(options.outputs) or \
+            shapes.packed_text(slots, options.output_shape)
+        array_code = self.backend == ARRAY.name
+        if array_code:
+            returns = array_returns(0, [], gradient=False)
+        emitted = emit_function(
+            self.name, self.params, [Section("", "t", list(self.value_exprs), names)], returns,
+            header=lambda _names: f"value of {shown}", backend=BACKENDS[self.backend], batch=self.batch,
+            signature=self.parameters if any(p.is_array for p in self.parameters) else None,
+        )
+        spec = {"arrays": array_helper_spec(self.reduce, None, self.parameters)} if array_code else None
+        return run(emitted, self.params, "forward", spec)
 
     @property
     def forward(self) -> Callable[..., Any]:

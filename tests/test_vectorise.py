@@ -156,3 +156,16 @@ def test_a_random_wide_graph_computes_what_straight_line_code_computes(body, see
     scale = 1 + abs(want_value) + float(np.abs(want_gradient).max(initial=0.0))
     assert abs(value - want_value) <= 1e-12 * scale or (math.isnan(value) and math.isnan(want_value))
     np.testing.assert_allclose(gradient, want_gradient, rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_the_value_alone_of_a_wide_graph_is_vectorised_too():
+    fn = sg.compile(rosenbrock(X), wrt=X)
+    assert "v[" in fn.forward_source and fn.forward(POINT) == fn(POINT)[0]
+
+
+def test_the_value_alone_falls_back_to_straight_line_code_on_inf():
+    fn = sg.compile(sg.log(X).sum(), wrt=X)
+    point = np.ones(1000)
+    point[5] = 0.0
+    with pytest.raises(sg.EvaluationError, match=r"log\(x\[5\]\)"):
+        fn.forward(point)
