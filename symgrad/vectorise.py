@@ -39,8 +39,13 @@ from symgrad.ops import CONST, add, sub
 from symgrad.shapes import Parameter, flat_values
 
 INLINE_TERMS = 8  # a sum of more terms is one numpy.sum
-VECTORISE_FROM = 2000  # nodes: "auto" vectorises graphs at least this big ...
-MIN_WIDTH = 16  # ... whose groups hold at least this many nodes on average
+VECTORISE_FROM = 1000  # nodes: "auto" plans graphs at least this big (smaller ones never gain) ...
+# ... and vectorises those it expects to run faster, by a cost model in nanoseconds per call
+# (fitted with benchmarks/bench_vectorised.py's sizes; the README has the figures).
+STRAIGHT_NS_PER_NODE = 12.0
+VECTOR_NS_PER_NODE = 0.9
+VECTOR_NS_PER_GROUP = 450.0
+VECTOR_NS_PER_CALL = 4500.0
 
 
 @dataclass
@@ -153,10 +158,16 @@ def choose(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence
             raise ValueError("strategy='vectorised' needs every op to have an array form "
                              "(a primitive needs array_impl=)")
         return None, "auto: an op has no array form"
-    reason = f"{len(found.groups)} groups over {found.size - found.leaves} computed nodes ({found.width:.0f} per group)"
-    if requested == "auto" and found.width < MIN_WIDTH:
-        return None, f"auto: {reason}, narrower than {MIN_WIDTH}"
-    return found, f"{'auto' if requested == 'auto' else 'strategy=' + repr(requested)}: {reason}"
+    computed = found.size - found.leaves
+    reason = f"{len(found.groups)} groups over {computed} computed nodes ({found.width:.0f} per group)"
+    if requested == "auto":
+        straight = STRAIGHT_NS_PER_NODE * computed
+        vectorised = VECTOR_NS_PER_CALL + VECTOR_NS_PER_GROUP * len(found.groups) + VECTOR_NS_PER_NODE * computed
+        estimate = f"estimated {vectorised / 1e3:.3g} µs a call vectorised, {straight / 1e3:.3g} µs straight-line"
+        if vectorised >= straight:
+            return None, f"auto: {reason}; {estimate}"
+        return found, f"auto: {reason}; {estimate}"
+    return found, f"strategy={requested!r}: {reason}"
 
 
 class _Writer:
