@@ -100,11 +100,13 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
         for e in p.elements:
             group_of[e] = number
             slots.setdefault(e, len(slots))
-    for node in order:
-        if node.op is CONST:
-            group_of[node] = 0
-            slots.setdefault(node, len(slots))
+    constants = [node for node in order if node.op is CONST]
+    group_of.update(dict.fromkeys(constants, 0))
+    for node in constants:
+        slots[node] = len(slots)
     leaves = len(slots)
+    skipped = dict.fromkeys(absorbed, _ABSORBED)  # a node's sum, or that a sum absorbed it
+    skipped.update(sums)
     numbers: dict[Any, int] = {}  # a group's key -> its number: keys hold numbers, never keys
     groups: list[_Group] = []
     depth = [0] * (len(params) + 1)
@@ -113,9 +115,11 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
     array_ops: set[Any] = set()
     for node in order:
         args = node.args
-        if not args or node in absorbed:
+        if not args:
             continue
-        terms = sums.get(node)
+        terms = skipped.get(node)
+        if terms is _ABSORBED:
+            continue
         if terms is None:
             op = node.op
             if op not in array_ops:
@@ -143,6 +147,7 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
 
 
 _args_of = operator.attrgetter("args")
+_ABSORBED: Any = object()  # in place of a sum: a node a sum absorbed
 
 
 def choose(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[Expr], requested: str
