@@ -10,8 +10,8 @@ value, broadcast); where they do not, a precomputed index array gathers them.
 
 Left-deep chains of ``+`` and ``-`` whose inner links are used once are one sum: up to
 ``INLINE_TERMS`` terms are written out left to right, as the straight-line code adds them (the
-same rounding); a longer sum (``sum(...)`` over a loop) is one ``numpy.sum`` of its terms, whose
-pairwise summation can change the last bits (it is usually the more accurate).
+same rounding); a longer sum (``sum(...)`` over a loop) is one ``numpy.add.reduce`` of its terms,
+whose pairwise summation can change the last bits (it is usually the more accurate).
 
 Ops compute with NumPy's functions (``numpy.exp``...), which may differ from ``math``'s in the
 last bit. NumPy gives inf or nan where ``math`` raises: when any slot of ``v`` is not finite,
@@ -38,7 +38,7 @@ from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, add, sub
 from symgrad.shapes import Parameter, flat_values
 
-INLINE_TERMS = 8  # a sum of more terms is one numpy.sum
+INLINE_TERMS = 8  # a sum of more terms is one numpy.add.reduce
 VECTORISE_FROM = 1000  # nodes: "auto" plans graphs at least this big (smaller ones never gain) ...
 # ... and vectorises those it expects to run faster, by a cost model in nanoseconds per call
 # (fitted with benchmarks/bench_vectorised.py's sizes; the README has the figures).
@@ -183,7 +183,8 @@ class _Writer:
         self.arrays: dict[str, Any] = {}  # index arrays and constants the code reads, by name
         self._index_names: dict[tuple[int, ...], str] = {}
 
-    def _index(self, positions: Sequence[int]) -> str:
+    def index(self, positions: Sequence[int]) -> str:
+        """The name of an index array holding ``positions`` (one per distinct tuple)."""
         key = tuple(positions)
         name = self._index_names.get(key)
         if name is None:
@@ -200,7 +201,7 @@ class _Writer:
         if step > 0 and all(b - a == step for a, b in itertools.pairwise(positions)):
             stop = first + step * len(positions)
             return f"v[{first}:{stop}]" if step == 1 else f"v[{first}:{stop}:{step}]"
-        return f"v[{self._index(positions)}]"
+        return f"v[{self.index(positions)}]"
 
     def operands(self, streams: Sequence[Sequence[Expr]]) -> list[str]:
         """The texts of a group's operands: a constant the same for every member as a literal,
@@ -288,7 +289,7 @@ def scalar_text(slot: int) -> str:
 def packed(writer: _Writer, slots: Sequence[int], shape: tuple[int, ...]) -> str:
     """A float64 array of ``shape`` holding the slots: a copy, so that no result keeps the buffer alive."""
     if len(slots) == 1 or all(s == slots[0] for s in slots):
-        text = f"v[{writer._index(slots)}]"  # a gather makes a new array
+        text = f"v[{writer.index(slots)}]"  # a gather makes a new array
     else:
         text = writer.stream(slots)
         if not text.startswith("v[_i"):
