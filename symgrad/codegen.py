@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from symgrad import chunks
+from symgrad.array_code import ARRAY_LOCALS
 from symgrad.backends import BASE_NAMESPACE_NAMES, PYTHON, Backend, reserved_names
 from symgrad.expr import Expr, to_text, topological_order
 from symgrad.literals import format_number
@@ -320,12 +322,21 @@ class _Emitter:
         batch_texts = [self.param_text[p.elements[0]] for p in self.signature if p.elements[0] in batch_set]
         lines.extend(self.backend.prologue(function_name, param_names, scalar_names, batch_texts, unpack))
         lines.append("    try:")
-        offset = len(lines) + 1  # 1-based line number of body[0]
-        lines.extend(body)
+        if len(body) > chunks.CHUNK_LINES:  # compiled a chunk at a time (symgrad.chunks)
+            prologue = [*param_names, *self.param_text.values(), *ARRAY_LOCALS]
+            calls, chunk_lines, where = chunks.chunked(body, prologue, chunks.CHUNK_LINES, _INDENT)
+            lines.extend(calls)
+            offset = len(lines) + 3  # 1-based line number of chunk_lines[0], after the except clause
+            line_nodes = {offset + where[i]: node for i, node in self.body_nodes.items()}
+        else:
+            offset = len(lines) + 1  # 1-based line number of body[0]
+            lines.extend(body)
+            chunk_lines = []
+            line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
         lines.append("    except (ArithmeticError, ValueError) as _error:")
         lines.append("        raise _explain(_error) from _error")
+        lines.extend(chunk_lines)
         source = "\n".join(lines) + "\n"
-        line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
         if len(scalar_names) < len(param_names) or "_fromiter(" in returns:  # returns: symgrad's text, never a label
             namespace_names |= self.backend.array_names

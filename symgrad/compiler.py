@@ -39,7 +39,7 @@ from symgrad.sections import Section, tuple_text
 from symgrad.shapes import Parameter
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 8
+CODEGEN_VERSION = 9
 
 
 class CompiledFunction(functools.partial):

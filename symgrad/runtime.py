@@ -63,14 +63,15 @@ class Program:
 
 def _failure_location(error: BaseException, filename: str) -> tuple[int, str | None, dict[str, Any]]:
     """Line number in the generated file where ``error`` arose, the failing code span, and the
-    locals of the generated function there (its inputs among them)."""
+    locals of the generated function there (its inputs among them: a chunk's caller's)."""
     tb = error.__traceback__
     lineno, span, local_values = 0, None, {}
     while tb is not None:
         code = tb.tb_frame.f_code
         if code.co_filename == filename:
             lineno = tb.tb_lineno
-            local_values = tb.tb_frame.f_locals
+            if not code.co_name.startswith("_chunk"):  # a chunk's caller has the inputs
+                local_values = tb.tb_frame.f_locals
             positions = list(code.co_positions())
             index = tb.tb_lasti // 2
             if 0 <= index < len(positions):
@@ -127,8 +128,7 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
         namespace.update(shapes.array_names())
     namespace["_explain"] = _explainer(holder)
     namespace.update(_helpers(helper_spec))
-    code = builtins.compile(emitted.source, filename, "exec")
-    exec(code, namespace)
+    _compile_each(emitted.source, filename, namespace)
     function = namespace[emitted.function_name]
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
@@ -136,6 +136,27 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
     program = Program(emitted, params, filename, function)
     holder.append(program)
     return program
+
+
+def _compile_each(source: str, filename: str, namespace: dict[str, Any]) -> None:
+    """Compile and run ``source`` one top-level ``def`` at a time (a long function's chunks:
+    ``symgrad.chunks``), so ``compile()`` never sees more than one; each function's line numbers
+    are then moved to where its ``def`` is in ``source``, as tracebacks and ``linecache`` read them."""
+    starts = [0]
+    at = source.find("\ndef ")
+    while at >= 0:
+        starts.append(at + 1)
+        at = source.find("\ndef ", at + 1)
+    if len(starts) == 1:
+        exec(builtins.compile(source, filename, "exec"), namespace)
+        return
+    line = 1
+    for begin, end in itertools.pairwise([*starts, len(source)]):
+        block = source[begin:end]
+        exec(builtins.compile(block, filename, "exec"), namespace)
+        function = namespace[block[4:block.index("(")]]
+        function.__code__ = function.__code__.replace(co_firstlineno=function.__code__.co_firstlineno + line - 1)
+        line += block.count("\n")
 
 
 def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
