@@ -17,10 +17,8 @@ import itertools
 import re
 from collections.abc import Iterable
 
-# Measured on a chain of 10^5 steps (240,000 lines; value and gradient): compile() takes 1.4-1.7 s in
-# chunks of 1,000-10,000 lines, 2.2 s in chunks of 30,000, 2.6 s in chunks of 100,000 (2.3 s for one
-# function, which peaks at 1.2 GB against 0.5 GB); per call, chunk sizes from 1,000 up are within
-# noise of each other and within 10% of one function. Fewer, longer chunks pass fewer values between them.
+# compile()'s time and memory are flat up to about this many lines a chunk and grow above it (the
+# README's "Wide graphs" has the figures); fewer, longer chunks pass fewer values between them.
 CHUNK_LINES = 10_000
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _PER_LINE = 16  # names per line of a chunk's loads
