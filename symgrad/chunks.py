@@ -1,7 +1,7 @@
 """A long body in chunks: separate top-level functions, each compiled on its own.
 
 CPython's ``compile()`` of one function takes time and memory that grow faster than its
-length (a 10^5-line function takes GBs), so the body of a function over ``CHUNK_LINES`` lines
+length (a 10^5-line function takes GBs), so the body of a function over ``CHUNK_FROM`` lines
 is cut, at line boundaries, into ``_chunk0``, ``_chunk1``... which the function calls in order
 inside its ``try``. The code stays straight-line: each chunk takes the parameters it reads and
 the tuples of the earlier chunks it reads from, and returns, as one tuple, the values it
@@ -20,6 +20,9 @@ from collections.abc import Iterable
 # compile()'s time and memory are flat up to about this many lines a chunk and grow above it (the
 # README's "Wide graphs" has the figures); fewer, longer chunks pass fewer values between them.
 CHUNK_LINES = 10_000
+# A shorter body compiles as one function: chunks cost a little per call (every value a later chunk
+# reads passes through a tuple), which only a body this long repays in compile() time and memory.
+CHUNK_FROM = 50_000
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _PER_LINE = 16  # names per line of a chunk's loads
 

@@ -322,7 +322,7 @@ class _Emitter:
         batch_texts = [self.param_text[p.elements[0]] for p in self.signature if p.elements[0] in batch_set]
         lines.extend(self.backend.prologue(function_name, param_names, scalar_names, batch_texts, unpack))
         lines.append("    try:")
-        if len(body) > chunks.CHUNK_LINES:  # compiled a chunk at a time (symgrad.chunks)
+        if len(body) > chunks.CHUNK_FROM:  # compiled a chunk at a time (symgrad.chunks)
             prologue = [*param_names, *self.param_text.values(), *ARRAY_LOCALS]
             calls, chunk_lines, where = chunks.chunked(body, prologue, chunks.CHUNK_LINES, _INDENT)
             lines.extend(calls)

@@ -26,6 +26,7 @@ def _chain(depth, name="x0"):
 def small_chunks(monkeypatch):
     sg.clear_cache()  # a function compiled before would be found again, unchunked
     monkeypatch.setattr(chunks, "CHUNK_LINES", CHUNK)
+    monkeypatch.setattr(chunks, "CHUNK_FROM", CHUNK)
     yield
     sg.clear_cache()
 
@@ -36,6 +37,7 @@ def test_a_chunked_chain_gives_the_unchunked_value_and_gradient_bit_for_bit(monk
     assert "_chunk" not in whole.source
     sg.clear_cache()
     monkeypatch.setattr(chunks, "CHUNK_LINES", CHUNK)
+    monkeypatch.setattr(chunks, "CHUNK_FROM", CHUNK)
     cut = sg.compile(expr, wrt=[x0])
     sg.clear_cache()
     assert cut.source.count("\ndef _chunk") > 10
@@ -91,7 +93,7 @@ def test_a_small_function_is_not_chunked_and_its_source_is_unchanged():
     fn = sg.compile(sg.tanh(x * y) + x**2 / y, wrt=[x, y])
     assert "_chunk" not in fn.source and fn.source.count("\ndef ") == 0
     x0, expr = _chain(300)
-    assert len(sg.compile(expr, wrt=[x0]).source.splitlines()) < chunks.CHUNK_LINES
+    assert len(sg.compile(expr, wrt=[x0]).source.splitlines()) < chunks.CHUNK_FROM
     assert "_chunk" not in sg.compile(expr, wrt=[x0]).source
 
 
@@ -100,7 +102,7 @@ def test_the_numpy_backend_is_chunked_too(small_chunks):
     fn = sg.compile(expr, wrt=[x0], backend="numpy")
     assert "_chunk" in fn.source
     sg.clear_cache()
-    chunks.CHUNK_LINES = 10**9
+    chunks.CHUNK_FROM = 10**9
     whole = sg.compile(expr, wrt=[x0], backend="numpy")
     assert "_chunk" not in whole.source
     points = np.linspace(-2.0, 2.0, 7)
@@ -129,7 +131,7 @@ def test_array_parameters_are_passed_to_the_chunks_that_read_them(small_chunks):
     fn = sg.compile(expr, wrt=v)
     assert "_chunk" in fn.source
     sg.clear_cache()
-    chunks.CHUNK_LINES = 10**9
+    chunks.CHUNK_FROM = 10**9
     whole = sg.compile(expr, wrt=v)
     point = np.linspace(-1.0, 1.0, 40)
     value, grad = fn(point)
