@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -133,6 +134,8 @@ def measure(system_name: str, task_name: str, size: int, limit: float, quick: bo
             compile(source, "<symgrad source>", "exec")
             repeats.append(time.perf_counter() - start)
         result["cpython_compile_warm"] = summary(repeats)
+    # The process's peak: its largest set-up (each starts with the previous one's graph released) or its calls.
+    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return result
 
 

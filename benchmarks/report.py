@@ -191,16 +191,18 @@ def markdown(records: list, command: str, seconds: float, plots: list[Path], dir
         if not rows:
             continue
         lines += [f"## {number}. {task.title}", "", f"Per call: {task.call}.", "",
-                  "| size | system | set-up | per call | per call ÷ hand-written | note |", "|---|---|---|---|---|---|"]
+                  "| size | system | set-up | per call | per call ÷ hand-written | peak RSS | note |",
+                  "|---|---|---|---|---|---|---|"]
         for r in rows:
             size = f"{task.size_name}={r.size:,}" if task.size_name else "—"
             relative = _per_hand(records, r) if r.status == "ok" else ""
             note = "" if r.status == "ok" else f"**{r.status}**: {r.result.get('note', '')}"
+            rss = r.result.get("peak_rss")
             lines.append(f"| {size} | {r.label} | {_spread(r.result.get('setup'))} | {_spread(r.result.get('call'))} "
-                         f"| {relative} | {note} |")
+                         f"| {relative} | {f'{rss / 2**20:.0f} MB' if rss else ''} | {note} |")
             if "cpython_compile" in r.result:
                 lines.append(f"| {size} | ↳ CPython compile() of that source | {_spread(r.result['cpython_compile'])} "
-                             f"| | | the floor of emitting Python: a fresh interpreter (a repeat in the same "
+                             f"| | | | the floor of emitting Python: a fresh interpreter (a repeat in the same "
                              f"process: {_spread(r.result.get('cpython_compile_warm'))}) |")
         lines.append("")
     for plot in plots:
