@@ -92,9 +92,13 @@ class Jitted:
             kinds: tuple[Any, ...] = self._all_floats  # the hot path: floats, every one given
             values = list(args)
         else:
-            bound = self.signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            kinds, values = self._kinds(bound.arguments)
+            if not kwargs and len(args) == len(self.arg_names):  # every argument given, in order: no binding
+                arguments = dict(zip(self.arg_names, args))
+            else:
+                bound = self.signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+                arguments = bound.arguments
+            kinds, values = self._kinds(arguments)
         trace = self._traces.get(kinds)
         if trace is None:
             trace = self._traces.put(kinds, self._trace(kinds))
@@ -110,10 +114,9 @@ class Jitted:
                 kinds.append("float")
                 values.append(value)
             elif shapes.is_array(value) or isinstance(value, (list, tuple)):
-                import numpy
-
                 try:
-                    kinds.append(("array", numpy.shape(value)))
+                    shape = value.shape if shapes.is_array(value) else shapes.numpy_module().shape(value)
+                    kinds.append(("array", shape))
                 except ValueError as error:
                     raise TypeError(f"{self.fn.__name__}: argument {name!r} is not an array of numbers "
                                     f"({reprlib.repr(value)}: {error})") from None
