@@ -33,9 +33,9 @@ from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
 from symgrad.lru import LRUCache, memoised
 from symgrad.ops import SYMBOL
-from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses
+from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses, values_text
 from symgrad.runtime import Program, run
-from symgrad.sections import Section, tuple_text
+from symgrad.sections import Section
 from symgrad.shapes import Parameter
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
@@ -119,19 +119,13 @@ class CompiledFunction(functools.partial):
             return self._straight_forward(shown)
 
     def _vectorised_values(self, found: vectorise.Plan, writer: Any) -> str:
-        slots = [found.slots[v] for v in self.value_exprs]
-        outputs = self._options.outputs
-        if outputs == "array":
-            return vectorise.packed(writer, slots, self._options.output_shape)
-        texts = [vectorise.scalar_text(s) for s in slots]
-        return texts[0] if outputs == "one" else tuple_text(texts)
+        return values_text([found.slots[v] for v in self.value_exprs], self._options, vectorise.scalar_text,
+                           lambda slots, shape: vectorise.packed(writer, slots, shape))
 
     def _straight_forward(self, shown: str) -> Program:
         options = self._options
         names = [f"value_{i}" for i in range(len(self.value_exprs))] if options.several else ["value"]
-        slots = [f"{{{i}}}" for i in range(len(names))]
-        returns = {"one": "{0}", "list": tuple_text(slots)}.get(options.outputs) or \
-            shapes.packed_text(slots, options.output_shape)
+        returns = values_text([f"{{{i}}}" for i in range(len(names))], options)
         array_code = self.backend == ARRAY.name
         if array_code:
             returns = array_returns(0, [], gradient=False)

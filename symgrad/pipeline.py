@@ -175,19 +175,28 @@ def _gradient_text(slots: Sequence[Any], wrt: Sequence[Parameter], shape: tuple[
     return entries[0] if bare else tuple_text(entries)
 
 
+def values_text(values: Sequence[Any], options: Options, scalar: Callable[[Any], str] = _same,
+                pack: Callable[[list[Any], tuple[int, ...]], str] = packed_text) -> str:
+    """The text of the values in a compiled function's return, from their entries: ``scalar``
+    writes a float's, ``pack`` an array's of a shape."""
+    if options.outputs == "array":
+        return pack(list(values), options.output_shape)
+    texts = [scalar(v) for v in values]
+    return tuple_text(texts) if options.several else texts[0]
+
+
 def return_parts(values: Sequence[Any], rows: Sequence[Sequence[Any]], wrt: Sequence[Parameter], options: Options,
                  scalar: Callable[[Any], str] = _same, pack: Callable[[list[Any], tuple[int, ...]], str] = packed_text
                  ) -> list[str]:
-    """The texts of the values and the gradient (or Jacobian) in a compiled function's return,
-    from their entries: ``scalar`` writes a float's, ``pack`` an array's of a shape."""
+    """The texts of the values and the gradient (or Jacobian) in a compiled function's return
+    (``values_text``'s entries and writers)."""
     bare = options.bare_gradient
     if options.outputs == "array":
-        return [pack(list(values), options.output_shape),
-                _gradient_text([s for row in rows for s in row], wrt, options.output_shape, bare, scalar, pack)]
-    texts = [_gradient_text(row, wrt, (), bare, scalar, pack) for row in rows]
-    if options.several:
-        return [tuple_text([scalar(v) for v in values]), tuple_text(texts)]
-    return [scalar(values[0]), texts[0]]
+        gradient = _gradient_text([s for row in rows for s in row], wrt, options.output_shape, bare, scalar, pack)
+    else:
+        texts = [_gradient_text(row, wrt, (), bare, scalar, pack) for row in rows]
+        gradient = tuple_text(texts) if options.several else texts[0]
+    return [values_text(values, options, scalar, pack), gradient]
 
 
 def _hessian_layout(hessian: list[list[Expr]], w_names: list[str], first: int, blocks: bool
