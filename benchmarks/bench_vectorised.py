@@ -2,12 +2,15 @@
 
     python benchmarks/bench_vectorised.py                      # n = 10^3, 10^4, 10^5, 3 rounds
     python benchmarks/bench_vectorised.py --sizes 1000 10000 --rounds 5
+    python benchmarks/bench_vectorised.py --task chain --sizes 100000 1000000 --rounds 1
 
 Extended Rosenbrock written with scalar operations over a vector of symbols (CasADi: an
 ``SX.sym("x", n)``), value and gradient. Each measurement runs in a fresh process, the systems
 in alternation round after round: set-up (building the graph included, up to a function taking
 a NumPy array), per call (``timeit``, best of 5), and the process's peak RSS (``resource``).
-Medians over the rounds; the ratios are what to read (the machine is shared).
+Medians over the rounds; the ratios are what to read (the machine is shared). ``--task chain``
+measures the deep chain ``x = sin(x)*1.01 + 0.1*x0`` instead (symgrad's choice, straight-line
+code in chunks, against CasADi SX).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ SYSTEMS = {
     "CasADi SX": "casadi",
     "CPython loop": "loop",
 }
+CHAIN_SYSTEMS = {"symgrad": "chain", "CasADi SX": "casadi_chain"}
 STRAIGHT_UP_TO = 10_000  # straight-line set-up grows to ~20 s and ~3 GB at 10^5: measured once, not each run
 
 _CHILD = r"""
@@ -36,7 +40,18 @@ from benchmarks import tasks
 kind, n = {kind!r}, {n}
 point = np.array(tasks.rosenbrock_point(n))
 start = time.perf_counter()
-if kind in ("vectorised", "straight"):
+if kind == "chain":
+    import symgrad as sg
+    x0 = sg.symbol("x0")
+    fn = sg.compile(tasks.chain_expression(x0, n, sg.sin), wrt=[x0])
+    call = lambda: fn(tasks.CHAIN_START)
+elif kind == "casadi_chain":
+    import casadi
+    x = casadi.SX.sym("x")
+    f = tasks.chain_expression(x, n, casadi.sin)
+    function = casadi.Function("f", [x], [f, casadi.gradient(f, x)])
+    call = lambda: function(tasks.CHAIN_START)
+elif kind in ("vectorised", "straight"):
     import symgrad as sg
     x = sg.vector("x", n)
     fn = sg.compile(tasks.rosenbrock_expression(list(x)), wrt=x, strategy=kind)
@@ -88,23 +103,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--task", choices=["rosenbrock", "chain"], default="rosenbrock")
     options = parser.parse_args()
+    systems = CHAIN_SYSTEMS if options.task == "chain" else SYSTEMS
     print("| n | system | set-up | per call | peak RSS | set-up ÷ CasADi's | per call ÷ CasADi's | per call ÷ loop |")
     print("|---|---|---|---|---|---|---|---|")
     for n in options.sizes:
-        runs: dict[str, list[dict[str, float]]] = {label: [] for label in SYSTEMS}
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label in systems}
         for _ in range(options.rounds):
-            for label, kind in SYSTEMS.items():
+            for label, kind in systems.items():
                 if kind == "straight" and n > STRAIGHT_UP_TO:
                     continue
                 runs[label].append(measure(kind, n))
         median = {label: {k: statistics.median(r[k] for r in found) if found[0][k] is not None else None
                           for k in found[0]} for label, found in runs.items() if found}
-        casadi, loop = median["CasADi SX"], median["CPython loop"]
+        casadi, loop = median["CasADi SX"], median.get("CPython loop")
         for label, m in median.items():
             setup_ratio = f"{m['setup'] / casadi['setup']:.2f}×" if m["setup"] is not None else "—"
+            loop_ratio = f"{m['call'] / loop['call']:.2f}×" if loop else "—"
             print(f"| {n:,} | {label} | {_fmt_time(m['setup'])} | {_fmt_time(m['call'])} | {m['rss'] / 2**20:.0f} MB "
-                  f"| {setup_ratio} | {m['call'] / casadi['call']:.2f}× | {m['call'] / loop['call']:.2f}× |",
+                  f"| {setup_ratio} | {m['call'] / casadi['call']:.2f}× | {loop_ratio} |",
                   flush=True)
 
 
