@@ -194,7 +194,9 @@ class _Emitter:
         # In place only where every op is one of ours (a registered primitive may not be element-wise).
         self.in_place = backend.in_place and not any(op.user for op in self.ops_used)
         # ``uses`` is counted down as lines are written: by then it has been read for each node.
-        self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
+        # In-place updates read an operand's text after its last reference is written: texts stay.
+        self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE,
+                                       texts=None if self.in_place else self.text_of)
         self.template_of = TemplateCache(backend)
         self.depends = _dependencies(order, params) if self.in_place else {}
         self.body: list[str] = []
@@ -261,6 +263,7 @@ class _Emitter:
         live, pending = self.temporaries.live, self.temporaries.pending
         template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
         in_place = self.in_place
+        forget_inlined = not in_place  # in-place updates read an operand's text after this loop
         for node in nodes:
             args = node.args
             if not args:
@@ -282,6 +285,8 @@ class _Emitter:
                     count += ops
                     if arg in pending:
                         references.extend(pending.pop(arg))
+                    if forget_inlined:  # its one consumer is this node: the text is read here only
+                        del text_of[arg]
                 parts.append(f"({text})" if prec < need else text)
             code = format_parts(parts)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable
+from typing import Any
 
 _MAX_NAME = 40
 
@@ -92,10 +93,12 @@ class Temporaries:
     to the temporaries its text reads.
     """
 
-    def __init__(self, namer: Namer, remaining: dict[Hashable, int], reuse: bool) -> None:
+    def __init__(self, namer: Namer, remaining: dict[Hashable, int], reuse: bool,
+                 texts: dict[Hashable, Any] | None = None) -> None:
         self._namer = namer
         self._reuse = reuse
         self._remaining = remaining
+        self._texts = texts  # where each node's text is kept: a dead temporary's is dropped (memory)
         self.live: dict[Hashable, tuple[str, list[str]]] = {}
         self.pending: dict[Hashable, list[Hashable]] = {}
         self._free: dict[str, list[str]] = {}
@@ -106,9 +109,12 @@ class Temporaries:
         for node in references:
             left = remaining[node] - 1
             remaining[node] = left
-            if left <= 0 and self._reuse and node in self.live:
-                name, free = self.live.pop(node)
-                free.append(name)
+            if left <= 0:
+                if self._reuse and node in self.live:
+                    name, free = self.live.pop(node)
+                    free.append(name)
+                if self._texts is not None:
+                    self._texts.pop(node, None)
 
     def last_read(self, node: Hashable, references: list[Hashable]) -> bool:
         """Is the line reading ``references`` the last to read the temporary ``node``?"""
