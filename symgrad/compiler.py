@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, display, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -152,6 +152,10 @@ class CompiledFunction(functools.partial):
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""
         return f"{self!r}\n{self.stats}"
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the signature, the generated source, and the stats."""
+        return display.source_html(repr(self), self.source, str(self.stats))
 
     def __repr__(self) -> str:
         what = {1: "gradient", 2: "gradient and hessian"}[self.order]

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import shapes
+from symgrad import display, shapes
 from symgrad.errors import EvaluationError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, as_expr, free_symbols, is_array, to_text, topological_order
 from symgrad.sympy_bridge import graph_depth, sympy_depth_limit, sympy_module, to_sympy
@@ -58,24 +58,37 @@ class VerifyReport:
     def ok(self) -> bool:
         return bool(self.rows) and all(r.ok for r in self.rows)
 
-    def __str__(self) -> str:
-        header = ("", "symbolic (sympy)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
-        body = [
+    _HEADER = ("", "symbolic (sympy)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        return [
             (r.name, r.symbolic, "-" if r.numeric_error is None else f"{r.numeric_error:.1e}",
              "-" if r.fd_error is None else f"{r.fd_error:.1e}", "ok" if r.ok else "FAIL")
             for r in self.rows
         ]
-        widths = [max(len(row[i]) for row in [header, *body]) for i in range(5)]
-        lines = [f"verify {self.expression}  at {len(self.points)} random points"]
-        for row in [header, *body]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+    def _caption(self) -> str:
+        return f"verify {self.expression}  at {len(self.points)} random points"
+
+    def _verdict(self) -> list[str]:
         if not self.points:
             why = f" (first error: {self.failure})" if self.failure else ""
-            lines.append(f"NO POINTS: the expression failed to evaluate at every point tried{why}")
-            lines.append("NOT CHECKED: nothing to compare")
-        else:
-            lines.append("all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL")
-        return "\n".join(lines)
+            return [f"NO POINTS: the expression failed to evaluate at every point tried{why}",
+                    "NOT CHECKED: nothing to compare"]
+        return ["all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL"]
+
+    def __str__(self) -> str:
+        body = self._cells()
+        widths = [max(len(row[i]) for row in [self._HEADER, *body]) for i in range(5)]
+        lines = [self._caption()]
+        for row in [self._HEADER, *body]:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        return "\n".join([*lines, *self._verdict()])
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the same table, failing rows in red."""
+        rows = [(cells, row.ok) for cells, row in zip(self._cells(), self.rows)]
+        return display.table_html(self._caption(), self._HEADER, rows, " ".join(self._verdict()))
 
     __repr__ = __str__
 
