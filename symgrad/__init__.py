@@ -16,6 +16,7 @@ from symgrad.latex import to_latex
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.pipeline import set_gc_pause
+from symgrad.plot import plot
 from symgrad.primitives import primitive
 from symgrad.shapes import matrix, symbols, vector
 from symgrad.simplify import simplify
@@ -52,6 +53,7 @@ __all__ = [
     "loads",
     "log",
     "matrix",
+    "plot",
     "primitive",
     "relu",
     "set_cache_size",
