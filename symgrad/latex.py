@@ -20,7 +20,7 @@ from symgrad.core import ATOM, LatexTemplate
 from symgrad.expr import Expr, as_expr, count_nodes, infix_text
 from symgrad.literals import latex_text
 
-LIMIT = 400  # characters of LaTeX shown before the cut
+LIMIT = 1200  # characters of LaTeX shown before the cut
 _COUNTED = 100_000  # nodes counted, at most, for the note on a cut expression
 
 

@@ -16,6 +16,8 @@ saves it with ``savefig``). ``ax=`` draws into axes of your own instead.
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -122,8 +124,23 @@ def _value_alone(fn: Any, point: float) -> float:
 
 def _new_axes() -> Any:
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401  (checked on every call: the class below is made once)
     except ImportError:
         raise ImportError("sg.plot needs matplotlib: pip install 'symgrad[plot]'") from None
-    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    figure = _figure_class()(figsize=(6.4, 4.0), layout="constrained")
     return figure.add_subplot()
+
+
+@functools.cache
+def _figure_class() -> type:
+    from matplotlib.figure import Figure
+
+    class PlotFigure(Figure):
+        """A Figure that Jupyter shows as a PNG even where pyplot's inline backend never loaded."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+    return PlotFigure

@@ -64,6 +64,10 @@ def test_a_derivative_undefined_where_f_is_defined_leaves_f_drawn():
     assert lines["f"][1][0] == 0.0 and math.isnan(lines["f'"][1][0])  # sqrt(0) = 0, its slope infinite
 
 
+def test_the_figure_shows_as_a_png_in_a_notebook_without_pyplot():
+    assert sg.plot(x**2, x, (0.0, 1.0))._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plot_leaves_pyplot_alone():
     before = sys.modules.get("matplotlib.pyplot")
     sg.plot(x**2, x, (0.0, 1.0))
