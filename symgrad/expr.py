@@ -332,7 +332,7 @@ CONST = _register(
 
 
 def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = None) -> str:
-    """Readable infix text of an expression, cut to about ``limit`` characters (see ``render``:
+    """Readable infix text of an expression, cut to about ``limit`` characters (see ``infix_text``:
     printing a node at the end of a million-node chain is instant). Nodes in ``names`` print as
     that name."""
     return infix_text(root, _text_template, limit, names)[0]
