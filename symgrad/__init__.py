@@ -12,9 +12,11 @@ from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepth
 from symgrad.expr import Expr, const, free_symbols, symbol, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.hvp import HVPFunction, compile_hvp
+from symgrad.latex import to_latex
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.pipeline import set_gc_pause
+from symgrad.plot import plot
 from symgrad.primitives import primitive
 from symgrad.shapes import matrix, symbols, vector
 from symgrad.simplify import simplify
@@ -51,6 +53,7 @@ __all__ = [
     "loads",
     "log",
     "matrix",
+    "plot",
     "primitive",
     "relu",
     "set_cache_size",
@@ -64,6 +67,7 @@ __all__ = [
     "symbol",
     "symbols",
     "tanh",
+    "to_latex",
     "to_sympy",
     "topological_order",
     "value_and_grad",

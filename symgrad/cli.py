@@ -72,7 +72,7 @@ def _cmd_dot(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from symgrad.demo import run
 
-    run(quick=args.quick)
+    run(quick=args.quick, plot=args.plot)
     return 0
 
 
@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="compile an example, show its code, verify it, train an MLP")
     demo.add_argument("--quick", action="store_true", help="a shorter training run")
+    demo.add_argument("--plot", metavar="PATH", help="save the figure of f and its derivatives (needs matplotlib)")
     demo.set_defaults(run=_cmd_demo)
 
     grad = commands.add_parser("grad", help="print the generated value-and-gradient function")

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, display, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -152,6 +152,10 @@ class CompiledFunction(functools.partial):
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""
         return f"{self!r}\n{self.stats}"
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the signature, the generated source, and the stats."""
+        return display.source_html(repr(self), self.source, str(self.stats))
 
     def __repr__(self) -> str:
         what = {1: "gradient", 2: "gradient and hessian"}[self.order]
@@ -430,7 +434,7 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
                  settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str]) -> CompiledFunction:
-    with no_gc_pauses():
+    with no_gc_pauses(), progress.tracking(f"compile {settings[0]}"):
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
         name, annotate, form, output_shape, backend, reduce, strategy = settings
@@ -439,9 +443,11 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
+        progress.step("signature", f"{len(graph_order):,} nodes")
         derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
         emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
+        progress.step("exec (CPython's compile)")
         return CompiledFunction(outputs, derived, wrt_params, params, program, stats, options)

@@ -11,6 +11,7 @@ and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the primitives, each
 from __future__ import annotations
 
 import functools
+import re
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,25 @@ def _split_template(text: str) -> tuple[str | int, ...]:
     return tuple(pieces)
 
 
+class LatexTemplate(NamedTuple):
+    """How one node prints as LaTeX: ``text`` with ``#0``, ``#1`` for its arguments (TeX's own mark
+    of a macro's parameters; ``\\#`` stays a literal #), precedences as in ``Template``. A template
+    without arguments (a leaf's) is literal text."""
+
+    text: str
+    arg_prec: tuple[int, ...]
+    prec: int
+
+    def pieces(self) -> tuple[str | int, ...]:
+        return _split_latex(self.text) if self.arg_prec else (self.text,)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_latex(text: str) -> tuple[str | int, ...]:
+    parts = re.split(r"(?<!\\)#(\d)", text)  # the marks land at odd positions
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts) if part)
+
+
 @dataclass(eq=False)
 class Op:
     """One primitive: everything about it, in one place (see ``symgrad.ops``).
@@ -93,6 +113,9 @@ class Op:
     # For ops with a param: checks its type and range (raising ValueError), before any
     # template formats it and whenever a graph is rebuilt from records.
     param_check: Callable[[Any], None] | None = None
+    # How a node prints in LaTeX (``Expr._repr_latex_``, see ``symgrad.latex``); None: the
+    # function form \operatorname{name}(args).
+    latex: Callable[[Any], LatexTemplate] | None = None
 
     @property
     def takes_param(self) -> bool:
@@ -191,3 +214,13 @@ def array_call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
 
 def fixed_label(text: str) -> Callable[[Any], str]:
     return lambda _param: text
+
+
+def latex_printer(text: str, arg_prec: tuple[int, ...], prec: int) -> Callable[[Any], LatexTemplate]:
+    return lambda _param: LatexTemplate(text, arg_prec, prec)
+
+
+def latex_function(command: str, arity: int = 1) -> Callable[[Any], LatexTemplate]:
+    """``\\command\\left(a, b\\right)``: a call whose arguments need no brackets of their own."""
+    slots = ", ".join(f"#{i}" for i in range(arity))
+    return latex_printer(f"{command}\\left({slots}\\right)", (0,) * arity, ATOM)

@@ -30,7 +30,8 @@ def _section(title: str) -> None:
     print(f"\n=== {title} ===")
 
 
-def run(quick: bool = False) -> None:
+def run(quick: bool = False, plot: str | None = None) -> None:
+    """The demo; ``plot``: where to save the figure of section 7 (nothing is written without it)."""
     _section("1. compile an expression to one fused value-and-gradient function")
     x, y = sg.symbols("x y")
     f = sg.tanh(x * y) + x**2 / y - sg.log(y) * sg.exp(-x)
@@ -72,6 +73,24 @@ def run(quick: bool = False) -> None:
     _, _, _, history = train_moons(steps=30 if quick else 100)
     print(f"final accuracy {history[-1][2] * 100:.0f}% in {time.perf_counter() - start:.2f} s "
           "(examples/moons.py also draws the decision boundary)")
+
+    _section("7. a function of one variable and its derivatives, plotted (sg.plot)")
+    plot_derivatives(plot)
+
+
+def plot_derivatives(path: str | None, log: Callable[[str], None] = print) -> None:
+    """``sg.plot`` of x·log(x) and its first two derivatives over (-1, 3), saved to ``path`` if given."""
+    if path is None:
+        log("python -m symgrad demo --plot f.png saves sg.plot's figure of x*log(x), f' and f'' (needs matplotlib)")
+        return
+    x = sg.symbol("x")
+    try:
+        figure = sg.plot(x * sg.log(x), x, (-1.0, 3.0), order=2)
+    except ImportError as error:
+        log(f"{error}: skipping the plot")
+        return
+    figure.savefig(path, dpi=100)
+    log(f"f = x*log(x) and its derivatives (a gap where x <= 0) saved to {path}")
 
 
 def rosenbrock(x: Any) -> Any:

@@ -44,6 +44,12 @@ class HVPFunction:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(self._program.emitted.param_names[: self._n_point])
 
+    def __repr__(self) -> str:
+        names = self._program.emitted.param_names
+        return (f"<HVPFunction {self._program.emitted.function_name}(point=({', '.join(names[: self._n_point])}), "
+                f"vector=({', '.join(names[self._n_point :])})): H @ vector by {self._n_wrt} "
+                f"symbol{'s' if self._n_wrt != 1 else ''}, {self.source.count(chr(10))} lines>")
+
     def __call__(self, point: Any, vector: Any) -> Any:
         if self._bare:  # one array parameter: point and vector are arrays of its shape (SciPy's hessp)
             return self._call(point, vector)

@@ -222,6 +222,13 @@ class CompiledLoss:
         for p, g in zip(self.params, grad.tolist()):
             p.grad += g
 
+    def __repr__(self) -> str:
+        samples, features = self.inputs.shape
+        how = "full batch, array code" if self.full_batch else "a loop over the samples"
+        extra = " + regularization" if self.regularization is not None else ""
+        return (f"<CompiledLoss of {len(self.params)} parameters over {samples} samples of {features} features "
+                f"({how}){extra}; {self.per_sample.stats.lines} lines per sample>")
+
     @property
     def source(self) -> str:
         """The generated per-sample function (and the regularisation's, if any)."""

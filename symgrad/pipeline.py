@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import vectorise
+from symgrad import progress, vectorise
 from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
@@ -120,6 +120,7 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     values, aux = roots[: len(outputs)], roots[len(outputs) :]
     forward_order = topological_order(roots) if rewriter.changed else order
     stats.seconds["rewrite"] = time.perf_counter() - clock
+    progress.step("rewrite", f"{len(forward_order):,} forward nodes")
 
     clock = time.perf_counter()
     operations_seen = rewriter.operations_seen
@@ -133,6 +134,7 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
     stats.seconds["differentiate"] = time.perf_counter() - clock
+    progress.step("differentiate", f"{stats.backward_nodes_after:,} backward nodes")
     return derived, full_order
 
 
@@ -300,6 +302,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
         stats.shared_nodes = emitted.shared
     stats.lines = emitted.source.count("\n")
     stats.seconds["emit"] = time.perf_counter() - clock
+    progress.step("emit", f"{stats.lines:,} lines")
     return emitted, helper_spec
 
 

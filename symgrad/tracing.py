@@ -187,6 +187,12 @@ class Jitted:
         trace, _ = self._prepare(args, kwargs)
         return trace.of_order(order)
 
+    def __repr__(self) -> str:
+        inputs = ", ".join(n for n in self.arg_names if n in self._inputs)
+        traced = len(self._traces)
+        return (f"<Jitted {self.fn.__qualname__}{self.signature}: differentiates ({inputs}); "
+                f"{traced} kind{'s' if traced != 1 else ''} of call traced>")
+
     @property
     def source(self) -> str:
         """The generated code of the latest kind of call (before any call: of a float for every parameter)."""

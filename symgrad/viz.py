@@ -20,7 +20,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from symgrad import engine
+from symgrad import display, engine
 from symgrad.compiler import CompiledFunction
 from symgrad.engine import Value, _topological, leaf_name, to_expr
 from symgrad.expr import Expr, as_expr, const, symbol, to_text, topological_order
@@ -30,10 +30,11 @@ from symgrad.ops import CONST, SYMBOL
 
 MAX_NODES = 500
 
+_INSTALL_COMMANDS = ("`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
+                     "`conda install graphviz`")
 _INSTALL_DOT = (
     "Graphviz's `dot` program is needed to render drawings (the DOT text is in `.source`). "
-    "Install it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
-    "or `conda install graphviz`."
+    f"Install it with {_INSTALL_COMMANDS}."
 )
 
 _STYLE = {
@@ -71,6 +72,15 @@ def _drawing_class() -> type:
                 return super().render(*args, **kwargs)
             except graphviz.ExecutableNotFound:
                 raise DotNotFound(["dot"]) from None
+
+        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **options: Any) -> dict[str, Any]:
+            """SVG in a notebook; without ``dot``, a line saying how to install it and the DOT text."""
+            try:
+                return super()._repr_mimebundle_(include, exclude, **options)
+            except graphviz.ExecutableNotFound:
+                hint = f"Graphviz's `dot` is not installed (to see this drawing: {_INSTALL_COMMANDS}); its DOT text:"
+                return {"text/plain": f"{hint}\n{self.source}",
+                        "text/html": f"<p>{display.escape(hint)}</p><pre>{display.escape(self.source)}</pre>"}
 
     return Drawing
 
