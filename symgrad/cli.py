@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from symgrad import __version__
 from symgrad.errors import ParseError, SymgradError
 
 
@@ -78,6 +79,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m symgrad", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="compile an example, show its code, verify it, train an MLP")
