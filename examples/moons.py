@@ -16,6 +16,7 @@ import time
 
 import symgrad as sg
 from symgrad.demo import train_moons
+from symgrad.extras import require
 
 
 def decision_grid(model, xs, ys):
@@ -36,13 +37,11 @@ def decision_grid(model, xs, ys):
 def decision_boundary(model, X, y, path, resolution=120):
     """Draw the model's sign over the plane and the data on top, to a PNG."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: pip install -e '.[plot]' to draw the decision boundary")
+        require("matplotlib", "drawing the decision boundary").use("Agg")
+    except ImportError as missing:
+        print(f"{missing}; skipping it")
         return
+    import matplotlib.pyplot as plt
     lo0, hi0 = min(r[0] for r in X) - 1, max(r[0] for r in X) + 1
     lo1, hi1 = min(r[1] for r in X) - 1, max(r[1] for r in X) + 1
     xs = [lo0 + (hi0 - lo0) * i / (resolution - 1) for i in range(resolution)]

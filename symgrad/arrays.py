@@ -33,8 +33,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from symgrad.extras import require
 from symgrad.settings import Switch
-from symgrad.shapes import element_views, gradients
+from symgrad.shapes import element_views, gradients, numpy_module
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -62,13 +63,7 @@ _DOT_LIMIT = 8192
 
 
 def _compat() -> Any:
-    try:
-        import array_api_compat
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "backend='numpy' needs NumPy and array-api-compat: pip install 'symgrad[numpy]'"
-        ) from None
-    return array_api_compat
+    return require("array_api_compat", "backend='numpy'")
 
 
 _PLAIN = frozenset({float, int, list, tuple})
@@ -83,9 +78,7 @@ def namespace(*args: Any) -> Any:
     # Python numbers and lists (a weight vector given as [0.3, 0.5]) have no namespace of their own.
     arrays = [a for a in args if type(a) not in _PLAIN]
     if not arrays:
-        import numpy
-
-        arrays = [numpy.empty(0)]
+        arrays = [numpy_module().empty(0)]
     own = {type(a).__array_namespace__(a) if hasattr(type(a), "__array_namespace__") else None for a in arrays}
     if len(own) == 1 and None not in own:
         found = own.pop()

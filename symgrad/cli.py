@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from symgrad import __version__
 from symgrad.errors import ParseError, SymgradError
+from symgrad.extras import require
 
 
 def _wrt(text: str | None) -> list[str] | None:
@@ -19,12 +20,13 @@ def _highlight(source: str) -> str:
     if not sys.stdout.isatty():
         return source
     try:
-        from pygments import highlight
-        from pygments.formatters import TerminalFormatter
-        from pygments.lexers import PythonLexer
-    except ImportError:
+        pygments = require("pygments", "colour")
+    except ImportError:  # colour is a nicety: plain text says the same
         return source
-    return highlight(source, PythonLexer(), TerminalFormatter())
+    from pygments.formatters import TerminalFormatter
+    from pygments.lexers import PythonLexer
+
+    return str(pygments.highlight(source, PythonLexer(), TerminalFormatter()))
 
 
 def _cmd_grad(args: argparse.Namespace) -> int:

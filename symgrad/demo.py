@@ -9,6 +9,8 @@ from typing import Any
 
 import symgrad as sg
 from symgrad.engine import Value
+from symgrad.extras import require
+from symgrad.shapes import numpy_module
 
 
 def micrograd_expression(a, b, relu):
@@ -82,11 +84,11 @@ def rosenbrock(x: Any) -> Any:
 def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
     """Minimise extended Rosenbrock of ``n`` variables with SciPy's L-BFGS-B, the compiled function the objective."""
     try:
-        from scipy.optimize import minimize
-    except ImportError:
-        log("SciPy is not installed (pip install -e '.[scipy]'): skipping the fit")
+        minimize = require("scipy.optimize", "the fit").minimize
+    except ImportError as missing:
+        log(f"{missing}; skipping it")
         return
-    import numpy
+    numpy = numpy_module()
 
     x = sg.vector("x", n)
     objective = sg.compile(rosenbrock(x), wrt=x)

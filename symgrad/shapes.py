@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from symgrad.expr import Expr, is_array, split_names, symbol, topological_order
+from symgrad.extras import require
 from symgrad.grad import as_symbols
 from symgrad.ops import SYMBOL
 from symgrad.sections import tuple_text
@@ -51,11 +52,7 @@ _ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
 
 def numpy_module() -> Any:
     """NumPy, which arrays of symbols need (an optional dependency: scalar code never imports it)."""
-    try:
-        import numpy  # imported when arrays are first used: scalar users never wait for it (nor need it)
-    except ImportError:  # pragma: no cover - exercised only without NumPy
-        raise ImportError("arrays of symbols need NumPy: pip install numpy (or 'symgrad[numpy]')") from None
-    return numpy
+    return require("numpy", "arrays of symbols")  # imported when arrays are first used: scalar code never waits
 
 
 def element_name(name: str, index: Sequence[int]) -> str:
