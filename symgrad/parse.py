@@ -116,6 +116,8 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.Pow):
             return power(args[0], args[1])
         op = _BINARY.get(type(node.op))
+        if isinstance(node.op, ast.BitXor):  # x^2 written for a power: Python's ^ is exclusive or
+            raise _refuse(text, node, "^ is exclusive or, not a power: use ** for powers, e.g. x**2")
         if op is None:
             raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
         return op(*args)
