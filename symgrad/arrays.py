@@ -92,7 +92,8 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     """Each argument as a float64 array of ``xp``, on the device of the first array given."""
     compat = _compat()
     is_array = compat.is_array_api_obj
-    numbers, others = [], []
+    numbers: list[int] = []
+    others: list[int] = []
     for i, a in enumerate(args):  # one pass: a model's hundreds of parameters are numbers
         (numbers if type(a) is float or type(a) is int else others).append(i)
     device = next((compat.device(args[i]) for i in others if is_array(args[i])), None)
@@ -247,7 +248,8 @@ def _stacked_sums(xp: Any, reduce: str, full: tuple[int, ...], size: int, value:
     sums = xp.sum(left * right, axis=1)
     if reduce == "mean" or negated:
         sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
-    return sums
+    entries: tuple[Any, ...] = sums
+    return entries
 
 
 def _available_cpus() -> int:

@@ -4,7 +4,7 @@ parameter fitted by SciPy, train."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import symgrad as sg
@@ -13,7 +13,7 @@ from symgrad.extras import require
 from symgrad.shapes import numpy_module
 
 
-def micrograd_expression(a, b, relu):
+def micrograd_expression(a: Any, b: Any, relu: Callable[[Any], Any]) -> Any:
     """The expression from micrograd's README, for any number-like a, b."""
     c = a + b
     d = a * b + b**3
@@ -98,17 +98,18 @@ def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
         f"f = {result.fun:.3g} after {result.nit} iterations, max |x - 1| = {numpy.abs(result.x - 1).max():.1e}")
 
 
-def svm_loss(score, y):
+def svm_loss(score: Any, y: Any) -> Any:
     """micrograd demo's per-sample max-margin loss."""
     return (1 + -y * score).relu()
 
 
-def l2(params, alpha=1e-4):
+def l2(params: Sequence[Any], alpha: float = 1e-4) -> Any:
     """micrograd demo's regularisation: alpha * sum(p*p)."""
     return alpha * sum(p * p for p in params)
 
 
-def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=print, backend: str = "python"):
+def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log: Callable[[str], None] = print,
+                backend: str = "python") -> tuple[Any, list[list[float]], list[int], list[tuple[int, float, float]]]:
     """micrograd's demo: MLP(2, [16, 16, 1]) on make_moons(100, noise=0.1), SVM loss, SGD.
 
     ``eager=False`` compiles the loss once and calls the compiled code each

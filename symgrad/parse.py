@@ -28,7 +28,7 @@ def _refuse(text: str, node: ast.AST | None, why: str) -> ParseError:
     if node is None or not hasattr(node, "col_offset") or getattr(node, "lineno", 1) != 1:
         return ParseError(f"{why}\n  in: {text}")
     start = node.col_offset
-    end = node.end_col_offset if node.end_col_offset is not None else start + 1
+    end = getattr(node, "end_col_offset", None) or start + 1
     caret = " " * start + "^" * max(1, end - start)
     return ParseError(f"{why}\n  {text}\n  {caret}")
 
@@ -129,6 +129,6 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.UAdd):
             return args[0]
         raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):  # _children refused any other call
         return FUNCTIONS[node.func.id](*args)
     raise _refuse(text, node, f"{_describe(node)} are not allowed in an expression")

@@ -52,12 +52,12 @@ _STYLE = {
 def _drawing_class() -> type:
     import graphviz
 
-    class DotNotFound(graphviz.ExecutableNotFound):
+    class DotNotFound(graphviz.ExecutableNotFound):  # type: ignore[misc]  # graphviz ships no types
         """``dot`` is missing: the message says how to install it."""
 
         _msg = "failed to execute {!r}. " + _INSTALL_DOT
 
-    class Drawing(graphviz.Digraph):
+    class Drawing(graphviz.Digraph):  # type: ignore[misc]
         """A ``graphviz.Digraph`` whose rendering errors say how to install ``dot``."""
 
         def pipe(self, *args: Any, **kwargs: Any) -> Any:
@@ -277,7 +277,7 @@ def _draw_node(dot: Any, node: Expr, kind: str, fields: list[str], ids: Mapping[
 
 def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:
     if node.op is SYMBOL:
-        return node.param
+        return node.name
     if node.op is CONST:
         return format_number(node.param)
     text = to_text(node, limit=28)
@@ -306,5 +306,5 @@ def _draw_compiled(self: CompiledFunction, **options: Any) -> Any:
 # compiled function, and ``draw_dot`` in symgrad.engine, where micrograd's users import it from.
 _draw_compiled.__name__ = "draw"
 _draw_compiled.__qualname__ = "CompiledFunction.draw"
-CompiledFunction.draw = _draw_compiled
+CompiledFunction.draw = _draw_compiled  # type: ignore[method-assign]  # declared there, given here
 engine.draw_dot = draw_dot
