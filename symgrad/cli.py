@@ -52,13 +52,14 @@ def _values(text: str) -> dict[str, float]:
     """``x=0.5,y=2`` as ``{"x": 0.5, "y": 2.0}``."""
     found = {}
     for item in text.replace(",", " ").split():
-        name, equals, number = item.partition("=")
+        name, _, number = item.partition("=")
         try:
-            if not (equals and name):
-                raise ValueError
-            found[name] = float(number)
+            value = float(number)  # "x" alone has the number "", which is refused too
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r} is not name=number (e.g. x=0.5,y=2)") from None
+            value = None
+        if not name or value is None:
+            raise argparse.ArgumentTypeError(f"{item!r} is not name=number (e.g. x=0.5,y=2)")
+        found[name] = value
     return found
 
 
