@@ -16,6 +16,7 @@ import time
 
 import symgrad as sg
 from symgrad.demo import train_moons
+from symgrad.extras import require
 
 
 def decision_grid(model, xs, ys):
@@ -36,6 +37,7 @@ def decision_grid(model, xs, ys):
 def training_figure(model, X, y, history, resolution=120):
     """The decision boundary (the model's sign over the plane, the data on top) next to the
     training curves (loss and accuracy per step): a matplotlib Figure, made without pyplot."""
+    require("matplotlib", "drawing the decision boundary")
     from matplotlib.figure import Figure
 
     lo0, hi0 = min(r[0] for r in X) - 1, max(r[0] for r in X) + 1
@@ -60,8 +62,8 @@ def save_training_figure(model, X, y, history, path):
     """``training_figure`` saved to ``path`` (a PNG); a hint instead if matplotlib is missing."""
     try:
         figure = training_figure(model, X, y, history)
-    except ImportError:
-        print("matplotlib is not installed: pip install -e '.[plot]' to draw the decision boundary")
+    except ImportError as missing:
+        print(f"{missing}; skipping it")
         return
     figure.savefig(path, dpi=100)
     print(f"decision boundary and training curves saved to {path}")

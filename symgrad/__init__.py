@@ -6,6 +6,10 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
+# The one place the version is written: pyproject.toml reads it from here (setuptools' dynamic
+# version), so an installed package and a checkout on PYTHONPATH report the same.
+__version__ = "0.1.0"
+
 from symgrad.arrays import set_malloc_tuning, set_threads
 from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError

@@ -69,8 +69,9 @@ class Emitted:
     function_name: str
     param_names: list[str]
     namespace_names: set[str]
-    # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
-    line_nodes: LineNodes = field(default_factory=LineNodes)
+    # line number (1-based) -> the node assigned there (its inlined pieces are found on demand):
+    # a LineNodes, or {} for code whose lines assign no node (vectorised code)
+    line_nodes: Mapping[int, Expr] = field(default_factory=LineNodes)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
     backend: str = "python"
     # The local each parameter symbol is read from (an array parameter's elements: ``x_0``...),
@@ -101,7 +102,7 @@ def _formatter(template: Any) -> Callable[[list[str]], str]:
     text, pieces = template.text, template.pieces()
     fields = [piece for piece in pieces if isinstance(piece, int)]
     if len(pieces) == 3 and pieces[0] == 0 and pieces[2] == 1:
-        return pieces[1].join
+        return str(pieces[1]).join
     if fields == [0]:
         at = pieces.index(0)
         before, after = "".join(pieces[:at]), "".join(pieces[at + 1 :])

@@ -23,7 +23,7 @@ import reprlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symgrad import arrays, display, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
@@ -42,7 +42,7 @@ from symgrad.shapes import Parameter
 CODEGEN_VERSION = 9
 
 
-class CompiledFunction(functools.partial):
+class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     """Value and derivatives of an expression (or of several), as generated Python.
 
     ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; with ``order=2``
@@ -148,6 +148,12 @@ class CompiledFunction(functools.partial):
 
     # draw(**options), the value and gradient graphs after rewrites as ``sg.draw`` draws them, is
     # given by symgrad.viz: drawing depends on compiled functions, never the other way round.
+    if TYPE_CHECKING:
+        def draw(self, **options: Any) -> Any: ...
+
+        # What calling it gives (functools.partial's call, in C): a tuple, (value, gradient) and
+        # the Hessian, the aux values... as compile's options say.
+        def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]: ...
 
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""
@@ -269,8 +275,8 @@ def _parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> lis
     return found
 
 
-_cache = LRUCache()
-hvp_cache = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
+_cache: LRUCache[CompiledFunction] = LRUCache()
+hvp_cache: LRUCache[Any] = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
 
 
 def clear_cache() -> None:

@@ -4,14 +4,16 @@ parameter fitted by SciPy, train."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import symgrad as sg
 from symgrad.engine import Value
+from symgrad.extras import require
+from symgrad.shapes import numpy_module
 
 
-def micrograd_expression(a, b, relu):
+def micrograd_expression(a: Any, b: Any, relu: Callable[[Any], Any]) -> Any:
     """The expression from micrograd's README, for any number-like a, b."""
     c = a + b
     d = a * b + b**3
@@ -101,11 +103,11 @@ def rosenbrock(x: Any) -> Any:
 def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
     """Minimise extended Rosenbrock of ``n`` variables with SciPy's L-BFGS-B, the compiled function the objective."""
     try:
-        from scipy.optimize import minimize
-    except ImportError:
-        log("SciPy is not installed (pip install -e '.[scipy]'): skipping the fit")
+        minimize = require("scipy.optimize", "the fit").minimize
+    except ImportError as missing:
+        log(f"{missing}; skipping it")
         return
-    import numpy
+    numpy = numpy_module()
 
     x = sg.vector("x", n)
     objective = sg.compile(rosenbrock(x), wrt=x)
@@ -115,17 +117,18 @@ def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
         f"f = {result.fun:.3g} after {result.nit} iterations, max |x - 1| = {numpy.abs(result.x - 1).max():.1e}")
 
 
-def svm_loss(score, y):
+def svm_loss(score: Any, y: Any) -> Any:
     """micrograd demo's per-sample max-margin loss."""
     return (1 + -y * score).relu()
 
 
-def l2(params, alpha=1e-4):
+def l2(params: Sequence[Any], alpha: float = 1e-4) -> Any:
     """micrograd demo's regularisation: alpha * sum(p*p)."""
     return alpha * sum(p * p for p in params)
 
 
-def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=print, backend: str = "python"):
+def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log: Callable[[str], None] = print,
+                backend: str = "python") -> tuple[Any, list[list[float]], list[int], list[tuple[int, float, float]]]:
     """micrograd's demo: MLP(2, [16, 16, 1]) on make_moons(100, noise=0.1), SVM loss, SGD.
 
     ``eager=False`` compiles the loss once and calls the compiled code each

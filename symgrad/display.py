@@ -34,7 +34,8 @@ def _highlighted(source: str) -> str:
         from pygments.lexers import PythonLexer
     except ImportError:
         return f"<pre>{escape(source)}</pre>"
-    return highlight(source, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
+    html: str = highlight(source, PythonLexer(), HtmlFormatter(noclasses=True, nobackground=True))
+    return html
 
 
 def table_html(caption: str, header: Sequence[str], rows: Sequence[tuple[Sequence[str], bool]], verdict: str) -> str:

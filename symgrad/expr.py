@@ -25,16 +25,17 @@ import reprlib
 import sys
 import threading
 import weakref
-from _weakref import _remove_dead_weakref
+from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from symgrad.arithmetic import Operators
 from symgrad.core import ATOM, MUL, POW, UNARY, LatexTemplate, Op, Template, _register, by_name, call_template
 from symgrad.errors import SymgradError
 from symgrad.literals import as_number, check_name, check_number, format_number, latex_name, latex_number
 
 
-class Expr:
+class Expr(Operators):
     """A node of the expression graph. Build it with ``symbols`` and operators."""
 
     __slots__ = ("__weakref__", "args", "op", "param")
@@ -81,24 +82,29 @@ class Expr:
         """The name of a symbol (an error on any other node)."""
         if self.op is not SYMBOL:
             raise AttributeError(f"{self!r} is not a symbol, so it has no name")
-        return self.param
+        return self.param  # type: ignore[no-any-return]  # a symbol's param is its name
 
     @property
     def value(self) -> int | float:
         """The number held by a constant (an error on any other node)."""
         if self.op is not CONST:
             raise AttributeError(f"{self!r} is not a constant")
-        return self.param
+        return self.param  # type: ignore[no-any-return]  # a constant's param is its number
 
     @property
     def is_const(self) -> bool:
         return self.op is CONST
 
 
-class _InternRef(weakref.ref):
+class _InternRef(weakref.ref):  # type: ignore[type-arg]
     """A weak reference that knows where it sits in the intern tables."""
 
     __slots__ = ("key", "table")
+    key: Any
+    table: dict[Any, _InternRef]
+
+    if TYPE_CHECKING:
+        def __call__(self) -> Expr | None: ...
 
 
 # op -> args, or (args, type of param, param) -> weak reference to the one node with that
@@ -151,7 +157,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     if table is None:
         table = _interned.setdefault(op, {})
     if param is None:
-        key = args
+        key: Any = args
     else:
         # The param's type tells apart what == merges (1 and 1.0); the bit pattern tells
         # apart 0.0 and -0.0, and lets a nan equal itself.
@@ -181,7 +187,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     return node
 
 
-def _call_op(op: Op, *args: Any) -> Expr:
+def _call_op(op: Op, *args: Any) -> Any:
     """``op(*args)``: the node of ``op`` over the arguments (Python numbers become constants)."""
     if op.takes_param:
         raise TypeError(f"{op.name} nodes need a parameter: build them with operators (x ** 2, ...)")
@@ -204,7 +210,7 @@ def is_array(value: Any) -> bool:
 
 
 # Calling an op builds its node: symgrad.core, which defines Op, knows nothing of nodes.
-Op.__call__ = _call_op
+Op.__call__ = _call_op  # type: ignore[method-assign]
 
 
 def as_expr(value: Any, what: str = "argument") -> Expr:
@@ -319,13 +325,14 @@ def _latex_constant(value: int | float) -> LatexTemplate:
     return LatexTemplate(text, (), UNARY if text.startswith("-") else MUL if "cdot" in text else ATOM)
 
 
+# Leaves have no printer, vjp nor impl: every pass treats them on their own.
 SYMBOL = _register(
-    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
+    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,  # type: ignore[arg-type]
        doc="An input variable; its param is the name.", param_check=check_name,
        latex=lambda name: LatexTemplate(latex_name(name), (), ATOM))
 )
 CONST = _register(
-    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
+    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,  # type: ignore[arg-type]
        impl=None, doc="A number; its param is the value (int or float).",
        param_check=check_number, latex=_latex_constant)
 )

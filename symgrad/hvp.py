@@ -76,7 +76,8 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
     key = cache_key([output], (wrt, args), "hvp", name) if cache else None
-    return memoised(hvp_cache, key, lambda: _compile_hvp_new(output, wrt, args, name))
+    found: HVPFunction = memoised(hvp_cache, key, lambda: _compile_hvp_new(output, wrt, args, name))
+    return found
 
 
 def _compile_hvp_new(output: Expr, wrt: Any, args: Any, name: str) -> HVPFunction:

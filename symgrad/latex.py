@@ -52,4 +52,4 @@ def _repr_latex(self: Expr) -> str:
 
 
 # The graph never imports its printers: Expr gets its notebook display from here.
-Expr._repr_latex_ = _repr_latex
+Expr._repr_latex_ = _repr_latex  # type: ignore[attr-defined]  # set here, not in the class

@@ -19,7 +19,7 @@ def as_number(value: Any, what: str) -> int | float:
     a ValueError for an integer too large to be a float."""
     kind = type(value)
     if kind is float or (kind is int and value.bit_length() < _SURELY_FLOAT_BITS):  # the hot path
-        return value
+        return value  # type: ignore[no-any-return]  # a float, or an int a float holds exactly
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{what}: expected a number or a symgrad expression, got {type(value).__name__} {reprlib.repr(value)}"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symgrad import shapes
 from symgrad.compiler import CompiledFunction
@@ -36,6 +36,9 @@ from symgrad.expr import Expr, as_expr, symbol
 
 class Module:
     """Something with parameters."""
+
+    if TYPE_CHECKING:  # each kind of module defines it, as in micrograd: a model is called on its inputs
+        def __call__(self, x: Sequence[Any]) -> Any: ...
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to 0 (gradients accumulate, as in micrograd)."""
@@ -156,7 +159,7 @@ class CompiledLoss:
         self.scale = 1.0 / len(inputs) if reduce == "mean" else 1.0
         theta = shapes.vector("theta", len(self.params))
         x = shapes.vector("x", self.inputs.shape[1])
-        y = shapes.vector("y", self.targets.shape[1]) if several else symbol("y")
+        y: Any = shapes.vector("y", self.targets.shape[1]) if several else symbol("y")
 
         for p, s in zip(self.params, theta):
             p._symbol = s

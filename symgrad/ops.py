@@ -56,7 +56,7 @@ from symgrad.expr import CONST, Expr, as_expr, const, is_array, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
 from symgrad.literals import as_number, format_number, latex_number
 from symgrad.numerics import sympy_power
-from symgrad.rules import drop_unit, is_number, rule
+from symgrad.rules import Rule, drop_unit, is_number, rule
 
 # ---- rewrite rules (used by symgrad.simplify through each op's ``rewrites``) --------
 
@@ -84,7 +84,7 @@ def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return args[0].args[0] if args[0].op is neg else None
 
 
-def _negation_outwards(symbol: str):
+def _negation_outwards(symbol: str) -> Rule:
     # Exact in IEEE arithmetic, and it lets negations meet and cancel in add/sub.
     @rule(f"(-a){symbol}b → -(a{symbol}b)", ("neg",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
@@ -233,7 +233,7 @@ neg = _register(Op(
 ))
 # The three power ops. Their op names ("powi", "powc", "pow", as LLVM's powi) are what pickles
 # and error messages carry, so they stay; the Python names say which exponent each takes.
-int_power = _register(Op(
+int_power: Op = _register(Op(
     "powi", 1, label=_superscript, printer=_int_power_template, latex=_latex_power,
     sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(int_power, (a,), k - 1))),),
@@ -242,7 +242,7 @@ int_power = _register(Op(
     doc="x**k for an integer constant k (the param).",
     param_check=numerics.check_integer_exponent,
 ))
-real_power = _register(Op(
+real_power: Op = _register(Op(
     "powc", 1, label=_superscript, printer=_real_power_template, latex=_latex_power,
     array_printer=_real_power_array_template,
     sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
@@ -265,7 +265,7 @@ xlogy = _register(Op(
     domain="positive",
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
 ))
-expr_power = _register(Op(
+expr_power: Op = _register(Op(
     "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
     latex=latex_printer("#0^{#1}", (ATOM, 0), POW),
     array_printer=array_call_printer("pow", 2),
@@ -287,7 +287,7 @@ exp = _register(Op(
     vjp=lambda g, out, a: (g * out,),
     impl=math.exp, namespace={"exp": math.exp},
 ))
-log = _register(Op(
+log: Op = _register(Op(
     "log", 1, label=fixed_label("log"), printer=call_printer("log"), latex=latex_function(r"\log"),
     array_printer=array_call_printer("log"),
     sympy=lambda sp, a: sp.log(a),
@@ -309,7 +309,7 @@ sin = _register(Op(
     vjp=lambda g, out, a: (g * cos(a),),
     impl=math.sin, namespace={"sin": math.sin},
 ))
-cos = _register(Op(
+cos: Op = _register(Op(
     "cos", 1, label=fixed_label("cos"), printer=call_printer("cos"), latex=latex_function(r"\cos"),
     array_printer=array_call_printer("cos"),
     sympy=lambda sp, a: sp.cos(a),
@@ -400,7 +400,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if type(base) is Expr and type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
         return make(int_power, (base,), exponent)
     if is_array(exponent) or is_array(base):
-        return NotImplemented  # NumPy's reflected operator applies it element-wise
+        return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies it element-wise
     if type(base) is not Expr:
         base = as_expr(base, "** base")
     if type(exponent) is int and exponent.bit_length() <= 53:
@@ -408,7 +408,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
     if isinstance(exponent, Expr):
-        return expr_power(base, exponent)
+        return expr_power(base, exponent)  # type: ignore[no-any-return]  # base is an Expr by now
     op, param = number_power(exponent)
     return make(op, (base,), param)
 
@@ -428,7 +428,7 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
             b = as_expr(b, op.name)
     except TypeError:
         if is_array(a) or is_array(b):
-            return NotImplemented  # NumPy's reflected operator applies the op element-wise
+            return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies the op element-wise
         raise
     return make(op, (a, b))
 

@@ -25,6 +25,7 @@ from typing import Any
 from symgrad.compiler import compile as compile_fn
 from symgrad.errors import EvaluationError
 from symgrad.expr import Expr, as_expr, free_symbols, to_text
+from symgrad.extras import require
 from symgrad.ops import SYMBOL
 
 _LABELS = ("f", "f'", "f''")
@@ -117,16 +118,13 @@ def _bulk_limits(values: list[float]) -> tuple[float, float] | None:
 
 def _value_alone(fn: Any, point: float) -> float:
     try:
-        return fn.forward(point)
+        return float(fn.forward(point))
     except (EvaluationError, ArithmeticError, ValueError):
         return math.nan
 
 
 def _new_axes() -> Any:
-    try:
-        import matplotlib.figure  # noqa: F401  (checked on every call: the class below is made once)
-    except ImportError:
-        raise ImportError("sg.plot needs matplotlib: pip install 'symgrad[plot]'") from None
+    require("matplotlib.figure", "sg.plot")  # checked on every call: the class below is made once
     figure = _figure_class()(figsize=(6.4, 4.0), layout="constrained")
     return figure.add_subplot()
 

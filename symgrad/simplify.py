@@ -166,7 +166,7 @@ class Rewriter:
                     self.stats.folded += 1
                     return folded
         for rule in op.rewrites:
-            replacement = rule(args, param)
+            replacement: Expr | None = rule(args, param)
             if replacement is not None:
                 self.stats.identities[rule.description] += 1
                 return replacement

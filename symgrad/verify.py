@@ -20,6 +20,7 @@ import math
 import random
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +99,7 @@ class _Timeout(Exception):
 
 
 @contextmanager
-def _time_limit(seconds: float):
+def _time_limit(seconds: float) -> Iterator[bool]:
     """Raise _Timeout after ``seconds`` (main thread on Unix); else no limit. A host that uses
     the real-time timer or SIGALRM itself keeps them: then there is no limit either."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
@@ -166,7 +167,7 @@ def _sample_points(fn: Any, theirs: Any, n_vars: int, points: int, seed: int, sc
     """Random points where the generated code (and SymPy's derivative, if given) evaluate,
     and the first error met (it says why, when no point does)."""
     rng = random.Random(seed)
-    found = []
+    found: list[tuple[tuple[float, ...], Any, Any]] = []
     first_error = ""
     for _ in range(points * 200):
         if len(found) == points:
@@ -368,7 +369,7 @@ def _verify_row(i: int, entry: _Entry, flat: Any, samples: list[Any], reference:
         and (numeric is None or numeric <= _NUMERIC_RTOL)
         and (fd_error is None or fd_error <= _FD_RTOL)
     )
-    return VerifyRow(entry.name, status, numeric, fd_error, ok)
+    return VerifyRow(entry.name, status or "", numeric, fd_error, ok)
 
 
 def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, derivative: float) -> float:

@@ -53,12 +53,12 @@ _STYLE = {
 def _drawing_class() -> type:
     import graphviz
 
-    class DotNotFound(graphviz.ExecutableNotFound):
+    class DotNotFound(graphviz.ExecutableNotFound):  # type: ignore[misc]  # graphviz ships no types
         """``dot`` is missing: the message says how to install it."""
 
         _msg = "failed to execute {!r}. " + _INSTALL_DOT
 
-    class Drawing(graphviz.Digraph):
+    class Drawing(graphviz.Digraph):  # type: ignore[misc]
         """A ``graphviz.Digraph`` whose rendering errors say how to install ``dot``."""
 
         def pipe(self, *args: Any, **kwargs: Any) -> Any:
@@ -76,7 +76,8 @@ def _drawing_class() -> type:
         def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **options: Any) -> dict[str, Any]:
             """SVG in a notebook; without ``dot``, a line saying how to install it and the DOT text."""
             try:
-                return super()._repr_mimebundle_(include, exclude, **options)
+                bundle: dict[str, Any] = super()._repr_mimebundle_(include, exclude, **options)
+                return bundle
             except graphviz.ExecutableNotFound:
                 hint = f"Graphviz's `dot` is not installed (to see this drawing: {_INSTALL_COMMANDS}); its DOT text:"
                 return {"text/plain": f"{hint}\n{self.source}",
@@ -287,7 +288,7 @@ def _draw_node(dot: Any, node: Expr, kind: str, fields: list[str], ids: Mapping[
 
 def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:
     if node.op is SYMBOL:
-        return node.param
+        return node.name
     if node.op is CONST:
         return format_number(node.param)
     text = to_text(node, limit=28)
@@ -316,5 +317,5 @@ def _draw_compiled(self: CompiledFunction, **options: Any) -> Any:
 # compiled function, and ``draw_dot`` in symgrad.engine, where micrograd's users import it from.
 _draw_compiled.__name__ = "draw"
 _draw_compiled.__qualname__ = "CompiledFunction.draw"
-CompiledFunction.draw = _draw_compiled
+CompiledFunction.draw = _draw_compiled  # type: ignore[method-assign]  # declared there, given here
 engine.draw_dot = draw_dot

@@ -55,7 +55,7 @@ def test_moons_example_reaches_full_accuracy_and_draws(tmp_path):
     if importlib.util.find_spec("matplotlib"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     else:
-        assert "matplotlib is not installed" in out.stdout
+        assert "needs matplotlib: pip install 'symgrad[plot]'; skipping it" in out.stdout
 
 
 def test_moons_example_trains_eagerly_too():
