@@ -374,7 +374,8 @@ class _Emitter:
         lines.append("    except (ArithmeticError, ValueError) as _error:")
         lines.append("        raise _explain(_error) from _error")
         lines.extend(chunk_lines)
-        source = "\n".join(lines) + "\n"
+        lines.append("")  # the final newline, joined in: a source of 10^8 characters is not copied again
+        source = "\n".join(lines)
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
         if len(scalar_names) < len(param_names) or "_fromiter(" in returns:  # returns: symgrad's text, never a label
             namespace_names |= self.backend.array_names
