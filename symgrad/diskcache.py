@@ -1,20 +1,13 @@
 """The compile cache's second level: compiled functions kept in a directory, across processes.
 
-``sg.compile(..., cache_dir=d)`` (or the environment variable ``SYMGRAD_CACHE_DIR``) looks a
-graph up in memory first (``symgrad.lru``), then here: an entry holds what compiling made (the
-generated source, where the interpreter's bytecode format matches also its code objects, the
-helpers' data, the derived graph and the statistics), so a later process compiling the same
-graph skips deriving, rewriting, emitting and ``compile()``. The derived graph is rebuilt only
-when something asks for it (``fn.grad_exprs``, pickling, ``verify``, ``fn.forward``, an error's
-explanation).
-
-An entry's file is named by a SHA-256 of the graph's structure (op names, params by type and
-value, argument positions), the compile options, symgrad's code-generation version and a digest
-of its own source, and the interpreter's magic number. Each file starts with a header (format,
-full key, magic, payload digest and length), all checked before the payload is read; a file that
-fails any check is ignored, with a ``CacheWarning``, and rewritten. The digest has no secret: it
-detects corruption, not a malicious writer, so the directory must be yours alone, as for a
-pickle (a directory other users may write to is refused).
+``sg.compile(..., cache_dir=d)`` (or ``SYMGRAD_CACHE_DIR``) looks a graph up in memory, then here.
+An entry holds the generated source, its code objects (same magic number only), the helpers'
+data, the derived graph (rebuilt when first asked for) and the stats, under a SHA-256 of the
+graph's structure, the options, symgrad's version and source, and the interpreter. Its header
+(format, full key, magic, payload digest and length) is checked before anything is read; a bad
+entry is ignored (``CacheWarning``) and rewritten. The digest has no secret: it detects
+corruption, not a malicious writer, so the directory must be the user's alone (README,
+"Persistent cache").
 """
 
 from __future__ import annotations
@@ -100,21 +93,22 @@ def _skeleton(item: Any, exprs: list[Expr]) -> Any:
     raise TypeError(kind.__name__)
 
 
-def _numbered(roots: list[Expr]) -> tuple[list[Expr], dict[Expr, int]]:
+def _numbered(roots: list[Expr]) -> tuple[list[Expr], dict[Expr, int], list[int]]:
     """Every node reachable from ``roots``, numbered breadth first (roots first, then arguments
-    left to right): a canonical numbering, cheaper than a topological order, which the key does not need."""
-    index: dict[Expr, int] = {}
-    order: list[Expr] = []
-    for root in roots:
-        if root not in index:
-            index[root] = len(order)
-            order.append(root)
+    left to right: a canonical numbering, cheaper than a topological order, which the key does
+    not need), and every node's arguments' numbers, node after node (``_columns``' third list)."""
+    order = list(dict.fromkeys(roots))
+    index = dict(zip(order, itertools.count()))
+    find, append, positions = index.get, order.append, []
+    position = positions.append
     for node in order:  # the list grows as the walk goes
         for arg in node.args:
-            if arg not in index:
-                index[arg] = len(order)
-                order.append(arg)
-    return order, index
+            found = find(arg)
+            if found is None:
+                found = index[arg] = len(order)
+                append(arg)
+            position(found)
+    return order, index, positions
 
 
 @cache
@@ -137,12 +131,13 @@ def key_digest(key: tuple[Any, ...], version: str) -> tuple[str, list[Expr], dic
         skeleton = _skeleton(key, exprs)
     except TypeError:
         return None
-    order, index = _numbered(exprs)
+    order, index, positions = _numbered(exprs)
     if any(op.user for op in set(map(_op_of, order))):
         return None
+    columns = (list(map(_op_name, order)), list(map(_param_of, order)), positions)
     roots = list(map(index.__getitem__, exprs))
     # marshal version 2 writes no back-references, which depend on reference counts: equal data, equal bytes.
-    data = marshal.dumps((_columns(order, index), roots, skeleton), 2)
+    data = marshal.dumps((columns, roots, skeleton), 2)
     prefix = f"{version}\0{_package_digest()}\0{sys.implementation.cache_tag}\0".encode() + _MAGIC
     return hashlib.sha256(prefix + b"\0" + data).hexdigest(), order, index
 
@@ -187,7 +182,7 @@ def refusal(directory: str) -> str | None:
 # ---- entries: a checked header, then the payload ----------------------------------------------
 
 
-def _header(digest: str, payload: bytes) -> bytes:
+def _header(digest: str, payload: bytes) -> bytes:  # what checked_payload checks
     return b" ".join([_FORMAT, digest.encode(), _MAGIC, hashlib.sha256(payload).hexdigest().encode(),
                       str(len(payload)).encode()]) + b"\n"
 

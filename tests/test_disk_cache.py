@@ -3,6 +3,7 @@ process finds; a corrupted, truncated or foreign entry is ignored and rewritten,
 
 import os
 import pickle
+import re
 import stat
 import subprocess
 import sys
@@ -309,11 +310,26 @@ def test_a_restored_chunked_function_has_its_chunks_and_line_numbers(tmp_path, m
     monkeypatch.setattr(chunks, "CHUNK_FROM", 20)
     x0 = sg.symbol("x0")
     f = x0
-    for _ in range(120):
-        f = sg.log(f * f + 1.5) + 0.1 * x0
+    for step in range(120):
+        f = sg.sin(f) * 1.01 + (sg.log(x0) if step == 60 else 0.1 * x0)
     first, again = _compile_twice(tmp_path, f, wrt=[x0])
     assert _restored(again) and again.source.count("\ndef _chunk") > 3
     assert again(0.7) == first(0.7)
+    explained = []
+    for fn in (first, again):
+        with pytest.raises(sg.EvaluationError, match=r"in the subexpression log\(x0\)") as error:
+            fn(-0.7)
+        explained.append(re.sub(r":grad:\d+>", ">", str(error.value)))  # each process numbers its files
+    assert explained[0] == explained[1]  # the same line, its number and its text
+
+
+def test_a_restored_function_is_defined_from_its_code_objects_without_compiling_its_source(tmp_path, monkeypatch):
+    f, wrt = _expression()
+    first = sg.compile(f, wrt=wrt, cache_dir=tmp_path)
+    sg.clear_cache()
+    monkeypatch.setattr(sg.runtime, "_compile_each", lambda *args: pytest.fail("the source was compiled"))
+    again = sg.compile(f, wrt=wrt, cache_dir=tmp_path)
+    assert again(0.5, 2.0) == first(0.5, 2.0) and again.func.__code__.co_filename == again._program.filename
 
 
 def test_a_function_is_restored_from_its_source_where_code_objects_were_not_stored(tmp_path, monkeypatch):
