@@ -45,7 +45,7 @@ class Emitted:
     param_names: list[str]
     namespace_names: set[str]
     # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
-    line_nodes: dict[int, Expr] = field(default_factory=dict)
+    line_nodes: Mapping[int, Expr] = field(default_factory=dict)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
     backend: str = "python"
     # The local each parameter symbol is read from (an array parameter's elements: ``x_0``...),

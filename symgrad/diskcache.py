@@ -58,7 +58,8 @@ class CacheWarning(UserWarning):
 
 def _warn(message: str) -> None:
     """Warn, pointing at the caller's line outside symgrad (the ``sg.compile`` call)."""
-    frame, level = sys._getframe(1), 2
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, CacheWarning, stacklevel=level)
@@ -99,7 +100,8 @@ def _numbered(roots: list[Expr]) -> tuple[list[Expr], dict[Expr, int], list[int]
     not need), and every node's arguments' numbers, node after node (``_columns``' third list)."""
     order = list(dict.fromkeys(roots))
     index = dict(zip(order, itertools.count()))
-    find, append, positions = index.get, order.append, []
+    positions: list[int] = []
+    find, append = index.get, order.append
     position = positions.append
     for node in order:  # the list grows as the walk goes
         for arg in node.args:
@@ -363,8 +365,9 @@ def _installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict[str
     return define
 
 
-_FIELDS = {"emitted": tuple, "line_nodes": tuple, "helpers": dict, "codes": (dict, type(None)), "outputs": list,
-           "params": list, "wrt": list, "options": tuple, "derived": tuple, "stats": dict}
+_FIELDS: dict[str, type | tuple[type, ...]] = {  # an entry's payload: its fields and their types
+    "emitted": tuple, "line_nodes": tuple, "helpers": dict, "codes": (dict, type(None)), "outputs": list,
+    "params": list, "wrt": list, "options": tuple, "derived": tuple, "stats": dict}
 
 
 class DiskCache:
@@ -429,7 +432,7 @@ class DiskCache:
         derived = _LazyDerived(graph, *state["derived"][1:])
         source, name, param_names, namespace_names, shared, backend, symbol_names, scalar_names = state["emitted"]
         emitted = Emitted(source, name, param_names, set(namespace_names), _LineNodes(graph, *state["line_nodes"]),
-                          shared, backend, symbol_names, scalar_names)  # type: ignore[arg-type]
+                          shared, backend, symbol_names, scalar_names)
         params, wrt = ([Parameter(p, tuple(shape), tuple(map(order.__getitem__, ids))) for p, shape, ids in state[k]]
                        for k in ("params", "wrt"))
         f_name, annotate, form, f_backend, reduce, output_shape, bare, strategy, batch = state["options"]

@@ -20,11 +20,6 @@ from symgrad.diskcache import CacheWarning
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def no_environment_directory(monkeypatch):
-    monkeypatch.delenv(diskcache.ENVIRONMENT_VARIABLE, raising=False)
-
-
 def _expression():
     x, y = sg.symbols("x y")
     return sg.tanh(x * y) + x**2 / y + sg.log(y), [x, y]
