@@ -159,8 +159,11 @@ def directory_for(cache_dir: str | os.PathLike[str] | None) -> str | None:
 
 
 def _foreign(found: os.stat_result) -> str | None:
-    """Whether a file or directory is another user's to write (as ssh and pip refuse theirs)."""
-    if hasattr(os, "geteuid") and found.st_uid != os.geteuid():
+    """Whether a file or directory is another user's to write (as ssh and pip refuse theirs).
+    Not checked on Windows, whose permissions are ACLs that mode bits do not show."""
+    if os.name == "nt":
+        return None
+    if found.st_uid != os.geteuid():
         return f"owned by another user (uid {found.st_uid})"
     if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"writable by other users (mode {stat.filemode(found.st_mode)})"

@@ -196,6 +196,20 @@ def test_an_entry_from_another_python_or_format_is_ignored_and_rewritten(tmp_pat
     _compiled_over(path, tmp_path, fn, "not a symgrad cache entry of this format")
 
 
+def test_an_entry_of_another_symgrad_version_is_neither_found_nor_used_in_its_place(tmp_path, monkeypatch):
+    f, wrt = _expression()
+    with monkeypatch.context() as patch:
+        patch.setattr(diskcache, "_package_digest", lambda: "another version of symgrad's source")
+        old = sg.compile(f, wrt=wrt, cache_dir=tmp_path)
+    [stale] = _entries(tmp_path)
+    sg.clear_cache()
+    assert not _restored(sg.compile(f, wrt=wrt, cache_dir=tmp_path))
+    [path] = [p for p in _entries(tmp_path) if p != stale]
+    sg.clear_cache()
+    path.write_bytes(stale.read_bytes())
+    _compiled_over(path, tmp_path, old, "another key's entry")
+
+
 def test_a_directory_others_may_write_to_is_refused_and_nothing_is_written(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
