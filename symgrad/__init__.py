@@ -6,15 +6,21 @@
     >>> value, (gx, gy) = fn(0.5, 2.0)
 """
 
+# The one place the version is written: pyproject.toml reads it from here (setuptools' dynamic
+# version), so an installed package and a checkout on PYTHONPATH report the same.
+__version__ = "0.1.0"
+
 from symgrad.arrays import set_malloc_tuning, set_threads
 from symgrad.compiler import CompiledFunction, cache_info, clear_cache, compile, set_cache_size
 from symgrad.errors import EvaluationError, ParseError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, const, free_symbols, symbol, topological_order
 from symgrad.grad import grad, hessian, jacobian, value_and_grad
 from symgrad.hvp import HVPFunction, compile_hvp
+from symgrad.latex import to_latex
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
 from symgrad.pipeline import set_gc_pause
+from symgrad.plot import plot
 from symgrad.primitives import primitive
 from symgrad.shapes import matrix, symbols, vector
 from symgrad.simplify import simplify
@@ -51,6 +57,7 @@ __all__ = [
     "loads",
     "log",
     "matrix",
+    "plot",
     "primitive",
     "relu",
     "set_cache_size",
@@ -64,6 +71,7 @@ __all__ = [
     "symbol",
     "symbols",
     "tanh",
+    "to_latex",
     "to_sympy",
     "topological_order",
     "value_and_grad",

@@ -24,9 +24,9 @@ import reprlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symgrad import arrays, diskcache, shapes, vectorise
+from symgrad import arrays, diskcache, display, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -48,7 +48,7 @@ def _view(read: Callable[[Derived], Any]) -> Any:
     return functools.cached_property(lambda fn: read(fn._derived))
 
 
-class CompiledFunction(functools.partial):
+class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     """Value and derivatives of an expression (or of several), as generated Python.
 
     ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; with ``order=2``
@@ -158,10 +158,20 @@ class CompiledFunction(functools.partial):
 
     # draw(**options), the value and gradient graphs after rewrites as ``sg.draw`` draws them, is
     # given by symgrad.viz: drawing depends on compiled functions, never the other way round.
+    if TYPE_CHECKING:
+        def draw(self, **options: Any) -> Any: ...
+
+        # What calling it gives (functools.partial's call, in C): a tuple, (value, gradient) and
+        # the Hessian, the aux values... as compile's options say.
+        def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]: ...
 
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""
         return f"{self!r}\n{self.stats}"
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the signature, the generated source, and the stats."""
+        return display.source_html(repr(self), self.source, str(self.stats))
 
     def __repr__(self) -> str:
         what = {1: "gradient", 2: "gradient and hessian"}[self.order]
@@ -275,8 +285,8 @@ def _parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> lis
     return found
 
 
-_cache = LRUCache()
-hvp_cache = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
+_cache: LRUCache[CompiledFunction] = LRUCache()
+hvp_cache: LRUCache[Any] = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
 
 
 def clear_cache() -> None:
@@ -413,7 +423,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     make = functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings)
     disk = diskcache.level(cache_dir, f"codegen {CODEGEN_VERSION}", CompiledFunction, _straight_function) \
         if key is not None else None
-    if disk is None:
+    if disk is None or key is None:
         return memoised(_cache, key, make)
     # In memory, per directory: a function found there came through the directory (read or written).
     return memoised(_cache, (key, disk.directory), make, functools.partial(disk.through, key))
@@ -453,7 +463,7 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
                  settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str]) -> CompiledFunction:
-    with no_gc_pauses():
+    with no_gc_pauses(), progress.tracking(f"compile {settings[0]}"):
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
         name, annotate, form, output_shape, backend, reduce, strategy = settings
@@ -462,9 +472,11 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
+        progress.step("signature", f"{len(graph_order):,} nodes")
         derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
         emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
+        progress.step("exec (CPython's compile)")
         return CompiledFunction(outputs, derived, wrt_params, params, program, stats, options)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symgrad import ops
-from symgrad.arithmetic import give_operators
+from symgrad.arithmetic import Operators, give_operators
 from symgrad.expr import Expr, as_expr, const, make, symbol
 from symgrad.literals import as_number
 from symgrad.lru import LRUCache, memoised
@@ -44,7 +44,7 @@ from symgrad.names import Namer, identifier
 _CACHE_SIZE = 128
 
 
-class Value:
+class Value(Operators):
     """Stores a single scalar value and its gradient (micrograd's API)."""
 
     __slots__ = ("_const", "_param", "_prev", "_prim", "_symbol", "data", "grad", "label")
@@ -178,7 +178,7 @@ def to_expr(roots: list[Any], leaf: Callable[[Value], Expr] | None = None) -> li
                 image[id(v)] = leaf(v) if leaf else (v._symbol if v._symbol is not None else const(v.data))
             else:
                 args = tuple(image[id(c)] for c in v._prev)
-                image[id(v)] = make(v._prim, args, v._param)
+                image[id(v)] = make(v._prim, args, v._param)  # type: ignore[arg-type]  # a non-leaf has its op
     return [image[id(r)] if isinstance(r, Value) else as_expr(r) for r in roots]
 
 
@@ -199,10 +199,11 @@ class _Program:
     def run(self, order: list[Value]) -> tuple[float, tuple[float, ...]]:
         args = [order[i].data for i in self.wrt_positions]
         args.extend(order[i].data for i in self.const_positions)
-        return self.fn(*args)
+        found: tuple[float, tuple[float, ...]] = self.fn(*args)
+        return found
 
 
-_programs = LRUCache(_CACHE_SIZE)
+_programs: LRUCache[_Program] = LRUCache(_CACHE_SIZE)
 stats = _programs.stats  # {"hits": ..., "misses": ...}
 
 
@@ -228,7 +229,8 @@ def _compile_shape(order: list[Value]) -> _Program:
 
     namer = Namer()
     symbols: dict[int, Expr] = {}
-    wrt_positions, const_positions = [], []
+    wrt_positions: list[int] = []
+    const_positions: list[int] = []
     for i, v in enumerate(order):
         if v._prev:
             continue
@@ -250,6 +252,7 @@ def leaf_name(leaf: Value, position: int, namer: Namer) -> str:
 # ``draw_dot(root)``, micrograd's drawing of a Value graph, is defined in symgrad.viz and set here when
 # symgrad is imported, so ``from symgrad.engine import Value, draw_dot`` works as micrograd's engine
 # imports do: drawing depends on Values, never the other way round.
+draw_dot: Callable[..., Any]
 
 
 def clear_cache() -> None:

@@ -37,6 +37,7 @@ from symgrad.core import (
     MUL,
     POW,
     UNARY,
+    LatexTemplate,
     Op,
     Template,
     _register,
@@ -46,14 +47,16 @@ from symgrad.core import (
     fixed_label,
     fixed_printer,
     infix_printer,
+    latex_function,
+    latex_printer,
 )
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
 from symgrad.expr import CONST, Expr, as_expr, const, is_array, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
-from symgrad.literals import as_number, format_number
+from symgrad.literals import as_number, format_number, latex_number
 from symgrad.numerics import sympy_power
-from symgrad.rules import drop_unit, is_number, rule
+from symgrad.rules import Rule, drop_unit, is_number, rule
 
 # ---- rewrite rules (used by symgrad.simplify through each op's ``rewrites``) --------
 
@@ -81,7 +84,7 @@ def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return args[0].args[0] if args[0].op is neg else None
 
 
-def _negation_outwards(symbol: str):
+def _negation_outwards(symbol: str) -> Rule:
     # Exact in IEEE arithmetic, and it lets negations meet and cancel in add/sub.
     @rule(f"(-a){symbol}b → -(a{symbol}b)", ("neg",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
@@ -174,6 +177,12 @@ def _real_power_array_template(c: float) -> Template:
     return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
 
 
+def _latex_power(p: Any) -> LatexTemplate:
+    if p == 0.5 and type(p) is float:
+        return LatexTemplate(r"\sqrt{#0}", (0,), ATOM)
+    return LatexTemplate(f"#0^{{{latex_number(p)}}}", (ATOM,), POW)
+
+
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
@@ -182,6 +191,7 @@ def _superscript(p: Any) -> str:
 
 add = _register(Op(
     "add", 2, label=fixed_label("+"), printer=infix_printer("+", ADD),
+    latex=latex_printer("#0 + #1", (ADD, ADD + 1), ADD),
     sympy=lambda sp, a, b: a + b,
     vjp=lambda g, out, a, b: (g, g),
     impl=lambda a, b: a + b,
@@ -189,6 +199,7 @@ add = _register(Op(
 ))
 sub = _register(Op(
     "sub", 2, label=fixed_label("-"), printer=infix_printer("-", ADD),
+    latex=latex_printer("#0 - #1", (ADD, ADD + 1), ADD),
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
@@ -196,6 +207,7 @@ sub = _register(Op(
 ))
 mul = _register(Op(
     "mul", 2, label=fixed_label("*"), printer=infix_printer("*", MUL),
+    latex=latex_printer(r"#0 \cdot #1", (MUL, MUL + 1), MUL),
     sympy=lambda sp, a, b: a * b,
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
@@ -204,6 +216,7 @@ mul = _register(Op(
 ))
 div = _register(Op(
     "div", 2, label=fixed_label("/"), printer=infix_printer("/", MUL),
+    latex=latex_printer(r"\frac{#0}{#1}", (0, 0), UNARY),  # a fraction reads as one term, but for powers
     sympy=lambda sp, a, b: a / b,
     vjp=lambda g, out, a, b: (g / b, -g * out / b),
     impl=lambda a, b: a / b,
@@ -212,6 +225,7 @@ div = _register(Op(
 _BINARY = {"*": mul, "/": div}
 neg = _register(Op(
     "neg", 1, label=fixed_label("-"), printer=fixed_printer(Template("-{0}", (UNARY,), UNARY)),
+    latex=latex_printer("-#0", (UNARY,), UNARY),
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
     impl=lambda a: -a,
@@ -219,8 +233,8 @@ neg = _register(Op(
 ))
 # The three power ops. Their op names ("powi", "powc", "pow", as LLVM's powi) are what pickles
 # and error messages carry, so they stay; the Python names say which exponent each takes.
-int_power = _register(Op(
-    "powi", 1, label=_superscript, printer=_int_power_template,
+int_power: Op = _register(Op(
+    "powi", 1, label=_superscript, printer=_int_power_template, latex=_latex_power,
     sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(int_power, (a,), k - 1))),),
     impl=lambda a, k: a**k,
@@ -228,8 +242,8 @@ int_power = _register(Op(
     doc="x**k for an integer constant k (the param).",
     param_check=numerics.check_integer_exponent,
 ))
-real_power = _register(Op(
-    "powc", 1, label=_superscript, printer=_real_power_template,
+real_power: Op = _register(Op(
+    "powc", 1, label=_superscript, printer=_real_power_template, latex=_latex_power,
     array_printer=_real_power_array_template,
     sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(real_power, (a,), c - 1.0)),),
@@ -242,6 +256,7 @@ real_power = _register(Op(
 xlogy = _register(Op(
     "xlogy", 2, label=fixed_label("xlogy"),
     printer=fixed_printer(Template("0.0 if {0} == 0.0 else {0} * log({1})", (ATOM, 0), COND)),
+    latex=latex_printer(r"#0 \log\left(#1\right)", (MUL, 0), MUL),
     array_printer=fixed_printer(Template("xp.where({0} == 0.0, 0.0, {0} * xp.log({1}))", (ATOM, 0), ATOM)),
     sympy=lambda sp, a, b: a * sp.log(b),
     vjp=lambda g, out, a, b: (g * log(b), g * (a / b)),
@@ -250,8 +265,9 @@ xlogy = _register(Op(
     domain="positive",
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
 ))
-expr_power = _register(Op(
+expr_power: Op = _register(Op(
     "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
+    latex=latex_printer("#0^{#1}", (ATOM, 0), POW),
     array_printer=array_call_printer("pow", 2),
     sympy=sympy_power,
     vjp=lambda g, out, a, b: (g * (b * expr_power(a, b - 1.0)), g * xlogy(out, a)),
@@ -265,13 +281,14 @@ expr_power = _register(Op(
 
 exp = _register(Op(
     "exp", 1, label=fixed_label("exp"), printer=call_printer("exp"),
+    latex=latex_printer("e^{#0}", (0,), POW),
     array_printer=array_call_printer("exp"),
     sympy=lambda sp, a: sp.exp(a),
     vjp=lambda g, out, a: (g * out,),
     impl=math.exp, namespace={"exp": math.exp},
 ))
-log = _register(Op(
-    "log", 1, label=fixed_label("log"), printer=call_printer("log"),
+log: Op = _register(Op(
+    "log", 1, label=fixed_label("log"), printer=call_printer("log"), latex=latex_function(r"\log"),
     array_printer=array_call_printer("log"),
     sympy=lambda sp, a: sp.log(a),
     vjp=lambda g, out, a: (g / a,),
@@ -279,27 +296,28 @@ log = _register(Op(
 ))
 sqrt = _register(Op(
     "sqrt", 1, label=fixed_label("sqrt"), printer=call_printer("sqrt"),
+    latex=latex_printer(r"\sqrt{#0}", (0,), ATOM),
     array_printer=array_call_printer("sqrt"),
     sympy=lambda sp, a: sp.sqrt(a),
     vjp=lambda g, out, a: (g * (0.5 / out),),
     impl=math.sqrt, namespace={"sqrt": math.sqrt}, domain="positive",
 ))
 sin = _register(Op(
-    "sin", 1, label=fixed_label("sin"), printer=call_printer("sin"),
+    "sin", 1, label=fixed_label("sin"), printer=call_printer("sin"), latex=latex_function(r"\sin"),
     array_printer=array_call_printer("sin"),
     sympy=lambda sp, a: sp.sin(a),
     vjp=lambda g, out, a: (g * cos(a),),
     impl=math.sin, namespace={"sin": math.sin},
 ))
-cos = _register(Op(
-    "cos", 1, label=fixed_label("cos"), printer=call_printer("cos"),
+cos: Op = _register(Op(
+    "cos", 1, label=fixed_label("cos"), printer=call_printer("cos"), latex=latex_function(r"\cos"),
     array_printer=array_call_printer("cos"),
     sympy=lambda sp, a: sp.cos(a),
     vjp=lambda g, out, a: (-(g * sin(a)),),
     impl=math.cos, namespace={"cos": math.cos},
 ))
 tanh = _register(Op(
-    "tanh", 1, label=fixed_label("tanh"), printer=call_printer("tanh"),
+    "tanh", 1, label=fixed_label("tanh"), printer=call_printer("tanh"), latex=latex_function(r"\tanh"),
     array_printer=array_call_printer("tanh"),
     sympy=lambda sp, a: sp.tanh(a),
     vjp=lambda g, out, a: (g * (1.0 - out * out),),
@@ -307,6 +325,7 @@ tanh = _register(Op(
 ))
 sigmoid = _register(Op(
     "sigmoid", 1, label=fixed_label("sigmoid"), printer=call_printer("sigmoid"),
+    latex=latex_function(r"\sigma"),
     # A helper, since it reads exp(-|x|) twice: still one exp (tanh costs more and loses relative
     # precision below x = -37), and exact to the smallest subnormal, unlike exp of a clipped -x.
     array_printer=fixed_printer(Template("sigmoid(xp, {0})", (0,), ATOM)),
@@ -351,6 +370,7 @@ relu = _register(Op(
 ))
 abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
     "abs", 1, label=fixed_label("abs"), printer=call_printer("abs"),
+    latex=latex_printer(r"\left|#0\right|", (0,), ATOM),
     array_printer=array_call_printer("abs"),
     sympy=lambda sp, a: sp.Abs(a),
     vjp=lambda g, out, a: (g * sign(a),),
@@ -380,7 +400,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if type(base) is Expr and type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
         return make(int_power, (base,), exponent)
     if is_array(exponent) or is_array(base):
-        return NotImplemented  # NumPy's reflected operator applies it element-wise
+        return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies it element-wise
     if type(base) is not Expr:
         base = as_expr(base, "** base")
     if type(exponent) is int and exponent.bit_length() <= 53:
@@ -388,7 +408,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
     if isinstance(exponent, Expr):
-        return expr_power(base, exponent)
+        return expr_power(base, exponent)  # type: ignore[no-any-return]  # base is an Expr by now
     op, param = number_power(exponent)
     return make(op, (base,), param)
 
@@ -408,7 +428,7 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
             b = as_expr(b, op.name)
     except TypeError:
         if is_array(a) or is_array(b):
-            return NotImplemented  # NumPy's reflected operator applies the op element-wise
+            return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies the op element-wise
         raise
     return make(op, (a, b))
 

@@ -28,7 +28,7 @@ def _refuse(text: str, node: ast.AST | None, why: str) -> ParseError:
     if node is None or not hasattr(node, "col_offset") or getattr(node, "lineno", 1) != 1:
         return ParseError(f"{why}\n  in: {text}")
     start = node.col_offset
-    end = node.end_col_offset if node.end_col_offset is not None else start + 1
+    end = getattr(node, "end_col_offset", None) or start + 1
     caret = " " * start + "^" * max(1, end - start)
     return ParseError(f"{why}\n  {text}\n  {caret}")
 
@@ -116,6 +116,8 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.Pow):
             return power(args[0], args[1])
         op = _BINARY.get(type(node.op))
+        if isinstance(node.op, ast.BitXor):  # x^2 written for a power: Python's ^ is exclusive or
+            raise _refuse(text, node, "^ is exclusive or, not a power: use ** for powers, e.g. x**2")
         if op is None:
             raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
         return op(*args)
@@ -127,6 +129,6 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.UAdd):
             return args[0]
         raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):  # _children refused any other call
         return FUNCTIONS[node.func.id](*args)
     raise _refuse(text, node, f"{_describe(node)} are not allowed in an expression")

@@ -6,9 +6,20 @@ with what ``symgrad.simplify`` reads (its description and what triggers it).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from symgrad.expr import CONST, Expr
+
+
+class Rule(Protocol):
+    """A rewrite as ``rule`` marks it: called with a node's arguments and param."""
+
+    description: str
+    triggers: tuple[str | float, ...] | None
+    params: tuple[Any, ...]
+
+    def __call__(self, args: tuple[Expr, ...], param: Any, /) -> Expr | None: ...
 
 
 def is_number(e: Expr, value: float | None = None) -> bool:
@@ -16,21 +27,22 @@ def is_number(e: Expr, value: float | None = None) -> bool:
     return e.op is CONST and (value is None or e.param == value)
 
 
-def rule(description: str, triggers: tuple[str | float, ...] | None, params: tuple[Any, ...] = ()):
+def rule(description: str, triggers: tuple[str | float, ...] | None,
+         params: tuple[Any, ...] = ()) -> Callable[[Callable[[tuple[Expr, ...], Any], Expr | None]], Rule]:
     """Mark a rewrite: ``description`` names it in reports; ``triggers`` say what must be
     among the arguments for it to possibly apply: an op name, or a number for a constant
     of that value (None: always try); ``params``: node params that make it apply."""
 
-    def wrap(fn):
-        fn.description = description
-        fn.triggers = triggers
-        fn.params = params
-        return fn
+    def wrap(fn: Callable[[tuple[Expr, ...], Any], Expr | None]) -> Rule:
+        fn.description = description  # type: ignore[attr-defined]
+        fn.triggers = triggers  # type: ignore[attr-defined]
+        fn.params = params  # type: ignore[attr-defined]
+        return fn  # type: ignore[return-value]  # a Rule now
 
     return wrap
 
 
-def drop_unit(unit: float, sides: str, description: str):
+def drop_unit(unit: float, sides: str, description: str) -> Rule:
     @rule(description, (unit,))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         if "right" in sides and is_number(args[1], unit):

@@ -15,6 +15,7 @@ import linecache
 import math
 import numbers
 import reprlib
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ def _failure_location(error: BaseException, filename: str) -> tuple[int, str | N
             lineno = tb.tb_lineno
             if not code.co_name.startswith("_chunk"):  # a chunk's caller has the inputs
                 local_values = tb.tb_frame.f_locals
-            positions = list(code.co_positions())
+            positions: list[tuple[int | None, ...]] = []
+            if sys.version_info >= (3, 11):  # column positions: 3.10 explains the line without the failing span
+                positions = list(code.co_positions())
             index = tb.tb_lasti // 2
             if 0 <= index < len(positions):
                 start_line, end_line, start_col, end_col = positions[index]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from symgrad.core import Op
 from symgrad.errors import SympyDepthError
 from symgrad.expr import Expr, as_expr, const, symbol, topological_order
 from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
@@ -46,7 +47,7 @@ def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
     """
     sp = sympy_module()
     single = isinstance(exprs, Expr)
-    roots = [exprs] if single else [as_expr(e) for e in exprs]
+    roots = [exprs] if isinstance(exprs, Expr) else [as_expr(e) for e in exprs]
     try:
         return _to_sympy(sp, roots, single)
     except RecursionError:
@@ -73,7 +74,7 @@ def _to_sympy(sp: Any, roots: list[Expr], single: bool) -> Any:
     return image[roots[0]] if single else [image[r] for r in roots]
 
 
-def _sympy_functions() -> dict[str, Any]:
+def _sympy_functions() -> dict[str, Op]:
     """SymPy function class name -> unary op, read off the op table's SymPy mappings."""
     sp = sympy_module()
     probe = sp.Symbol("probe", real=True)
@@ -121,7 +122,7 @@ def _operands(sp: Any, node: Any) -> list[Any]:
     return list(dict.fromkeys(sides))
 
 
-def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Any, int] | None:
+def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Op, int] | None:
     """(op, i): a unary op of the table whose SymPy image of ``operands[i]`` is ``node``."""
     for op in all_ops():
         if op.arity != 1 or op.sympy is None or op.takes_param:
@@ -132,7 +133,7 @@ def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Any, 
     return None
 
 
-def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Any]) -> Expr:
+def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Op]) -> Expr:
     if node.is_Symbol:
         return symbol(node.name)
     if node.is_Integer:

@@ -70,6 +70,7 @@ REFUSED = [
     ("x << 1", "LShift is not allowed", "x << 1"),
     ("~x", "Invert is not allowed", "~x"),
     ("not x", "Not is not allowed", "not x"),
+    ("1 + x^2", "^ is exclusive or, not a power: use ** for powers", "1 + x^2"),
 ]
 
 
