@@ -26,7 +26,7 @@ import sys
 import threading
 import weakref
 from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from symgrad.arithmetic import Operators
@@ -416,14 +416,15 @@ def serialise_graph(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]
     return records, [index[r] for r in roots]
 
 
-def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
-    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph).
+def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int], prefix: Sequence[Expr] = ()) -> list[Expr]:
+    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph);
+    with a ``prefix`` of nodes, argument and root indices count the prefix's nodes first.
 
     The records are untrusted data (they may come from a pickle): each is checked (a known
     op, its arity, earlier nodes as arguments, its param by the op's own check) before a
     node is made, and a bad one raises a ``SymgradError`` naming it.
     """
-    nodes: list[Expr] = []
+    nodes: list[Expr] = list(prefix)
     if type(records) not in (list, tuple) or type(roots) not in (list, tuple):
         raise SymgradError(f"refusing to rebuild a graph: expected lists of records and roots, got "
                            f"{type(records).__name__} and {type(roots).__name__}")

@@ -40,6 +40,7 @@ class CompileStats:
     lines: int = 0
     strategy: str = "straight"  # the code's strategy and why (symgrad.vectorise.choose)
     seconds: dict[str, float] = field(default_factory=dict)
+    origin: str = ""  # where the function came from when not compiled here (symgrad.diskcache)
 
     def _rules(self) -> str:
         rules = self.rewrites.identities.most_common()
@@ -58,6 +59,7 @@ class CompileStats:
             f"lines of code          {self.lines}",
             f"strategy               {self.strategy}",
             f"time                   {stages}",
+            *([f"from                   {self.origin}"] if self.origin else []),
         ])
 
 
@@ -89,6 +91,11 @@ class Derived:
     jacobian: list[list[Expr]]  # one gradient row per output
     hessian: list[list[Expr]] | None  # of the single output, when order=2
     aux: list[Expr]
+
+    @property
+    def order(self) -> int:
+        """1: value and gradient (or Jacobian); 2: and the Hessian."""
+        return 1 if self.hessian is None else 2
 
     def flat(self) -> list[Expr]:
         hessian = [e for row in self.hessian for e in row] if self.hessian else []
