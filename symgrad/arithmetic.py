@@ -42,6 +42,11 @@ def give_operators(cls: type, ops: Mapping[str, Op], functions: Mapping[str, Op]
     _attach(cls, "__neg__", _applied(unary, ops["neg"]))
     _attach(cls, "__abs__", _applied(unary, ops["abs"]))
     _attach(cls, "__pos__", lambda self: self)
+    give_methods(cls, functions, unary)
+
+
+def give_methods(cls: type, functions: Mapping[str, Op], unary: Callable[[Op, Any], Any]) -> None:
+    """Give ``cls`` a method per unary op of ``functions``, micrograd style: ``x.relu()``."""
     for name, op in functions.items():
         method = _applied(unary, op)
         method.__doc__ = f"{name}(self), as micrograd's Value.{name}() is written."

@@ -47,20 +47,13 @@ class Expr:
     # primitives (symgrad.arithmetic writes them once for Expr and Value): the graph knows no op but
     # its leaves. Python numbers on either side become constants.
 
-    # A symbolic expression has no truth value and no order: refuse loudly
-    # instead of letting `if expr:` or `expr < 0` quietly mean something.
+    # A symbolic expression has no truth value: refuse loudly instead of letting `if expr:` or
+    # `if x < 0:` quietly mean something (`x < 0` builds a condition node, symgrad.special).
     def __bool__(self) -> bool:
         raise TypeError(
             f"the truth value of the symbolic expression {self!r} is unknown until it is "
-            "evaluated; compile it and test the number, or use sg.relu/sg.abs for branches"
+            "evaluated; compile it and test the number, or branch with sg.where(x > 0, a, b)"
         )
-
-    def _no_order(self, other: Any) -> bool:
-        raise TypeError(
-            f"symbolic expressions cannot be compared ({self!r}); compile and compare numbers instead"
-        )
-
-    __lt__ = __le__ = __gt__ = __ge__ = _no_order
 
     def __float__(self) -> float:
         raise TypeError(
