@@ -99,7 +99,7 @@ LOG = (log_of_exp, log_of_sigmoid, log_of_one_minus, log_of_sum)
 # ---- sub -------------------------------------------------------------------------------------
 
 
-@rule("exp(x) - 1 → expm1(x)", (1,))
+@rule("exp(x) - 1 → expm1(x)", ("exp",))
 def exp_minus_one(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     a, b = args
     return _made("expm1", a.args[0]) if a.op.name == "exp" and is_number(b, 1) else None
