@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 # Python precedences, loosest to tightest, for bracket-free printing.
-COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+COND, COMPARE, ADD, MUL, UNARY, POW, ATOM = 10, 20, 30, 40, 50, 60, 100
 
 
 class _SameAsScalar:
@@ -93,6 +93,9 @@ class Op:
     # For ops with a param: checks its type and range (raising ValueError), before any
     # template formats it and whenever a graph is rebuilt from records.
     param_check: Callable[[Any], None] | None = None
+    # How a node reads in text (repr, the comments of generated code) where its code reads
+    # worse: ``x > 0`` rather than ``1.0 if x > 0 else 0.0``; None: as its code.
+    text: Template | None = None
 
     @property
     def takes_param(self) -> bool:

@@ -346,7 +346,7 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
         if node.param is not None:  # x**2, x**0.5: show the label, not the code form
             template = Template("{0}" + node.op.label(node.param), (ATOM,), POW)
         else:
-            template = node.op.printer(node.param)
+            template = node.op.printer(node.param) if node.op.text is None else node.op.text
             if node.op.user or (template.arg_prec and min(template.arg_prec) >= ATOM):
                 # a user primitive reads under its own name (its code calls it ``name_``), and
                 # templates that repeat an argument read badly: show the call form.

@@ -22,6 +22,7 @@ from symgrad.arithmetic import give_methods
 from symgrad.core import (
     ADD,
     ATOM,
+    COMPARE,
     COND,
     UNARY,
     Op,
@@ -29,6 +30,7 @@ from symgrad.core import (
     _register,
     array_call_printer,
     call_printer,
+    call_template,
     fixed_label,
     fixed_printer,
 )
@@ -116,7 +118,7 @@ def _comparison(name: str, symbol: str, impl: Any, sympy: Any) -> Op:
         printer=fixed_printer(Template(f"1.0 if {{0}} {symbol} {{1}} else 0.0", (ADD, ADD), COND)),
         array_printer=fixed_printer(Template(f"xp.astype({{0}} {symbol} {{1}}, xp.float64)", (ADD, ADD), ATOM)),
         sympy=lambda sp, a, b: sp.Piecewise((1, sympy(a, b)), (0, True)),
-        vjp=_no_dependence, impl=impl,
+        vjp=_no_dependence, impl=impl, text=Template(f"{{0}} {symbol} {{1}}", (ADD, ADD), COMPARE),
         doc=f"1 where a {symbol} b, else 0: a condition, for where(); what `a {symbol} b` builds.",
     ))
 
@@ -129,7 +131,7 @@ where = _register(Op(
     array_printer=fixed_printer(Template("xp.where({0} != 0.0, {1}, {2})", (ADD, 0, 0), ATOM)),
     sympy=lambda sp, c, a, b: sp.Piecewise((a, sp.Ne(c, 0)), (b, True)),
     vjp=lambda g, out, c, a, b: (None, _where(c, g, 0.0), _where(c, 0.0, g)),
-    impl=numerics.where,
+    impl=numerics.where, text=call_template("where", 3),
     doc="a where the condition is nonzero (x > 0 builds one), else b; the branch not taken may be computed too.",
 ))
 
