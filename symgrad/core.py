@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 _Node = TypeVar("_Node")
 
 # Python precedences, loosest to tightest, for bracket-free printing.
-COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+COND, COMPARE, ADD, MUL, UNARY, POW, ATOM = 10, 20, 30, 40, 50, 60, 100
 
 
 class _SameAsScalar:
@@ -119,6 +119,9 @@ class Op:
     # How a node prints in LaTeX (``Expr._repr_latex_``, see ``symgrad.latex``); None: the
     # function form \operatorname{name}(args).
     latex: Callable[[Any], LatexTemplate] | None = None
+    # How a node reads in text (repr, the comments of generated code) where its code reads
+    # worse: ``x > 0`` rather than ``1.0 if x > 0 else 0.0``; None: as its code.
+    text: Template | None = None
 
     @property
     def takes_param(self) -> bool:

@@ -22,7 +22,10 @@ of the *leaves* (the Values you created, the numbers mixed in are not
 leaves you can see); intermediate nodes keep ``.grad == 0``, except the
 output, which gets 1. Graphs of any depth work (no recursion). ``**``
 accepts a Value exponent. ``log``, ``sigmoid``, ``sin``, ``cos``,
-``sqrt`` and ``abs`` exist besides ``relu``, ``tanh`` and ``exp``.
+``sqrt`` and ``abs`` exist besides ``relu``, ``tanh`` and ``exp``, and so do
+the unary functions of ``symgrad.special`` (``softplus``, ``log_sigmoid``,
+``log1p``, ``expm1``, ``tan``, ``atan``, ``asin``, ``acos``, ``sinh``,
+``cosh``, ``erf``).
 
 A Value meeting a symgrad expression becomes part of it (a Value that is
 a leaf stands for its number, or for the symbol ``symgrad.nn`` gives a
@@ -34,8 +37,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from symgrad import ops
-from symgrad.arithmetic import Operators, give_operators
+from symgrad import ops, special
+from symgrad.arithmetic import Operators, give_methods, give_operators
 from symgrad.expr import Expr, as_expr, const, make, symbol
 from symgrad.literals import as_number
 from symgrad.lru import LRUCache, memoised
@@ -135,6 +138,7 @@ def _power(base: Any, exponent: Any) -> Any:
 
 # Value's operators (symgrad.arithmetic) and its methods: a.relu(), a.tanh(), ...
 give_operators(Value, ops.OPERATORS, ops.FUNCTIONS, binary=_binary, unary=_unary, power=_power)
+give_methods(Value, special.METHODS, _unary)  # a.softplus(), a.log1p(), a.erf(), ...
 
 
 def _as_expr(item: Any) -> Expr:

@@ -44,24 +44,23 @@ class Expr(Operators):
     args: tuple[Expr, ...]
     param: Any
 
+    if TYPE_CHECKING:  # symgrad.special gives them: ``x > 0`` is a condition node (see ``__bool__``)
+        def __gt__(self, other: Expr | float) -> Expr: ...
+        def __ge__(self, other: Expr | float) -> Expr: ...
+        def __lt__(self, other: Expr | float) -> Expr: ...
+        def __le__(self, other: Expr | float) -> Expr: ...
+
     # Its operators (+, -, *, /, **, unary - and +, abs) are given by symgrad.ops, as it defines those
     # primitives (symgrad.arithmetic writes them once for Expr and Value): the graph knows no op but
     # its leaves. Python numbers on either side become constants.
 
-    # A symbolic expression has no truth value and no order: refuse loudly
-    # instead of letting `if expr:` or `expr < 0` quietly mean something.
+    # A symbolic expression has no truth value: refuse loudly instead of letting `if expr:` or
+    # `if x < 0:` quietly mean something (`x < 0` builds a condition node, symgrad.special).
     def __bool__(self) -> bool:
         raise TypeError(
             f"the truth value of the symbolic expression {self!r} is unknown until it is "
-            "evaluated; compile it and test the number, or use sg.relu/sg.abs for branches"
+            "evaluated; compile it and test the number, or branch with sg.where(x > 0, a, b)"
         )
-
-    def _no_order(self, other: Any) -> bool:
-        raise TypeError(
-            f"symbolic expressions cannot be compared ({self!r}); compile and compare numbers instead"
-        )
-
-    __lt__ = __le__ = __gt__ = __ge__ = _no_order
 
     def __float__(self) -> float:
         raise TypeError(
@@ -364,7 +363,7 @@ def _text_template(node: Expr) -> Any:
         return _Literal(text, UNARY if text.startswith("-") else ATOM)
     if node.param is not None:  # x**2, x**0.5: show the label, not the code form
         return Template("{0}" + node.op.label(node.param), (ATOM,), POW)
-    template = node.op.printer(node.param)
+    template = node.op.printer(node.param) if node.op.text is None else node.op.text
     if node.op.user or (template.arg_prec and min(template.arg_prec) >= ATOM):
         # a user primitive reads under its own name (its code calls it ``name_``), and
         # templates that repeat an argument read badly: show the call form.

@@ -9,10 +9,12 @@ here plus its tests; compiler passes read these fields and never test an
 op by name.
 
 ``Op``, the table itself and the usual printers are in ``symgrad.core``; the leaves (symbol,
-const) are declared with the graph, in ``symgrad.expr``; the plain functions the entries bind
-(sigmoid, the param checks, ``sympy_power``) in ``symgrad.numerics``; how a rewrite rule is
-declared in ``symgrad.rules``; ``sg.primitive``, which adds user ops to the table, in
-``symgrad.primitives`` (the table's functions are importable from here as before).
+const) are declared with the graph, in ``symgrad.expr``; the everyday functions beyond these
+(``log1p``, ``softplus``, ``where``, ``atan2``...) in ``symgrad.special``, and the stabilising
+rewrites listed in the ``log``, ``sub`` and ``sqrt`` entries in ``symgrad.stabilise``; the plain
+functions the entries bind (sigmoid, the param checks, ``sympy_power``) in ``symgrad.numerics``;
+how a rewrite rule is declared in ``symgrad.rules``; ``sg.primitive``, which adds user ops to the
+table, in ``symgrad.primitives`` (the table's functions are importable from here as before).
 
 Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
 micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
@@ -27,7 +29,7 @@ import builtins
 import math
 from typing import Any
 
-from symgrad import numerics
+from symgrad import numerics, stabilise
 from symgrad.arithmetic import give_operators
 from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
 from symgrad.core import (
@@ -203,7 +205,7 @@ sub = _register(Op(
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
-    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation),
+    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation, *stabilise.SUB),
 ))
 mul = _register(Op(
     "mul", 2, label=fixed_label("*"), printer=infix_printer("*", MUL),
@@ -293,6 +295,7 @@ log: Op = _register(Op(
     sympy=lambda sp, a: sp.log(a),
     vjp=lambda g, out, a: (g / a,),
     impl=math.log, namespace={"log": math.log}, domain="positive",
+    rewrites=stabilise.LOG,
 ))
 sqrt = _register(Op(
     "sqrt", 1, label=fixed_label("sqrt"), printer=call_printer("sqrt"),
@@ -301,6 +304,7 @@ sqrt = _register(Op(
     sympy=lambda sp, a: sp.sqrt(a),
     vjp=lambda g, out, a: (g * (0.5 / out),),
     impl=math.sqrt, namespace={"sqrt": math.sqrt}, domain="positive",
+    rewrites=stabilise.SQRT,
 ))
 sin = _register(Op(
     "sin", 1, label=fixed_label("sin"), printer=call_printer("sin"), latex=latex_function(r"\sin"),
@@ -316,11 +320,24 @@ cos: Op = _register(Op(
     vjp=lambda g, out, a: (-(g * sin(a)),),
     impl=math.cos, namespace={"cos": math.cos},
 ))
+# The slopes of tanh and sigmoid from e = exp(-|x|) (of 2|x| for tanh): 1 - t*t and s*(1 - s)
+# cancel where t or s is near 1, losing all relative precision by |x| = 20 (tanh) or 37 (sigmoid).
+
+
+def _sech_squared(a: Expr) -> Expr:
+    e = exp(abs(a) * -2.0)
+    return e * 4.0 / ((1.0 + e) * (1.0 + e))
+
+
+def _sigmoid_slope(a: Expr, out: Expr) -> Expr:
+    return out * sigmoid(-a)
+
+
 tanh = _register(Op(
     "tanh", 1, label=fixed_label("tanh"), printer=call_printer("tanh"), latex=latex_function(r"\tanh"),
     array_printer=array_call_printer("tanh"),
     sympy=lambda sp, a: sp.tanh(a),
-    vjp=lambda g, out, a: (g * (1.0 - out * out),),
+    vjp=lambda g, out, a: (g * _sech_squared(a),),
     impl=math.tanh, namespace={"tanh": math.tanh},
 ))
 sigmoid = _register(Op(
@@ -330,7 +347,7 @@ sigmoid = _register(Op(
     # precision below x = -37), and exact to the smallest subnormal, unlike exp of a clipped -x.
     array_printer=fixed_printer(Template("sigmoid(xp, {0})", (0,), ATOM)),
     sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
-    vjp=lambda g, out, a: (g * (out * (1.0 - out)),),
+    vjp=lambda g, out, a: (g * _sigmoid_slope(a, out),),
     impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
     array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
