@@ -1,5 +1,6 @@
-"""Running generated code: ``exec`` in a namespace of only what its templates use, ``linecache``
-registration, input conversion, and the explanation of a failure inside it.
+"""Running generated code: ``exec`` in a namespace of only what its templates use (or its functions
+defined from code objects stored before), ``linecache`` registration, input conversion, and the
+explanation of a failure inside it.
 
 The generated function is registered with ``linecache`` under a unique file name, so tracebacks
 and ``inspect.getsource`` show its lines; a domain error inside it (log of 0, overflow in exp...)
@@ -14,8 +15,10 @@ import itertools
 import linecache
 import math
 import numbers
+import re
 import reprlib
 import sys
+import types
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -120,7 +123,7 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
         define: Callable[[str, str, dict[str, Any]], None] | None = None) -> Program:
     """``exec`` generated source in a namespace holding only what its templates use (and its helpers).
     ``define(source, filename, namespace)`` defines the functions instead of compiling the source
-    (``symgrad.diskcache``: from stored code objects)."""
+    (``code_installer``: from stored code objects, as ``symgrad.diskcache`` keeps them)."""
     filename = f"<symgrad:{emitted.function_name}:{purpose}:{next(_counter)}>"
     namespace: dict[str, Any] = {"__builtins__": {}, **BASE_NAMESPACE}
     backend = BACKENDS[emitted.backend]
@@ -164,6 +167,39 @@ def _compile_each(source: str, filename: str, namespace: dict[str, Any]) -> None
         function = namespace[block[4:block.index("(")]]
         function.__code__ = function.__code__.replace(co_firstlineno=function.__code__.co_firstlineno + line - 1)
         line += block.count("\n")
+
+
+# Code objects are stored only where marshal's bytecode is CPython's (keyed by its magic number).
+_CODES = sys.implementation.name == "cpython"
+_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_TOP_LEVEL = re.compile(r"^(?!def |\s|$)", re.MULTILINE)  # a top-level line that is not a def
+
+
+def code_objects(program: Program) -> dict[str, types.CodeType] | None:
+    """The code objects of the generated functions (the main one and its chunks), or None where
+    the source defines anything else or the interpreter's code is not CPython's."""
+    source = program.emitted.source
+    if not _CODES or _TOP_LEVEL.search(source):
+        return None
+    namespace = program.function.__globals__
+    found = {name: namespace[name].__code__ for name in _DEF.findall(source)}
+    return None if any(code.co_freevars for code in found.values()) else found
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` (and the code it holds) as compiled under ``filename``, this process's name for it."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def code_installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict[str, Any]], None]:
+    """What defines the generated functions from their stored code objects (``code_objects``'), in
+    place of ``compile()``: ``run``'s ``define``."""
+    def define(source: str, filename: str, namespace: dict[str, Any]) -> None:
+        for name, code in codes.items():
+            namespace[name] = types.FunctionType(_renamed(code, filename), namespace, name)
+
+    return define
 
 
 def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:

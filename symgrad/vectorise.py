@@ -36,7 +36,7 @@ from symgrad.expr import Expr, to_text
 from symgrad.literals import format_number
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, add, sub
-from symgrad.shapes import Parameter, flat_values
+from symgrad.shapes import Parameter, flat_values, numpy_module
 
 INLINE_TERMS = 8  # a sum of more terms is one numpy.add.reduce
 VECTORISE_FROM = 1000  # nodes: "auto" plans graphs at least this big (smaller ones never gain) ...
@@ -326,8 +326,7 @@ def packed(writer: _Writer, slots: Sequence[int], shape: tuple[int, ...]) -> str
 def runtime_names(arrays: dict[str, Any], fallback: Callable[[], Callable[..., Any]]) -> dict[str, Any]:
     """What a vectorised function reads besides its ops: NumPy, its index arrays and constants, and
     ``_straight``, the straight-line function of the same graph (made by ``fallback`` when first needed)."""
-    import numpy
-
+    numpy = numpy_module()
     straight = functools.cache(fallback)
     found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.float64 if name == "_constants" else numpy.intp)
                              for name, values in arrays.items()}
