@@ -413,7 +413,7 @@ def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], para
                options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Any, dict[str, Any]]:
     """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
     emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
-    if "vectorised" in helper_spec:
+    if "vectorised" in helper_spec or "batched" in helper_spec:
         straight = dataclasses.replace(options, strategy="straight")
 
         def fallback() -> Callable[..., Any]:

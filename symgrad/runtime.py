@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, batched, shapes, vectorise
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -171,6 +171,8 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
         found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
     if spec and "vectorised" in spec:
         found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
+    if spec and "batched" in spec:
+        found.update(batched.runtime_names(spec["batched"], spec["fallback"]))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

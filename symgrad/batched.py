@@ -1,0 +1,476 @@
+"""The vectorised strategy over a batch: array code (``backend="numpy"``, reduced) as a few
+NumPy operations on two buffers instead of one per node.
+
+Array code computes each node of the graph as a NumPy operation on a batch row (a model's
+activation over 100 samples, say): a micrograd MLP is thousands of calls on short rows. Here
+the nodes are grouped as ``symgrad.vectorise`` groups them, by op, param and the groups of
+their arguments, and each group is one line: the nodes that read the batch are rows of a 2-D
+buffer ``V`` (rows × batch size), the others (functions of the parameters alone) slots of a
+1-D buffer ``s``, broadcast along the batch where a row reads them (``s[...][:, None]``).
+
+Sums (left-deep chains of ``+`` and ``-``) are grouped whole: a few terms written out, a long
+sum gathered as a (members × terms × batch) block summed over its terms. A sum whose terms
+are products of a batch-independent factor and a batch row, the rows the same for every
+member (a layer's neurons all read the previous layer's activations; in the backward pass
+each activation's adjoint reads every neuron's), is a contraction: the factors gathered into
+a matrix times the rows, one ``numpy.matmul``. The reduced gradient's entries, sums over the
+batch of products of two rows (``symgrad.array_code.BatchSums``), are blocks of an outer
+product, one ``matmul`` each. Both change the order of additions: results agree with the
+straight array code to rounding, not bit for bit.
+
+What is not plain NumPy arrays of the parameters' shapes, with a batch along the batch inputs
+alone and smaller than a block (``symgrad.arrays.BLOCK_ELEMENTS``), and any call whose
+buffers hold inf or nan, runs the straight array code, which returns or raises what it does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from symgrad.backends import ARRAY, reserved_names
+from symgrad.codegen import Emitted, TemplateCache
+from symgrad.expr import Expr, to_text
+from symgrad.names import Namer, comment_text, identifier
+from symgrad.ops import CONST, mul
+from symgrad.shapes import Parameter, gradients
+from symgrad.vectorise import INLINE_TERMS, _literal, _sums, _Writer
+
+DOT_TERMS = 2  # a sum with at least this many (factor × row) terms is a contraction
+BATCHED_FROM = 100  # computed nodes: "auto" keeps smaller graphs straight-line (their code unchanged)
+# "auto" picks the batched code where it expects it to be faster, by a cost model in nanoseconds
+# per call at a small batch (fitted with benchmarks/bench_moons_step.py; the README has the figures).
+STRAIGHT_NS_PER_NODE = 400.0
+BATCHED_NS_PER_GROUP = 2500.0
+BATCHED_NS_PER_CALL = 20000.0
+
+
+@dataclass
+class _Group:
+    key: Any
+    batched: bool  # rows of V (else slots of s)
+    depth: int
+    members: list[Expr] = field(default_factory=list)
+
+
+@dataclass
+class Reduced:
+    """What the generated function returns through ``_done``: the value's and aux outputs' rows
+    summed or returned, and the gradient as ``BatchSums`` gives it (products of factors)."""
+
+    value: Expr
+    aux: list[Expr]
+    factors: list[Expr]
+    products: list[tuple[int, int]]
+    negated: list[int]
+    reduce: str
+    groups: list[tuple[int, ...]] | None  # the wrt parameters' shapes where one is an array
+    bare: bool
+
+
+@dataclass
+class Plan:
+    """Rows, slots and groups of a batched graph, before any code is written."""
+
+    rows: dict[Expr, int]  # batch-dependent nodes -> their row of V
+    slots: dict[Expr, int]  # batch-independent ones -> their slot of s
+    groups: list[_Group]
+    sums: dict[Expr, tuple[tuple[Expr, ...], tuple[int, ...]]]
+    dots: dict[Expr, tuple[tuple[Expr, ...], ...]]  # contraction -> weights, rows, offsets, offsets' signs
+    spread: list[Expr]  # outputs of s copied to rows of V (after the groups)
+    ones: int  # the row of ones (products of one factor sum it)
+    params: list[tuple[bool, int, tuple[int, ...]]]  # per parameter: batched, its first row/slot, shape
+    constants: list[Expr]
+    result: Reduced
+
+    @property
+    def computed(self) -> int:
+        return sum(len(g.members) for g in self.groups)
+
+
+def unsupported(options: Any, second_order: bool, wrt: Sequence[Parameter]) -> str | None:
+    """Why compiled code of ``options`` cannot be batched (None: it can)."""
+    if second_order:
+        return "order=2"
+    if options.reduce is None:
+        return "reduce=None"
+    if options.outputs != "one":
+        return "several outputs"
+    batch = set(options.batch)
+    if not batch:
+        return "no batch"
+    if any(batch.intersection(p.elements) for p in wrt):
+        return "a gradient by a batch input"
+    return None
+
+
+def choose(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[Expr], result: Reduced,
+           requested: str) -> tuple[Plan | None, str]:
+    """The batched plan (None: straight array code) and why, for ``strategy=requested``."""
+    computed = sum(1 for node in order if node.args)
+    if requested == "auto" and computed < BATCHED_FROM:
+        return None, f"auto: straight array code, {computed} computed nodes, fewer than {BATCHED_FROM}"
+    found = plan(order, params, batch, result)
+    if found is None:
+        if requested == "vectorised":
+            raise ValueError("strategy='vectorised' needs every op to have an array form and each array "
+                             "parameter wholly in the batch or wholly out of it")
+        return None, "auto: straight array code, an op has no array form (or a parameter is partly batched)"
+    reason = f"batched: {len(found.groups)} groups over {found.computed} computed nodes, " \
+             f"{sum(1 for g in found.groups if g.key[0] == 'dot')} of them contractions"
+    if requested != "auto":
+        return found, f"strategy={requested!r}: {reason}"
+    straight = STRAIGHT_NS_PER_NODE * computed
+    batched = BATCHED_NS_PER_CALL + BATCHED_NS_PER_GROUP * len(found.groups)
+    estimate = f"estimated {batched / 1e3:.3g} µs a call batched, {straight / 1e3:.3g} µs straight array code"
+    return (found if batched < straight else None), f"auto: {reason}; {estimate}"
+
+
+def _dot_terms(terms: Sequence[Expr], signs: Sequence[int], in_batch: set[Expr]) -> tuple[tuple[Expr, ...], ...] | None:
+    """A sum's (weights, rows, offsets, offsets' signs) if enough of its terms are a
+    batch-independent factor times a batch row (either way round); None otherwise."""
+    weights, rows, offsets, offset_signs = [], [], [], []
+    for term, sign in zip(terms, signs):
+        if sign > 0 and term.op is mul:
+            a, b = term.args
+            if (a in in_batch) != (b in in_batch):
+                weights.append(b if a in in_batch else a)
+                rows.append(a if a in in_batch else b)
+                continue
+        offsets.append(term)
+        offset_signs.append(sign)
+    if len(weights) < DOT_TERMS:
+        return None
+    return tuple(weights), tuple(rows), tuple(offsets), tuple(offset_signs)
+
+
+def plan(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[Expr], result: Reduced) -> Plan | None:
+    """Rows, slots and groups for ``order`` (topological); None if it cannot be batched."""
+    batch_set = set(batch)
+    batched = [bool(batch_set.intersection(p.elements)) for p in params]
+    if any(b and not batch_set.issuperset(p.elements) for b, p in zip(batched, params)):
+        return None
+    in_batch = {e for b, p in zip(batched, params) if b for e in p.elements}
+    for node in order:
+        if node.args and not in_batch.isdisjoint(node.args):
+            in_batch.add(node)
+    outputs = [result.value, *result.aux, *result.factors]
+    sums, _ = _sums(order, set(outputs))
+    dots = {head: found for head, (terms, signs) in sums.items() if head in in_batch
+            and (found := _dot_terms(terms, signs, in_batch)) is not None}
+
+    def reads(node: Expr) -> Sequence[Expr]:
+        if node in dots:
+            weights, rows, offsets, _ = dots[node]
+            return (*weights, *rows, *offsets)
+        return sums[node][0] if node in sums else node.args
+
+    needed = set(outputs)
+    for node in reversed(order):
+        if node in needed and node.args:
+            needed.update(reads(node))
+    groups = _grouped([n for n in order if n in needed], params, batched, sums, dots, in_batch)
+    if groups is None:
+        return None
+    rows: dict[Expr, int] = {}
+    slots: dict[Expr, int] = {}
+    layout = []
+    for b, p in zip(batched, params):
+        into = rows if b else slots
+        layout.append((b, len(into), p.shape))
+        for e in p.elements:
+            into.setdefault(e, len(into))
+    constants = [n for n in order if n.op is CONST and n in needed and n not in slots]
+    for node in constants:
+        slots[node] = len(slots)
+    for group in groups:
+        into = rows if group.batched else slots
+        for node in group.members:
+            into[node] = len(into)
+    spread = [n for n in dict.fromkeys(outputs) if n not in rows]
+    for node in spread:
+        rows[node] = len(rows)
+    return Plan(rows, slots, groups, sums, dots, spread, len(rows), layout, constants, result)
+
+
+def _grouped(order: Sequence[Expr], params: Sequence[Parameter], batched: Sequence[bool],
+             sums: dict[Expr, Any], dots: dict[Expr, Any], in_batch: set[Expr]) -> list[_Group] | None:
+    """The computed nodes of ``order`` in groups, ordered by depth (a group reads only shallower ones)."""
+    group_of: dict[Expr, int] = {}  # node -> its group's number: 0 constants, 1... parameters
+    for number, p in enumerate(params, start=1):
+        group_of.update(dict.fromkeys(p.elements, number))
+    depth = [0] * (len(params) + 1)
+    first = len(depth)
+    numbers: dict[Any, int] = {}
+    groups: list[_Group] = []
+
+    def number_of(node: Expr) -> int:
+        return group_of.get(node, 0)  # constants: group 0
+
+    for node in order:
+        if not node.args:
+            continue
+        if node in dots:
+            weights, rows, offsets, offset_signs = dots[node]
+            reads = (*map(number_of, weights), *map(number_of, rows), *map(number_of, offsets))
+            key: Any = ("dot", reads, rows, offset_signs)
+        elif node in sums:
+            terms, signs = sums[node]
+            reads = tuple(map(number_of, terms))
+            key = ("sum" if len(terms) <= INLINE_TERMS else "long", reads, signs)
+        else:
+            if node.op.array_printer is None:
+                return None
+            reads = tuple(map(number_of, node.args))
+            key = ("op", reads, node.op, node.param)
+        number = numbers.get(key)
+        if number is None:
+            number = numbers[key] = first + len(groups)
+            groups.append(_Group(key, node in in_batch, 1 + max(depth[g] for g in reads)))
+            depth.append(groups[-1].depth)
+        groups[number - first].members.append(node)
+        group_of[node] = number
+    return sorted(groups, key=lambda g: g.depth)
+
+
+class _BatchWriter(_Writer):
+    """The source of one batched function: operand texts over ``V`` and ``s``, index arrays, lines."""
+
+    def __init__(self, found: Plan) -> None:
+        super().__init__(found)  # type: ignore[arg-type]  # only its index arrays and streams are used
+        self.found = found
+
+    def block(self, positions: Sequence[int]) -> str:
+        """Rows of V as a 2-D block, one per position even where positions repeat (a matmul operand)."""
+        text = self.stream(positions, "V")
+        if len(positions) == 1:
+            return f"V[{positions[0]}:{positions[0] + 1}]"
+        return f"V[{self.index(positions)}]" if ":" not in text and "_i" not in text else text
+
+    def operand(self, nodes: Sequence[Expr], into_rows: bool) -> str:
+        """One operand of a group's line: a row of V per member, or a slot of s (a column
+        broadcast along the batch where the group is rows of V), or a literal."""
+        first = nodes[0]
+        if first not in self.found.slots:  # (an output of s also has a row, written after the groups)
+            return self.stream([self.found.rows[n] for n in nodes], "V")
+        if first.op is CONST and all(n is first for n in nodes) and into_rows:
+            return _literal(first.param)
+        positions = [self.found.slots[n] for n in nodes]
+        text = self.stream(positions, "s")
+        return f"{text}[:, None]" if into_rows and len(set(positions)) > 1 else text
+
+    def signed(self, parts: Sequence[tuple[int, str]]) -> str:
+        """``a + b - c`` of (sign, text) parts (``0.0`` for none)."""
+        if not parts:
+            return "0.0"
+        (sign, text), rest = parts[0], parts[1:]
+        head = text if sign > 0 else f"-{text}"
+        return head + "".join(f" {'+' if s > 0 else '-'} {t}" for s, t in rest)
+
+    def group_line(self, group: _Group, templates: TemplateCache) -> str:
+        members, found = group.members, self.found
+        into, buffer = (found.rows, "V") if group.batched else (found.slots, "s")
+        start = into[members[0]]
+        target = f"{buffer}[{start}]" if len(members) == 1 else f"{buffer}[{start}:{start + len(members)}]"
+        kind = group.key[0]
+        if kind == "dot":
+            code = self._dot(members)
+        elif kind == "long":
+            code = self._long_sum(members, group.batched)
+        elif kind == "sum":
+            terms, signs = found.sums[members[0]]
+            parts = [self.operand([found.sums[m][0][j] for m in members], group.batched) for j in range(len(terms))]
+            code = self.signed(list(zip(signs, parts)))
+        else:
+            _, format_parts = templates(members[0].op, members[0].param)
+            code = format_parts([self.operand([m.args[j] for m in members], group.batched)
+                                 for j in range(len(members[0].args))])
+        shown = comment_text(to_text(members[0], limit=60))
+        return f"        {target} = {code}  # {shown}" + ("" if len(members) == 1 else f" ... ×{len(members)}")
+
+    def _dot(self, members: Sequence[Expr]) -> str:
+        dots = self.found.dots
+        weights = [[self.found.slots[w] for w in dots[m][0]] for m in members]
+        matrix = self.index(weights[0] if len(members) == 1 else tuple(map(tuple, weights)))
+        code = f"_dot(s[{matrix}], {self.block([self.found.rows[r] for r in dots[members[0]][1]])})"
+        offsets, signs = dots[members[0]][2:]
+        parts = [self.operand([dots[m][2][j] for m in members], True) for j in range(len(offsets))]
+        return self.signed([(1, code), *zip(signs, parts)])
+
+    def _long_sum(self, members: Sequence[Expr], into_rows: bool) -> str:
+        """A long sum's terms as (members × terms) index blocks of V and s, each summed over its terms."""
+        terms, signs = self.found.sums[members[0]]
+        parts = []
+        for buffer, into in (("V", self.found.rows), ("s", self.found.slots)):
+            for sign in (1, -1):
+                picked = [j for j, (t, s) in enumerate(zip(terms, signs)) if s == sign and t in into]
+                if not picked:
+                    continue
+                block = [[into[self.found.sums[m][0][j]] for j in picked] for m in members]
+                index = self.index(block[0] if len(members) == 1 else tuple(map(tuple, block)))
+                text = f"_sum({buffer}[{index}], axis=-2)" if buffer == "V" else f"_sum(s[{index}], axis=-1)"
+                if buffer == "s" and into_rows and len(members) > 1:
+                    text += "[:, None]"
+                parts.append((sign, text))
+        return self.signed(parts)
+
+    def gradient_lines(self) -> list[str]:
+        """The reduced gradient's entries into ``g``: each block of products with the same
+        right-hand factors one matmul (the factor of the lower row on the left, so either
+        argument order of a product gives the same blocks)."""
+        found, result = self.found, self.found.result
+        row = [found.rows[f] for f in result.factors]
+        by_left: dict[int, tuple[list[int], list[int]]] = {}  # left row -> right rows, entries
+        for k, (i, j) in enumerate(result.products):
+            left, right = (row[i], found.ones) if j < 0 else sorted((row[i], row[j]))
+            rights, entries = by_left.setdefault(left, ([], []))
+            rights.append(right)
+            entries.append(k)
+        blocks: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
+        for left, (rights, entries) in by_left.items():
+            lefts, targets = blocks.setdefault(tuple(rights), ([], []))
+            lefts.append(left)
+            targets.extend(entries)
+        lines = [f"        g = _empty({len(result.products)})"]
+        for rights, (lefts, targets) in blocks.items():
+            index = self.index(targets)
+            left_text = self.block(lefts)
+            lines.append(f"        g[{index}] = _dot({left_text}, {self.block(list(rights))}.T).ravel()"
+                         f"  # {len(lefts)} × {len(rights)} entries")
+        return lines
+
+
+def emit_batched(name: str, found: Plan, params: Sequence[Parameter], header: str) -> tuple[Emitted, dict[str, Any]]:
+    """The source of the plan's function and the data its helpers are made of (``runtime_names``)."""
+    writer = _BatchWriter(found)
+    namer = Namer(reserved_names() | {"V", "s", "g", "finite", "loaded", "batch_shape"})
+    name = namer.claim(identifier(name))
+    names = [namer.claim(identifier(p.name)) for p in params]
+    args = ", ".join(names)
+    lines = [f"def {name}({args}):", f"    # {comment_text(header)}",
+             f"    loaded = _load({args})",
+             "    if loaded is None:  # not NumPy arrays of a batch this code takes: the straight array code",
+             f"        return _straight({args})",
+             "    V, s, batch_shape = loaded",
+             "    with _quiet():  # NumPy's inf and nan: the straight array code's answer, see below"]
+    templates = TemplateCache(ARRAY)
+    lines.extend(writer.group_line(g, templates) for g in found.groups)
+    if found.spread:
+        lines.append(f"        V[{found.rows[found.spread[0]]}:{found.ones}] = "
+                     f"{writer.operand(found.spread, True)}  # outputs of the parameters alone, along the batch")
+    lines.append(f"        V[{found.ones}] = 1.0")
+    lines.extend(writer.gradient_lines())
+    lines.append("        finite = _isfinite(_sum(V, axis=None)) and _isfinite(_sum(s)) and _isfinite(_sum(g))")
+    lines.append("    if not finite:")
+    lines.append(f"        return _straight({args})")
+    lines.append("    return _done(V, g, batch_shape)")
+    source = "\n".join(lines) + "\n"
+    namespace_names = {"xp"} | set().union(*(ARRAY.namespace(g.members[0].op) for g in found.groups
+                                              if g.key[0] == "op"))
+    emitted = Emitted(source, name, names, namespace_names, {}, 0, ARRAY.name, [], [])
+    result = found.result
+    spec = {"arrays": writer.arrays, "params": found.params, "size": (found.ones + 1, len(found.slots)),
+            "constants": [float(c.param) for c in found.constants],
+            "first_constant": found.slots[found.constants[0]] if found.constants else 0,
+            "value": found.rows[result.value], "aux": [found.rows[a] for a in result.aux],
+            "negated": result.negated, "n": len(result.products), "reduce": result.reduce,
+            "groups": result.groups, "bare": result.bare}
+    return emitted, spec
+
+
+def _loader(spec: dict[str, Any]) -> Callable[..., Any]:
+    """``_load``: the arguments in a fresh ``V`` and ``s`` and the batch's shape, or None where
+    the straight array code must run (not NumPy, shapes it broadcasts, a batch for blocks)."""
+    import numpy
+
+    from symgrad.arrays import BLOCK_ELEMENTS
+
+    layout, (n_rows, n_slots) = spec["params"], spec["size"]
+    constants = numpy.array(spec["constants"], dtype=numpy.float64)
+    first, stop = spec["first_constant"], spec["first_constant"] + len(spec["constants"])
+    plain, array_type = (float, int, numpy.float64), numpy.ndarray
+
+    def load(*args: Any) -> Any:
+        values, leads = [], []
+        for a, (batched, _, shape) in zip(args, layout):
+            kind = type(a)
+            if kind is not array_type and kind not in plain and kind is not list:
+                return None
+            if kind is array_type and a.dtype != numpy.float64:
+                if a.dtype.kind not in "iuf":
+                    return None
+                a = a.astype(numpy.float64)
+            elif kind is not array_type:
+                try:
+                    a = numpy.asarray(a, dtype=numpy.float64)
+                except (TypeError, ValueError):
+                    return None
+            lead = a.ndim - len(shape)
+            if lead < 0 or a.shape[lead:] != shape or (lead and not batched):
+                return None
+            values.append(a)
+            if batched:
+                leads.append(a.shape[:lead])
+        try:
+            batch_shape = numpy.broadcast_shapes(*leads)
+        except ValueError:
+            return None
+        size = math.prod(batch_shape)
+        if not batch_shape or not 0 < size < BLOCK_ELEMENTS:
+            return None
+        V, s = numpy.empty((n_rows, size)), numpy.empty(n_slots)
+        for a, (batched, start, shape) in zip(values, layout):
+            n = math.prod(shape)
+            if not batched:
+                s[start:start + n] = a.reshape(n)
+            elif shape:
+                V[start:start + n] = numpy.broadcast_to(a, batch_shape + shape).reshape(size, n).T
+            else:
+                V[start] = numpy.broadcast_to(a, batch_shape).reshape(size)
+        s[first:stop] = constants
+        return V, s, batch_shape
+
+    return load
+
+
+def _finisher(spec: dict[str, Any]) -> Callable[..., Any]:
+    """``_done``: the value summed (or averaged) over the batch, the gradient's entries signed
+    and scaled into the parameters' shapes, aux outputs per sample, as ``_finish`` returns them."""
+    import numpy
+
+    value, aux, n, mean = spec["value"], spec["aux"], spec["n"], spec["reduce"] == "mean"
+    signs = numpy.ones(n)
+    signs[list(spec["negated"])] = -1.0
+    groups, bare = spec["groups"], spec["bare"]
+    aux_index = numpy.array(aux, dtype=numpy.intp)
+
+    def done(V: Any, g: Any, batch_shape: tuple[int, ...]) -> Any:
+        total = V[value].sum()
+        if mean:
+            scale = 1.0 / V.shape[1]
+            total = total * scale
+            g *= signs * scale
+        else:
+            g *= signs
+        gradient = gradients(numpy, g, groups, bare)
+        if not aux:
+            return total, gradient
+        return total, gradient, tuple(V[aux_index].reshape((len(aux), *batch_shape)))
+
+    return done
+
+
+def runtime_names(spec: dict[str, Any], fallback: Callable[[], Callable[..., Any]]) -> dict[str, Any]:
+    """What a batched function reads: NumPy, its index arrays, ``_load`` and ``_done``, and
+    ``_straight``, the straight array code of the same graph (made when first needed)."""
+    import numpy
+
+    straight = functools.cache(fallback)
+    found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.intp) for name, values in spec["arrays"].items()}
+    found.update(xp=numpy, _empty=numpy.empty, _sum=numpy.add.reduce, _dot=numpy.matmul, _isfinite=math.isfinite,
+                 _quiet=functools.partial(numpy.errstate, all="ignore"), _load=_loader(spec), _done=_finisher(spec),
+                 _straight=lambda *args: straight()(*args))
+    return found
