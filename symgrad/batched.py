@@ -120,7 +120,7 @@ def choose(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[E
                              "parameter wholly in the batch or wholly out of it")
         return None, "auto: straight array code, an op has no array form (or a parameter is partly batched)"
     reason = f"batched: {len(found.groups)} groups over {found.computed} computed nodes, " \
-             f"{sum(1 for g in found.groups if g.key[0] == 'dot')} of them contractions"
+             f"contractions: {sum(1 for g in found.groups if g.key[0] == 'dot')}"
     if requested != "auto":
         return found, f"strategy={requested!r}: {reason}"
     straight = STRAIGHT_NS_PER_NODE * computed
@@ -391,22 +391,14 @@ def _loader(spec: dict[str, Any]) -> Callable[..., Any]:
     layout, (n_rows, n_slots) = spec["params"], spec["size"]
     constants = numpy.array(spec["constants"], dtype=numpy.float64)
     first, stop = spec["first_constant"], spec["first_constant"] + len(spec["constants"])
-    plain, array_type = (float, int, numpy.float64), numpy.ndarray
+    array_type = numpy.ndarray
 
     def load(*args: Any) -> Any:
         values, leads = [], []
         for a, (batched, _, shape) in zip(args, layout):
-            kind = type(a)
-            if kind is not array_type and kind not in plain and kind is not list:
-                return None
-            if kind is array_type and a.dtype != numpy.float64:
-                if a.dtype.kind not in "iuf":
-                    return None
-                a = a.astype(numpy.float64)
-            elif kind is not array_type:
-                try:
-                    a = numpy.asarray(a, dtype=numpy.float64)
-                except (TypeError, ValueError):
+            if type(a) is not array_type or a.dtype != numpy.float64:
+                a = _as_float64(numpy, a)
+                if a is None:
                     return None
             lead = a.ndim - len(shape)
             if lead < 0 or a.shape[lead:] != shape or (lead and not batched):
@@ -414,26 +406,46 @@ def _loader(spec: dict[str, Any]) -> Callable[..., Any]:
             values.append(a)
             if batched:
                 leads.append(a.shape[:lead])
-        try:
-            batch_shape = numpy.broadcast_shapes(*leads)
-        except ValueError:
-            return None
-        size = math.prod(batch_shape)
-        if not batch_shape or not 0 < size < BLOCK_ELEMENTS:
+        batch_shape = leads[0] if leads and all(lead == leads[0] for lead in leads) else _broadcast(numpy, leads)
+        size = math.prod(batch_shape or (0,))
+        if not 0 < size < BLOCK_ELEMENTS:
             return None
         V, s = numpy.empty((n_rows, size)), numpy.empty(n_slots)
         for a, (batched, start, shape) in zip(values, layout):
             n = math.prod(shape)
             if not batched:
                 s[start:start + n] = a.reshape(n)
-            elif shape:
-                V[start:start + n] = numpy.broadcast_to(a, batch_shape + shape).reshape(size, n).T
+                continue
+            if a.shape[:a.ndim - len(shape)] != batch_shape:
+                a = numpy.broadcast_to(a, batch_shape + shape)
+            if shape:
+                V[start:start + n] = a.reshape(size, n).T
             else:
-                V[start] = numpy.broadcast_to(a, batch_shape).reshape(size)
+                V[start] = a.reshape(size)
         s[first:stop] = constants
         return V, s, batch_shape
 
     return load
+
+
+def _as_float64(numpy: Any, a: Any) -> Any:
+    """``a`` as a float64 NumPy array if it is a number, a list or a NumPy array of numbers; else None."""
+    kind = type(a)
+    if kind is numpy.ndarray:
+        return a.astype(numpy.float64) if a.dtype.kind in "iuf" else None
+    if kind not in (float, int, numpy.float64, list):
+        return None
+    try:
+        return numpy.asarray(a, dtype=numpy.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _broadcast(numpy: Any, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...] | None:
+    try:
+        return numpy.broadcast_shapes(*shapes) if shapes else None
+    except ValueError:
+        return None
 
 
 def _finisher(spec: dict[str, Any]) -> Callable[..., Any]:
