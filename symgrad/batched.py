@@ -81,7 +81,7 @@ class Plan:
     sums: dict[Expr, tuple[tuple[Expr, ...], tuple[int, ...]]]
     dots: dict[Expr, tuple[tuple[Expr, ...], ...]]  # contraction -> weights, rows, offsets, offsets' signs
     spread: list[Expr]  # outputs of s copied to rows of V (after the groups)
-    ones: int  # the row of ones (products of one factor sum it)
+    size: int  # rows of V
     params: list[tuple[bool, int, tuple[int, ...]]]  # per parameter: batched, its first row/slot, shape
     constants: list[Expr]
     result: Reduced
@@ -320,33 +320,39 @@ class _BatchWriter(_Writer):
     def gradient_lines(self) -> list[str]:
         """The reduced gradient's entries into ``g``: each block of products with the same
         right-hand factors one matmul (the factor of the lower row on the left, so either
-        argument order of a product gives the same blocks)."""
+        argument order of a product gives the same blocks; rows in order, so that a block
+        of a group's rows is a slice)."""
         found, result = self.found, self.found.result
         row = [found.rows[f] for f in result.factors]
-        by_left: dict[int, tuple[list[int], list[int]]] = {}  # left row -> right rows, entries
+        by_left: dict[int, list[tuple[int, int]]] = {}  # left row -> (right row, entry) pairs
+        sums: list[tuple[int, int]] = []  # (row, entry): the sum of one factor, a row of ``V``'s row sums
         for k, (i, j) in enumerate(result.products):
-            left, right = (row[i], found.ones) if j < 0 else sorted((row[i], row[j]))
-            rights, entries = by_left.setdefault(left, ([], []))
-            rights.append(right)
-            entries.append(k)
-        blocks: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
-        for left, (rights, entries) in by_left.items():
-            lefts, targets = blocks.setdefault(tuple(rights), ([], []))
-            lefts.append(left)
-            targets.extend(entries)
+            if j < 0:
+                sums.append((row[i], k))
+                continue
+            left, right = sorted((row[i], row[j]))
+            by_left.setdefault(left, []).append((right, k))
+        blocks: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}  # right rows -> (left row, entries)
+        for left, pairs in by_left.items():
+            pairs.sort()
+            blocks.setdefault(tuple(r for r, _ in pairs), []).append((left, [k for _, k in pairs]))
         lines = [f"        g = _empty({len(result.products)})"]
-        for rights, (lefts, targets) in blocks.items():
-            index = self.index(targets)
-            left_text = self.block(lefts)
-            lines.append(f"        g[{index}] = _dot({left_text}, {self.block(list(rights))}.T).ravel()"
-                         f"  # {len(lefts)} × {len(rights)} entries")
+        if sums:
+            sums.sort()
+            lines.append(f"        g[{self.index([k for _, k in sums])}] = "
+                         f"{self.stream([r for r, _ in sums], 'rows')}  # {len(sums)} sums of one factor")
+        for rights, lefts in blocks.items():
+            lefts.sort()
+            index = self.index([k for _, entries in lefts for k in entries])
+            lines.append(f"        g[{index}] = _dot({self.block([left for left, _ in lefts])}, "
+                         f"{self.block(list(rights))}.T).ravel()  # {len(lefts)} × {len(rights)} entries")
         return lines
 
 
 def emit_batched(name: str, found: Plan, params: Sequence[Parameter], header: str) -> tuple[Emitted, dict[str, Any]]:
     """The source of the plan's function and the data its helpers are made of (``runtime_names``)."""
     writer = _BatchWriter(found)
-    namer = Namer(reserved_names() | {"V", "s", "g", "finite", "loaded", "batch_shape"})
+    namer = Namer(reserved_names() | {"V", "s", "g", "rows", "finite", "loaded", "batch_shape"})
     name = namer.claim(identifier(name))
     names = [namer.claim(identifier(p.name)) for p in params]
     args = ", ".join(names)
@@ -359,20 +365,20 @@ def emit_batched(name: str, found: Plan, params: Sequence[Parameter], header: st
     templates = TemplateCache(ARRAY)
     lines.extend(writer.group_line(g, templates) for g in found.groups)
     if found.spread:
-        lines.append(f"        V[{found.rows[found.spread[0]]}:{found.ones}] = "
+        lines.append(f"        V[{found.rows[found.spread[0]]}:{found.size}] = "
                      f"{writer.operand(found.spread, True)}  # outputs of the parameters alone, along the batch")
-    lines.append(f"        V[{found.ones}] = 1.0")
+    lines.append("        rows = _sum(V, axis=1)  # each row summed over the batch")
     lines.extend(writer.gradient_lines())
-    lines.append("        finite = _isfinite(_sum(V, axis=None)) and _isfinite(_sum(s)) and _isfinite(_sum(g))")
+    lines.append("        finite = _isfinite(_sum(rows) + _sum(s) + _sum(g))")
     lines.append("    if not finite:")
     lines.append(f"        return _straight({args})")
-    lines.append("    return _done(V, g, batch_shape)")
+    lines.append("    return _done(V, rows, g, batch_shape)")
     source = "\n".join(lines) + "\n"
     namespace_names = {"xp"} | set().union(*(ARRAY.namespace(g.members[0].op) for g in found.groups
                                               if g.key[0] == "op"))
     emitted = Emitted(source, name, names, namespace_names, {}, 0, ARRAY.name, [], [])
     result = found.result
-    spec = {"arrays": writer.arrays, "params": found.params, "size": (found.ones + 1, len(found.slots)),
+    spec = {"arrays": writer.arrays, "params": found.params, "size": (found.size, len(found.slots)),
             "constants": [float(c.param) for c in found.constants],
             "first_constant": found.slots[found.constants[0]] if found.constants else 0,
             "value": found.rows[result.value], "aux": [found.rows[a] for a in result.aux],
@@ -459,12 +465,19 @@ def _finisher(spec: dict[str, Any]) -> Callable[..., Any]:
     groups, bare = spec["groups"], spec["bare"]
     aux_index = numpy.array(aux, dtype=numpy.intp)
 
-    def done(V: Any, g: Any, batch_shape: tuple[int, ...]) -> Any:
-        total = V[value].sum()
+    scaled: dict[int, Any] = {}  # batch size -> the signs times 1 / size (a mean)
+
+    def done(V: Any, rows: Any, g: Any, batch_shape: tuple[int, ...]) -> Any:
+        total = rows[value]
         if mean:
-            scale = 1.0 / V.shape[1]
-            total = total * scale
-            g *= signs * scale
+            size = V.shape[1]
+            weights = scaled.get(size)
+            if weights is None:
+                if len(scaled) > 8:  # many batch sizes: keep a few
+                    scaled.clear()
+                weights = scaled.setdefault(size, signs * (1.0 / size))
+            total = total * (1.0 / size)
+            g *= weights
         else:
             g *= signs
         gradient = gradients(numpy, g, groups, bare)

@@ -198,3 +198,12 @@ def test_loss_and_grad_over_one_vector_is_what_loss_fn_adds_to_the_values(backen
     assert loss == want_loss and outputs.shape == (9,)
     np.testing.assert_array_equal(grad, [p.grad for p in model.parameters()])
     np.testing.assert_array_equal(outputs, want_outputs)
+
+
+def test_a_hostile_parameter_name_never_reaches_the_source_as_code():
+    hostile = sg.matrix("__import__('os').system('echo pwned')", NEURONS, FEATURES)
+    loss = sum(sg.tanh(sum((hostile[j, i] * X[i] for i in range(FEATURES)), C[j])) for j in range(NEURONS))
+    source = sg.compile(loss, wrt=[hostile], args=[hostile, C, X, T], backend="numpy", batch=[X, T],
+                        reduce="mean", strategy="vectorised").source
+    code = [line.split("#")[0] for line in source.splitlines()]
+    assert "_dot(" in source and not any("__import__" in line or "system(" in line for line in code)
