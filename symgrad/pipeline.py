@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import batched, progress, vectorise
+from symgrad import batched, batched_code, progress, vectorise
 from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
@@ -294,7 +294,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
         return f"{what} wrt ({wrt_text}) of {shown}"
 
     if isinstance(found, batched.Plan):
-        emitted, helper_spec = batched.emit_batched(f"{options.name}{suffix}", found, params, header({}))
+        emitted, helper_spec = batched_code.emit_batched(f"{options.name}{suffix}", found, params, header({}))
         helper_spec = {"batched": helper_spec}
     elif found is not None:
         emitted, helper_spec = _vectorised(f"{options.name}{suffix}", found, derived, wrt, params, options,

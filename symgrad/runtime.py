@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays, batched, shapes, vectorise
+from symgrad import arrays, batched_code, shapes, vectorise
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -172,7 +172,7 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     if spec and "vectorised" in spec:
         found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
     if spec and "batched" in spec:
-        found.update(batched.runtime_names(spec["batched"], spec["fallback"]))
+        found.update(batched_code.runtime_names(spec["batched"], spec["fallback"]))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

@@ -4,6 +4,7 @@
 import math
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -207,3 +208,15 @@ def test_a_hostile_parameter_name_never_reaches_the_source_as_code():
                         reduce="mean", strategy="vectorised").source
     code = [line.split("#")[0] for line in source.splitlines()]
     assert "_dot(" in source and not any("__import__" in line or "system(" in line for line in code)
+
+
+def test_long_sums_of_the_same_pattern_are_one_group_summed_over_their_terms():
+    wide = sg.vector("x", 10)
+    loss = sum(sum(sg.tanh(W[j, i % FEATURES] * wide[i]) for i in range(10)) for j in range(NEURONS))
+    fn = sg.compile(loss, wrt=[W], args=[W, wide], backend="numpy", batch=[wide], reduce="sum", strategy="vectorised")
+    # 11 neurons' sums in one line (neuron 0's terms open the outer sum's chain)
+    assert re.search(r"= _sum\(V\[_i\d+\], axis=-2\)  # tanh.* ×11$", fn.source, re.M)
+    straight = sg.compile(loss, wrt=[W], args=[W, wide], backend="numpy", batch=[wide], reduce="sum",
+                          strategy="straight")
+    samples = RNG.uniform(-1, 1, (30, 10))
+    assert_close(fn(W_VALUE, samples), straight(W_VALUE, samples))
