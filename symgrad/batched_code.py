@@ -176,7 +176,7 @@ def _loader(spec: dict[str, Any]) -> Callable[..., Any]:
     the straight array code must run (not NumPy, shapes it broadcasts, a batch for blocks)."""
     import numpy
 
-    from symgrad.arrays import BLOCK_ELEMENTS
+    from symgrad import arrays
 
     layout, (n_rows, n_slots) = spec["params"], spec["size"]
     constants = numpy.array(spec["constants"], dtype=numpy.float64)
@@ -198,7 +198,7 @@ def _loader(spec: dict[str, Any]) -> Callable[..., Any]:
                 leads.append(a.shape[:lead])
         batch_shape = leads[0] if leads and all(lead == leads[0] for lead in leads) else _broadcast(numpy, leads)
         size = math.prod(batch_shape or (0,))
-        if not 0 < size < BLOCK_ELEMENTS:
+        if not 0 < size < arrays.BLOCK_ELEMENTS:  # a batch for blocks: the straight code's in_blocks
             return None
         V, s = numpy.empty((n_rows, size)), numpy.empty(n_slots)
         for a, (batched, start, shape) in zip(values, layout):

@@ -101,8 +101,12 @@ def test_inputs_the_batched_code_does_not_take_run_the_straight_array_code(monke
     wide_weights = np.broadcast_to(W_VALUE, (40, NEURONS, FEATURES))  # a weight per sample: the straight code's
     assert_close(fn(wide_weights, C_VALUE, SAMPLES, TARGETS), straight(wide_weights, C_VALUE, SAMPLES, TARGETS))
     monkeypatch.setattr(arrays, "BLOCK_ELEMENTS", 16)  # a batch for blocks
+    seen = []
+    monkeypatch.setattr(arrays, "_map_blocks", lambda compute, bounds: seen.append(bounds) or map(
+        lambda b: compute(*b), bounds))
     big = (W_VALUE, C_VALUE, np.tile(SAMPLES, (2, 1)), np.tile(TARGETS, 2))
     assert_close(fn(*big), straight(*big))
+    assert len(seen) == 2 and len(seen[0]) == 5  # each computed in blocks of 16 of the 80 samples
 
 
 def test_arrays_of_another_namespace_run_the_straight_array_code():
@@ -220,3 +224,13 @@ def test_long_sums_of_the_same_pattern_are_one_group_summed_over_their_terms():
                           strategy="straight")
     samples = RNG.uniform(-1, 1, (30, 10))
     assert_close(fn(W_VALUE, samples), straight(W_VALUE, samples))
+
+
+def test_numpy_raising_on_invalid_values_raises_the_straight_array_codes_error():
+    loss = layer_loss(lambda u, t: sg.log(u) * t)
+    outcomes = []
+    for strategy in ("vectorised", "straight"):
+        with np.errstate(invalid="raise", divide="raise"), pytest.raises(sg.EvaluationError) as error:
+            compiled(loss, strategy)(W_VALUE, C_VALUE, SAMPLES, TARGETS)
+        outcomes.append(re.sub(r"<symgrad:[^>]*>", "<file>", str(error.value)))  # the same code, compiled twice
+    assert outcomes[0] == outcomes[1] and "log" in outcomes[0]
