@@ -87,10 +87,11 @@ class _BatchWriter(_Writer):
     def _long_sum(self, members: Sequence[Expr], into_rows: bool) -> str:
         """A long sum's terms as (members × terms) index blocks of V and s, each summed over its terms."""
         terms, signs = self.found.sums[members[0]]
-        parts = []
-        for buffer, into in (("V", self.found.rows), ("s", self.found.slots)):
-            for sign in (1, -1):
-                picked = [j for j, (t, s) in enumerate(zip(terms, signs)) if s == sign and t in into]
+        slots, parts = self.found.slots, []
+        for buffer, into in (("V", self.found.rows), ("s", slots)):
+            for sign in (1, -1):  # (an output of s also has a row, written after the groups)
+                picked = [j for j, (t, s) in enumerate(zip(terms, signs))
+                          if s == sign and (t in slots) == (buffer == "s")]
                 if not picked:
                     continue
                 block = [[into[self.found.sums[m][0][j]] for j in picked] for m in members]
