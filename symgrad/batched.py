@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from symgrad.expr import Expr
 from symgrad.ops import CONST, mul
@@ -52,17 +52,26 @@ class Group:
     members: list[Expr] = field(default_factory=list)
 
 
+class Dot(NamedTuple):
+    """A contraction: ``sum(weights[i] * rows[i]) + offsets`` (each offset with its sign)."""
+
+    weights: tuple[Expr, ...]  # batch-independent factors (slots of s)
+    rows: tuple[Expr, ...]  # batch rows (rows of V)
+    offsets: tuple[Expr, ...]
+    signs: tuple[int, ...]  # the offsets'
+
+
 @dataclass
 class Reduced:
     """What the generated function returns through ``_done``: the value's and aux outputs' rows
     summed or returned, and the gradient as ``BatchSums`` gives it (products of factors)."""
 
     value: Expr
-    aux: list[Expr]
-    factors: list[Expr]
-    products: list[tuple[int, int]]
-    negated: list[int]
-    reduce: str
+    aux: Sequence[Expr]
+    factors: Sequence[Expr]
+    products: Sequence[tuple[int, int]]
+    negated: Sequence[int]
+    reduce: str | None
     groups: list[tuple[int, ...]] | None  # the wrt parameters' shapes where one is an array
     bare: bool
 
@@ -75,7 +84,7 @@ class Plan:
     slots: dict[Expr, int]  # batch-independent ones -> their slot of s
     groups: list[Group]
     sums: dict[Expr, tuple[tuple[Expr, ...], tuple[int, ...]]]
-    dots: dict[Expr, tuple[tuple[Expr, ...], ...]]  # contraction -> weights, rows, offsets, offsets' signs
+    dots: dict[Expr, Dot]  # a contraction's sum node -> its parts
     spread: list[Expr]  # outputs of s copied to rows of V (after the groups)
     size: int  # rows of V
     params: list[tuple[bool, int, tuple[int, ...]]]  # per parameter: batched, its first row/slot, shape
@@ -125,10 +134,13 @@ def choose(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[E
     return (found if batched < straight else None), f"auto: {reason}; {estimate}"
 
 
-def _dot_terms(terms: Sequence[Expr], signs: Sequence[int], in_batch: set[Expr]) -> tuple[tuple[Expr, ...], ...] | None:
-    """A sum's (weights, rows, offsets, offsets' signs) if enough of its terms are a
-    batch-independent factor times a batch row (either way round); None otherwise."""
-    weights, rows, offsets, offset_signs = [], [], [], []
+def _dot_terms(terms: Sequence[Expr], signs: Sequence[int], in_batch: set[Expr]) -> Dot | None:
+    """A sum as a contraction if enough of its terms are a batch-independent factor times a
+    batch row (either way round); None otherwise."""
+    weights: list[Expr] = []
+    rows: list[Expr] = []
+    offsets: list[Expr] = []
+    offset_signs: list[int] = []
     for term, sign in zip(terms, signs):
         if sign > 0 and term.op is mul:
             a, b = term.args
@@ -140,7 +152,7 @@ def _dot_terms(terms: Sequence[Expr], signs: Sequence[int], in_batch: set[Expr])
         offset_signs.append(sign)
     if len(weights) < DOT_TERMS:
         return None
-    return tuple(weights), tuple(rows), tuple(offsets), tuple(offset_signs)
+    return Dot(tuple(weights), tuple(rows), tuple(offsets), tuple(offset_signs))
 
 
 def plan(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[Expr], result: Reduced) -> Plan | None:
@@ -192,7 +204,7 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], batch: Sequence[Exp
     return Plan(rows, slots, groups, sums, dots, spread, len(rows), layout, constants, result)
 
 
-def _grouped(order: Sequence[Expr], params: Sequence[Parameter], sums: dict[Expr, Any], dots: dict[Expr, Any],
+def _grouped(order: Sequence[Expr], params: Sequence[Parameter], sums: dict[Expr, Any], dots: dict[Expr, Dot],
              in_batch: set[Expr]) -> list[Group] | None:
     """The computed nodes of ``order`` in groups, ordered by depth (a group reads only shallower ones)."""
     group_of: dict[Expr, int] = {}  # node -> its group's number: 0 constants, 1... parameters
@@ -222,11 +234,11 @@ def _grouped(order: Sequence[Expr], params: Sequence[Parameter], sums: dict[Expr
                 return None
             reads = tuple(map(number_of, node.args))
             key = ("op", reads, node.op, node.param)
-        number = numbers.get(key)
-        if number is None:
-            number = numbers[key] = first + len(groups)
+        found = numbers.get(key)
+        if found is None:
+            found = numbers[key] = first + len(groups)
             groups.append(Group(key, node in in_batch, 1 + max(depth[g] for g in reads)))
             depth.append(groups[-1].depth)
-        groups[number - first].members.append(node)
-        group_of[node] = number
+        groups[found - first].members.append(node)
+        group_of[node] = found
     return sorted(groups, key=lambda g: g.depth)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from symgrad.backends import ARRAY, reserved_names
 from symgrad.batched import Group, Plan
@@ -26,6 +26,11 @@ class _BatchWriter(_Writer):
     def __init__(self, found: Plan) -> None:
         super().__init__(found)  # type: ignore[arg-type]  # only its index arrays and streams are used
         self.found = found
+
+    def matrix(self, rows: Sequence[Sequence[int]]) -> str:
+        """The name of an index array of one row of positions per member (1-d for one member)."""
+        nested = tuple(map(tuple, rows))
+        return self.index(nested[0] if len(nested) == 1 else cast(Sequence[int], nested))  # index keys by the tuple
 
     def block(self, positions: Sequence[int]) -> str:
         """Rows of V as a 2-D block, one per position even where positions repeat (a matmul operand)."""
@@ -54,7 +59,8 @@ class _BatchWriter(_Writer):
         head = text if sign > 0 else f"-{text}"
         return head + "".join(f" {'+' if s > 0 else '-'} {t}" for s, t in rest)
 
-    def group_line(self, group: Group, templates: TemplateCache) -> str:
+    def line(self, group: Group, templates: TemplateCache) -> str:
+        """A group's line: its members' rows (or slots) from one NumPy expression, commented with the first's."""
         members, found = group.members, self.found
         into, buffer = (found.rows, "V") if group.batched else (found.slots, "s")
         start = into[members[0]]
@@ -76,13 +82,11 @@ class _BatchWriter(_Writer):
         return f"        {target} = {code}  # {shown}" + ("" if len(members) == 1 else f" ... ×{len(members)}")
 
     def _dot(self, members: Sequence[Expr]) -> str:
-        dots = self.found.dots
-        weights = [[self.found.slots[w] for w in dots[m][0]] for m in members]
-        matrix = self.index(weights[0] if len(members) == 1 else tuple(map(tuple, weights)))
-        code = f"_dot(s[{matrix}], {self.block([self.found.rows[r] for r in dots[members[0]][1]])})"
-        offsets, signs = dots[members[0]][2:]
-        parts = [self.operand([dots[m][2][j] for m in members], True) for j in range(len(offsets))]
-        return self.signed([(1, code), *zip(signs, parts)])
+        dots, first = self.found.dots, self.found.dots[members[0]]
+        matrix = self.matrix([[self.found.slots[w] for w in dots[m].weights] for m in members])
+        code = f"_dot(s[{matrix}], {self.block([self.found.rows[r] for r in first.rows])})"
+        parts = [self.operand([dots[m].offsets[j] for m in members], True) for j in range(len(first.offsets))]
+        return self.signed([(1, code), *zip(first.signs, parts)])
 
     def _long_sum(self, members: Sequence[Expr], into_rows: bool) -> str:
         """A long sum's terms as (members × terms) index blocks of V and s, each summed over its terms."""
@@ -94,8 +98,7 @@ class _BatchWriter(_Writer):
                           if s == sign and (t in slots) == (buffer == "s")]
                 if not picked:
                     continue
-                block = [[into[self.found.sums[m][0][j]] for j in picked] for m in members]
-                index = self.index(block[0] if len(members) == 1 else tuple(map(tuple, block)))
+                index = self.matrix([[into[self.found.sums[m][0][j]] for j in picked] for m in members])
                 text = f"_sum({buffer}[{index}], axis=-2)" if buffer == "V" else f"_sum(s[{index}], axis=-1)"
                 if buffer == "s" and into_rows and len(members) > 1:
                     text += "[:, None]"
@@ -148,7 +151,7 @@ def emit_batched(name: str, found: Plan, params: Sequence[Parameter], header: st
              "    V, s, batch_shape = loaded",
              "    with _quiet():  # NumPy's inf and nan: the straight array code's answer, see below"]
     templates = TemplateCache(ARRAY)
-    lines.extend(writer.group_line(g, templates) for g in found.groups)
+    lines.extend(writer.line(g, templates) for g in found.groups)
     if found.spread:
         lines.append(f"        V[{found.rows[found.spread[0]]}:{found.size}] = "
                      f"{writer.operand(found.spread, True)}  # outputs of the parameters alone, along the batch")
