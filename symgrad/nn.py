@@ -205,8 +205,10 @@ class CompiledLoss:
         skips the Python work per parameter that ``loss_fn()`` does."""
         numpy = shapes.numpy_module()
         total, grad, aux = self._evaluate(numpy.asarray(theta, dtype=float))
-        outputs = numpy.stack(aux, axis=-1) if self.full_batch else numpy.array(aux, dtype=float)
-        return total, grad, outputs[..., 0] if self.single_output else outputs
+        if self.full_batch:  # an array per output
+            return total, grad, aux[0] if self.single_output else numpy.stack(aux, axis=-1)
+        outputs = numpy.array(aux, dtype=float)  # a row per sample
+        return total, grad, outputs[:, 0] if self.single_output else outputs
 
     def _evaluate(self, theta: Any) -> tuple[float, Any, Any]:
         """Loss, gradient and the outputs (per output an array, or per sample a tuple) at ``theta``."""
