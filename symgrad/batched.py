@@ -46,6 +46,8 @@ BATCHED_NS_PER_CALL = 20000.0
 
 @dataclass
 class Group:
+    """Nodes computed by one line: the same key (what they compute, over which groups)."""
+
     key: Any
     batched: bool  # rows of V (else slots of s)
     depth: int

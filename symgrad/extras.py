@@ -5,7 +5,6 @@ extra of ``pip install 'symgrad[...]'`` that installs it. One table says which e
 from __future__ import annotations
 
 import importlib
-import sys
 from types import ModuleType
 from typing import NamedTuple
 
@@ -36,9 +35,6 @@ def require(module: str, purpose: str) -> ModuleType:
     """
     if module.partition(".")[0] not in EXTRAS:
         raise ValueError(f"{module!r} is not an optional dependency of symgrad: add it to EXTRAS")
-    found = sys.modules.get(module)
-    if found is not None:  # imported already: importlib's checks cost ~7 µs a call, and array code calls this often
-        return found
     try:
         return importlib.import_module(module)
     except ImportError as error:
