@@ -35,7 +35,7 @@ from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, 
 from symgrad.lru import LRUCache, memoised
 from symgrad.pickling import check_compiled_state, stored_parameters
 from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses, values_text
-from symgrad.runtime import Program, run
+from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
 
@@ -344,7 +344,7 @@ def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], para
                options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Any, dict[str, Any]]:
     """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
     emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
-    if "vectorised" in helper_spec:
+    if needs_fallback(helper_spec):
         helper_spec["fallback"] = functools.partial(_straight_function, outputs, derived, wrt, params, options,
                                                     full_order)
     return emitted, helper_spec

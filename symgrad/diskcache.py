@@ -34,7 +34,7 @@ from symgrad.codegen import Emitted
 from symgrad.core import by_name
 from symgrad.expr import Expr, rebuild_graph, topological_order
 from symgrad.pipeline import CompileStats, Derived, Options, no_gc_pauses
-from symgrad.runtime import code_installer, code_objects, run
+from symgrad.runtime import code_installer, code_objects, needs_fallback, run
 from symgrad.shapes import Parameter, flat
 from symgrad.simplify import RewriteStats
 
@@ -330,7 +330,7 @@ class DiskCache:
                           bare, strategy)
         outputs = [order[i] for i in state["outputs"]]
         spec = dict(state["helpers"])
-        if "vectorised" in spec:
+        if needs_fallback(spec):
             spec["fallback"] = lambda: self._straight(outputs, derived, wrt, params, options, derived.full_order())
         clock = time.perf_counter()
         codes = state["codes"]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, batched_code, shapes, vectorise
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -202,6 +202,16 @@ def code_installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict
     return define
 
 
+# Helper specs of code that computes with NumPy and falls back on the straight-line code of
+# its graph (made when first needed) where NumPy would give inf or nan for an error.
+WITH_FALLBACK = ("vectorised", "batched")
+
+
+def needs_fallback(spec: dict[str, Any]) -> bool:
+    """Does code with these helpers need ``spec["fallback"]``, its straight-line function's maker?"""
+    return any(kind in spec for kind in WITH_FALLBACK)
+
+
 def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     """The helpers generated code may call besides the op table's functions, from plain data
     (kept for pickling): ``_matrix`` for a large Hessian, the array runtime for array code."""
@@ -211,6 +221,8 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
         found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
     if spec and "vectorised" in spec:
         found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
+    if spec and "batched" in spec:
+        found.update(batched_code.runtime_names(spec["batched"], spec["fallback"]))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

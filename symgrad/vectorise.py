@@ -218,16 +218,16 @@ class _Writer:
             self.arrays[name] = key
         return name
 
-    def stream(self, positions: Sequence[int]) -> str:
-        """``v`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
+    def stream(self, positions: Sequence[int], buffer: str = "v") -> str:
+        """``buffer`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
         first = positions[0]
         if len(positions) == 1 or all(p == first for p in positions):
-            return f"v[{first}]"
+            return f"{buffer}[{first}]"
         step = positions[1] - first
         if step > 0 and all(b - a == step for a, b in itertools.pairwise(positions)):
             stop = first + step * len(positions)
-            return f"v[{first}:{stop}]" if step == 1 else f"v[{first}:{stop}:{step}]"
-        return f"v[{self.index(positions)}]"
+            return f"{buffer}[{first}:{stop}]" if step == 1 else f"{buffer}[{first}:{stop}:{step}]"
+        return f"{buffer}[{self.index(positions)}]"
 
     def operands(self, streams: Sequence[Sequence[Expr]]) -> list[str]:
         """The texts of a group's operands: a constant the same for every member as a literal,

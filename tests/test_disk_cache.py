@@ -346,3 +346,20 @@ def test_a_function_is_restored_from_its_source_where_code_objects_were_not_stor
     f, wrt = _expression()
     first, again = _compile_twice(tmp_path, f, wrt=wrt)
     assert _restored(again) and again(0.5, 2.0) == first(0.5, 2.0)
+
+
+def test_a_restored_batched_function_falls_back_to_the_straight_array_code_where_numpy_gives_nan(tmp_path):
+    neurons, features = 12, 5
+    W, c, x, t = sg.matrix("W", neurons, features), sg.vector("c", neurons), sg.vector("x", features), sg.symbol("t")
+    loss = sum(sg.log(sum((W[j, i] * x[i] for i in range(features)), c[j])) * t for j in range(neurons))
+    first, again = _compile_twice(tmp_path, loss, wrt=[W, c], args=[W, c, x, t], backend="numpy", batch=[x, t],
+                                  reduce="mean", strategy="vectorised")
+    rng = np.random.default_rng(0)
+    weights, biases = rng.uniform(0.1, 1, (neurons, features)), np.full(neurons, 1.0)
+    samples, targets = rng.uniform(0, 1, (40, features)), rng.uniform(-1, 1, 40)
+    assert _restored(again) and "_load(" in again.source
+    assert np.array_equal(again(weights, biases, samples, targets)[0], first(weights, biases, samples, targets)[0])
+    biases[3] = -100.0  # a log of a negative number: NumPy's nan, then the straight array code's answer
+    with np.errstate(all="ignore"):
+        assert np.isnan(again(weights, biases, samples, targets)[0]) and np.isnan(first(weights, biases, samples,
+                                                                                            targets)[0])
