@@ -119,6 +119,27 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
     return explain
 
 
+# What a collected function's source becomes in linecache: a lazy entry without a source.
+_NO_SOURCE = (lambda: None,)
+_forgotten: list[str] = []  # their file names, dropped from linecache at the next registration
+
+
+def _forget_source(filename: str) -> None:
+    """A collected function's source leaves linecache in two steps. A cyclic collection may run
+    it (and this) in the middle of ``linecache.checkcache``, which reads every name it listed
+    before: the entry is replaced, never removed, here, and removed by ``run`` later."""
+    if filename in linecache.cache:
+        linecache.cache[filename] = _NO_SOURCE
+    _forgotten.append(filename)
+
+
+def _drop_forgotten_sources() -> None:
+    while _forgotten:
+        filename = _forgotten.pop()
+        if linecache.cache.get(filename) is _NO_SOURCE:
+            linecache.cache.pop(filename, None)
+
+
 def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None,
         define: Callable[[str, str, dict[str, Any]], None] | None = None) -> Program:
     """``exec`` generated source in a namespace holding only what its templates use (and its helpers).
@@ -140,9 +161,10 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
     namespace.update(_helpers(helper_spec))
     (define or _compile_each)(emitted.source, filename, namespace)
     function = namespace[emitted.function_name]
+    _drop_forgotten_sources()
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
-    weakref.finalize(function, linecache.cache.pop, filename, None)
+    weakref.finalize(function, _forget_source, filename)
     program = Program(emitted, params, filename, function, helper_spec)
     holder.append(program)
     return program
