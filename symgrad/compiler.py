@@ -37,6 +37,7 @@ from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive,
 from symgrad.runtime import Program, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
+from symgrad.simplify import REWRITES
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
 CODEGEN_VERSION = 9
@@ -171,6 +172,7 @@ class CompiledFunction(functools.partial):
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order,
             "outputs": self._options.outputs, "output_shape": list(self._options.output_shape),
             "bare_gradient": self._options.bare_gradient, "strategy": self._options.strategy,
+            "rewrites": self._options.rewrites,
             "wrt_shapes": [(p.name, list(p.shape)) for p in self.wrt_parameters],
             "param_shapes": [(p.name, list(p.shape)) for p in self.parameters],
             "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
@@ -239,8 +241,12 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     wrt = _parameters(take(state["n_wrt"]), state["wrt_shapes"])
     params = _parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
+    rewrites = state.get("rewrites", "all")  # absent from pickles made before the option
+    if type(rewrites) is not str or rewrites not in REWRITES:
+        raise SymgradError(f"refusing to load a compiled function: its field 'rewrites' is not valid "
+                           f"({reprlib.repr(rewrites)})")
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
-                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"])
+                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"], rewrites)
     full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
     emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:
@@ -344,6 +350,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     batch: Any = None,
     reduce: str | None = None,
     strategy: str = "auto",
+    rewrites: str = "all",
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
@@ -366,6 +373,10 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     operation per group of nodes that compute the same op over arguments of the same kind
     (``symgrad.vectorise``); ``"auto"`` picks from the graph's shape (``fn.stats`` says which
     and why).
+
+    ``rewrites="exact"`` applies only the rewrites that keep every float bit for bit (no like
+    terms collected, no constants gathered, no ``0*x → 0``): the value is computed as the
+    expression is written, up to the order of a commutative op's arguments.
 
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
@@ -392,10 +403,12 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
     arrays.check_reduction(reduce)
     key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, order, name, annotate, backend,
-                    reduce, strategy) if cache else None
+                    reduce, strategy, rewrites) if cache else None
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
-    settings = (name, annotate, form, output_shape, backend, reduce, strategy)
+    if rewrites not in REWRITES:
+        raise ValueError(f"rewrites must be one of {', '.join(map(repr, REWRITES))}, got {rewrites!r}")
+    settings = (name, annotate, form, output_shape, backend, reduce, strategy, rewrites)
     return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings))
 
 
@@ -429,17 +442,17 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
-                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str]) -> CompiledFunction:
+                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str, str]) -> CompiledFunction:
     with no_gc_pauses():
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
-        name, annotate, form, output_shape, backend, reduce, strategy = settings
+        name, annotate, form, output_shape, backend, reduce, strategy, rewrites = settings
         bare = len(wrt_params) == 1 and wrt_params[0].is_array and not isinstance(wrt, (list, tuple))
         batch_symbols = shapes.batch_symbols(batch, params)
-        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy)
+        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy, rewrites)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
-        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
+        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats, rewrites)
         emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)

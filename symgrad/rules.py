@@ -16,22 +16,26 @@ def is_number(e: Expr, value: float | None = None) -> bool:
     return e.op is CONST and (value is None or e.param == value)
 
 
-def rule(description: str, triggers: tuple[str | float, ...] | None, params: tuple[Any, ...] = ()):
+def rule(description: str, triggers: tuple[str | float, ...] | None, params: tuple[Any, ...] = (),
+         exact: bool = True):
     """Mark a rewrite: ``description`` names it in reports; ``triggers`` say what must be
     among the arguments for it to possibly apply: an op name, or a number for a constant
-    of that value (None: always try); ``params``: node params that make it apply."""
+    of that value (None: always try); ``params``: node params that make it apply; ``exact``:
+    whether the result is the same float as the node's, bit for bit, for every input (only
+    exact rules run under ``rewrites="exact"``)."""
 
     def wrap(fn):
         fn.description = description
         fn.triggers = triggers
         fn.params = params
+        fn.exact = exact
         return fn
 
     return wrap
 
 
-def drop_unit(unit: float, sides: str, description: str):
-    @rule(description, (unit,))
+def drop_unit(unit: float, sides: str, description: str, exact: bool = True):
+    @rule(description, (unit,), exact=exact)
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
         if "right" in sides and is_number(args[1], unit):
             return args[0]
