@@ -19,9 +19,11 @@ every other rule does, as nodes are made (``symgrad.simplify``):
   since each link is collected as it is made; two levels keep every build O(1). It reassociates
   and rounds coefficients, so a result may differ in the last bits (the README has the measure);
   a coefficient that cancels drops its term, which assumes the term finite, as ``0*x → 0`` does.
-- ``scales``: ``c1*(c2*x) → (c1*c2)*x`` and ``(c1*x)*(c2*y) → (c1*c2)*(x*y)``: the constants of
-  a product gathered (not exact: ``c1*c2`` is rounded, and a product is reassociated).
-- ``signs``: ``-(c*x) → (-c)*x`` and ``-(x/c) → x/(-c)`` (exact: negating a constant is).
+- ``scales``: ``c1*(c2*x) → (c1*c2)*x``: the constants of a product gathered (not exact: ``c1*c2``
+  is rounded). Not ``(c1*x)*(c2*y)``, nor ``(c*x)*y → c*(x*y)``: reverse mode shares its scaled
+  adjoints, which those would compute again.
+- ``signs``: ``-(x/c) → x/(-c)`` (exact: negating a constant is); ``reciprocal``: ``(1/a)*b → b/a``
+  (one rounding fewer: not exact, and the more accurate).
 """
 
 from __future__ import annotations
@@ -181,6 +183,9 @@ def _cost(terms: list[tuple[Any, Expr | None]]) -> int:
 def _sum_of(terms: list[tuple[Any, Expr | None]]) -> Expr:
     """The sum of (coefficient, base) terms, in their order but for a positive one first."""
     first = next((i for i, (c, _) in enumerate(terms) if c > 0), None)
+    if first is None and len(terms) == 1:  # -3*x: one multiplication, not a negation of 3*x
+        c, base = terms[0]
+        return const(c) if base is None else make(NEG, (base,)) if c == -1 else make(MUL, (const(c), base))
     if first is None:
         return make(NEG, (_sum_of([(-c, base) for c, base in terms]),))
     total = None
@@ -220,15 +225,13 @@ def _factor(e: Expr) -> tuple[Any, Expr | None] | None:
 @rule("c1*(c2*x) → (c1*c2)*x", ("mul",), exact=False)
 def scales(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     fa, fb = _factor(args[0]), _factor(args[1])
-    # Only with a constant on each side: moving one constant out of (c*x)*y would compute c*x
-    # again where it is shared (reverse mode shares every scaled adjoint).
     if fa is None or fb is None:
         return None
     (ca, ta), (cb, tb) = fa, fb
     product = ca * cb
-    if (ta is None and tb is None) or product == 0 or not math.isfinite(product):
-        return None  # numbers alone are folded; a product that over- or underflows is left as written
-    rest = tb if ta is None else ta if tb is None else make(MUL, (ta, tb))
+    if (ta is None) == (tb is None) or product == 0 or not math.isfinite(product):
+        return None  # one number and one scaled term; a product that over- or underflows is left as written
+    rest = tb if ta is None else ta
     return make(MUL, (const(product), rest))
 
 
@@ -258,6 +261,16 @@ def _like_terms(a: Expr, b: Expr, second: int) -> Expr | None:
     return None
 
 
+def _negative_scale(a: Expr, b: Expr, second: int) -> Expr | None:
+    """``a + b`` (``a - b``) with a negative coefficient of ``b`` (or, in a sum, of ``a``) made positive."""
+    for other, scaled in ((a, b), (b, a)) if second == 1 else ((a, b),):
+        if scaled.op is MUL:
+            c, rest = scaled.args
+            if c.op is CONST and rest.op is not CONST and c.param < 0:
+                return make(SUB if second == 1 else ADD, (other, make(MUL, (const(-c.param), rest))))
+    return None
+
+
 def sum_rule(name: str, collect: bool = True):
     """The rule every ``add`` (``sub``) node is offered: ``x + x → 2*x``, a negative coefficient
     written as a subtraction (exact: ``(-c)*x`` is ``-(c*x)``), like terms collected (``collect``;
@@ -268,12 +281,10 @@ def sum_rule(name: str, collect: bool = True):
     @rule(f"{name}: like terms, canonical order", None, exact=not collect)
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Any:
         a, b = args
-        for other, scaled in ((a, b), (b, a)) if second == 1 else ((a, b),):
-            if scaled.op is MUL:
-                c, rest = scaled.args
-                if c.op is CONST and rest.op is not CONST and c.param < 0:
-                    flipped = SUB if second == 1 else ADD
-                    return NEGATIVE_SCALE[name], make(flipped, (other, make(MUL, (const(-c.param), rest))))
+        if b.op is MUL or (a.op is MUL and second == 1):
+            found = _negative_scale(a, b, second)
+            if found is not None:
+                return NEGATIVE_SCALE[name], found
         if a is b:
             if second == 1:
                 return TWICE, make(MUL, (const(2), a))
@@ -314,16 +325,24 @@ def product_rule(args: tuple[Expr, ...], _param: Any) -> Any:
 SUB_RULES = (sum_rule("sub"),)
 
 
-@rule("-(c*x) → (-c)*x", ("mul", "div"))
+@rule("-(x/c) → x/(-c)", ("div",))
 def signs(args: tuple[Expr, ...], _param: Any) -> Expr | None:
-    """A negation folded into a constant factor or divisor (exact), which saves the negation."""
+    """A negation folded into a constant divisor (exact), which saves the negation. Not into a
+    constant factor: reverse mode subtracts a negated adjoint where it sums it (symgrad.grad)."""
     (a,) = args
-    if a.op is MUL:
-        c, rest = a.args
-        if c.op is CONST and rest.op is not CONST:
-            return make(MUL, (const(-c.param), rest))
-    elif a.op is DIV:
+    if a.op is DIV:
         rest, c = a.args
         if c.op is CONST and rest.op is not CONST:
             return make(DIV, (rest, const(-c.param)))
+    return None
+
+
+@rule("(1/a)*b → b/a", ("div",), exact=False)
+def reciprocal(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+    """A product with a reciprocal as one division: one operation and one rounding fewer (so not
+    exact: it is the more accurate). Reverse mode makes it of every ``log`` and ``x/y``."""
+    a, b = args
+    for inverse, other in ((a, b), (b, a)):
+        if inverse.op is DIV and inverse.args[0].op is CONST and inverse.args[0].param == 1:
+            return make(DIV, (other, inverse.args[1]))
     return None

@@ -201,7 +201,7 @@ mul = _register(Op(
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
     rewrites=(drop_unit(1, "left right", "x * 1 → x"), _mul_by_zero, _mul_by_minus_one,
-              _negation_outwards("*"), _merge_power_of_two_scale, algebra.scales,
+              _negation_outwards("*"), _merge_power_of_two_scale, algebra.scales, algebra.reciprocal,
               algebra.product_rule),
 ))
 div = _register(Op(

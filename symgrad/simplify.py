@@ -191,7 +191,7 @@ class Rewriter:
 
     def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any, rules: tuple[Any, ...]) -> Expr | None:
         """Fold ``op(args)`` or apply the first of ``rules`` that applies; None if none does."""
-        if op.impl is not None:
+        if op.impl is not None and args[0].op is CONST:
             for arg in args:
                 if arg.op is not CONST:
                     break

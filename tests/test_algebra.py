@@ -84,11 +84,11 @@ LIKE_TERMS = [
     (lambda: y + (2 * y + sg.exp(x)), "3 * y + exp(x)"),
     (lambda: (x + 1) + 2, "3 + x"),
     (lambda: 3 * (2 * x), "6 * x"),
-    (lambda: (3 * x) * (5 * y), "15 * (x * y)"),
+    (lambda: (1 / y) * sg.exp(x), "exp(x) / y"),
     (lambda: x * x, "x**2"),
     (lambda: x * x * x, "x**3"),
     (lambda: y - (-3) * x, "3 * x + y"),
-    (lambda: -(3 * x), "-3 * x"),
+    (lambda: -(x / 2.0), "x / -2.0"),
 ]
 
 
