@@ -99,8 +99,10 @@ REWRITES = ("all", "exact")
 def _triggers(op: Any, found_by: dict[Any, _Triggers]) -> _Triggers:
     exact_only = found_by is _EXACT_TRIGGERS
     # Under rewrites="exact" an inexact rule gives way to its exact variant, if it has one.
-    rules = tuple(rule if rule.exact or not exact_only else rule.exact_variant for rule in op.rewrites
-                  if rule.exact or not exact_only or hasattr(rule, "exact_variant"))
+    exact = [getattr(rule, "exact", True) for rule in op.rewrites]  # a rule not marked is taken as exact
+    rules = tuple(rule if is_exact or not exact_only else rule.exact_variant
+                  for rule, is_exact in zip(op.rewrites, exact)
+                  if is_exact or not exact_only or hasattr(rule, "exact_variant"))
     keys = frozenset(_key(t) for rule in rules for t in rule.triggers or ())
     params = frozenset(p for rule in rules for p in getattr(rule, "params", ()))
     found = _Triggers(rules, tuple(rule for rule in rules if rule.triggers is None), keys, params,
