@@ -126,26 +126,15 @@ def bars(records: list) -> list[str]:
         if ours:
             setup, compiled = _median(ours, "setup"), _median(ours, "cpython_compile")
             warm = _median(ours, "cpython_compile_warm")
-            casadi = find(records, "rosenbrock", n, "casadi_sx")
             hand = find(records, "rosenbrock", n, "hand_written")
             paired = _median(ours, "setup_per_compile")
             parts = [f"set-up {fmt(setup)} = {f'{paired:.2f}×' if paired else 'n/a'} CPython's "
                      f"compile() of the emitted source in a fresh interpreter, timed right after each set-up "
                      f"(median {fmt(compiled)}; {_ratio(setup, warm)} a repeat of it in the same process)"]
-            if casadi:
-                parts.append(f"CasADi SX set-up {fmt(_median(casadi, 'setup'))} "
-                             f"({_ratio(_median(casadi, 'setup'), setup)} symgrad's)")
-            paired_setup = ours.result.get("paired_setup")
-            if paired_setup:
-                ratio = paired_setup["ratio"]
-                parts.append(f"CasADi's set-up ÷ symgrad's over {ratio['runs']} "
-                             f"set-up{'s' if ratio['runs'] > 1 else ''} of each timed in "
-                             f"alternation: {ratio['median']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}; "
-                             f"CasADi {_spread(paired_setup['theirs'])}, symgrad {_spread(paired_setup['ours'])}; "
-                             f"above 1: symgrad's is faster)")
             if hand:
                 parts.append(f"per call {_per_hand(records, ours)} the hand-unrolled code")
-            lines.append(f"- Rosenbrock n={n:,}: " + "; ".join(parts) + ".")
+            lines.append(f"- Rosenbrock n={n:,}, {ours.label}: " + "; ".join(parts) + ".")
+    lines.extend(_paired_lines(records))
     for task, ours_name in (("moons", "symgrad_arrays"), ("points", "symgrad_arrays")):
         for size in sorted({r.size for r in records if r.task == task}):
             ours = find(records, task, size, ours_name)
@@ -163,6 +152,30 @@ def bars(records: list) -> list[str]:
         counts[r.status] = counts.get(r.status, 0) + 1
     lines.append("- Every measurement finished or was reported: "
                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".")
+    return lines
+
+
+def _paired_lines(records: list) -> list[str]:
+    """A bar line per record with paired set-ups: symgrad ÷ CasADi on set-up, per call and peak RSS."""
+    lines = []
+    for ours in records:
+        paired = ours.result.get("paired_setup")
+        if not paired:
+            continue
+        task = tasks.TASKS[ours.task]
+        theirs = next(r for r in records if (r.task, r.size, r.label) == (ours.task, ours.size, paired["against"]))
+        ratio = paired["ratio"]
+        rss = [r.result.get("peak_rss") for r in (ours, theirs)]
+        hand = find(records, ours.task, ours.size, "hand_written")
+        lines.append(
+            f"- {task.title}, {task.size_name}={ours.size:,}, {ours.label} ÷ {theirs.label}: set-up "
+            f"{ratio['median']:.2f}× over {ratio['runs']} set-up{'s' if ratio['runs'] > 1 else ''} of each timed "
+            f"in alternation ({ratio['min']:.2f}–{ratio['max']:.2f}; {theirs.label} {_spread(paired['theirs'])}, "
+            f"symgrad {_spread(paired['ours'])}); per call "
+            f"{_ratio(_median(ours, 'call'), _median(theirs, 'call'))}"
+            + (f" ({_per_hand(records, ours)} the hand-written code's)" if hand else "")
+            + (f"; peak RSS {rss[0] / 2**20:.0f} MB against {rss[1] / 2**20:.0f} MB" if all(rss) else "")
+            + "; below 1: symgrad's is less.")
     return lines
 
 

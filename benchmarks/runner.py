@@ -16,8 +16,11 @@ from benchmarks import child, report, tasks
 from benchmarks.systems import SYSTEMS
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRED = ("symgrad_scalar", "casadi_sx")  # whose set-ups the bar compares, timed in alternation
-PAIRED_ROUNDS = 6  # set-ups of each in a full run
+# Whose set-ups the bars compare, timed in alternation, per task: symgrad as it compiles that graph
+# (wide: vectorised; deep: straight-line code in chunks) against CasADi SX.
+PAIRS = {"rosenbrock": ("symgrad_vectorised", "casadi_sx"), "chain": ("symgrad_scalar", "casadi_sx")}
+PAIRED_ROUNDS = 6  # set-ups of each in a full run, at sizes up to PAIRED_FEWER_ABOVE ...
+PAIRED_FEWER_ABOVE = 10_000  # ... and a third as many above, where one set-up takes many seconds
 
 
 @dataclass
@@ -54,28 +57,39 @@ def run_child(system: str, task: str, size: int, limit: float, mode: str = "") -
 
 
 def pair_setups(records: list[Record], limit: float, rounds: int) -> None:
-    """CasADi's set-up ÷ symgrad's at the bar's Rosenbrock size, from set-ups timed in alternation.
+    """symgrad's set-up ÷ CasADi's, for each task of ``PAIRS`` and each size both ran, from
+    set-ups timed in alternation.
 
     Each system's own measurement ran minutes apart from the other's, and this shared machine
     drifts by more than the difference between them (their ratio has ranged from 0.86 to 1.47
     across runs); alternating one set-up of each, in fresh processes, meets both with the same
     load. The pairs' ratios go on symgrad's record as ``paired_setup`` (with each side's times).
     """
-    size = report.bar_size(records)
-    found = {name: report.find(records, "rosenbrock", size, name) for name in PAIRED}
-    if size is None or None in found.values():
-        return
-    times: dict[str, list[float]] = {name: [] for name in PAIRED}
+    for task, pair in PAIRS.items():
+        for size in sorted({r.size for r in records if r.task == task}):
+            found = [report.find(records, task, size, name) for name in pair]
+            if None in found:
+                continue
+            times = _alternating_setups(pair, task, size, limit,
+                                        rounds if size <= PAIRED_FEWER_ABOVE else max(1, rounds // 3))
+            if times is not None:
+                ours, theirs = times
+                found[0].result["paired_setup"] = {
+                    "ratio": child.summary([a / b for a, b in zip(ours, theirs)]),
+                    "ours": child.summary(ours), "theirs": child.summary(theirs), "against": found[1].label}
+
+
+def _alternating_setups(pair: tuple[str, str], task: str, size: int, limit: float, rounds: int
+                        ) -> tuple[list[float], list[float]] | None:
+    """Each system's set-up times, one of each per round, each going first in turn (None: one failed)."""
+    times: dict[str, list[float]] = {name: [] for name in pair}
     for k in range(rounds):
-        for name in PAIRED if k % 2 == 0 else PAIRED[::-1]:  # each goes first in turn
-            result = run_child(name, "rosenbrock", size, limit, "setup")
+        for name in pair if k % 2 == 0 else pair[::-1]:
+            result = run_child(name, task, size, limit, "setup")
             if result.get("status") != "ok":
-                return
+                return None
             times[name].append(result["setup"])
-    ours, theirs = times[PAIRED[0]], times[PAIRED[1]]
-    found[PAIRED[0]].result["paired_setup"] = {
-        "ratio": child.summary([b / a for a, b in zip(ours, theirs)]),
-        "ours": child.summary(ours), "theirs": child.summary(theirs)}
+    return times[pair[0]], times[pair[1]]
 
 
 def plan(only: list[str] | None, systems: list[str] | None) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import symgrad as sg
+from symgrad.extras import require
 
 w, b, x, t = sg.symbols("w b x t")
 LOSS = (sg.tanh(w * x + b) - t) ** 2
@@ -34,8 +35,8 @@ def block_sums(fn, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 def sweep(n_points: int, chunk: int, workers: int) -> tuple[np.ndarray, float, np.ndarray]:
-    import dask.array as da
-    from dask.distributed import Client, LocalCluster
+    da = require("dask.array", "examples/dask_sweep.py")
+    dask_distributed = require("dask.distributed", "examples/dask_sweep.py")
 
     fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
     rng = da.random.default_rng(42)
@@ -44,8 +45,8 @@ def sweep(n_points: int, chunk: int, workers: int) -> tuple[np.ndarray, float, n
     sums = da.map_blocks(lambda a, c: block_sums(fn, a, c), xs, ts, new_axis=1, chunks=(1, 3), dtype=float)
     total = sums.sum(axis=0) / n_points
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster):
+    cluster_options = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    with dask_distributed.LocalCluster(**cluster_options) as cluster, dask_distributed.Client(cluster):
         start = time.perf_counter()
         distributed = total.compute()
         seconds = time.perf_counter() - start

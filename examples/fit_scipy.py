@@ -16,10 +16,12 @@ import time
 import timeit
 
 import numpy as np
-from scipy.optimize import check_grad, minimize
 
 import symgrad as sg
 from symgrad.datasets import make_moons
+from symgrad.extras import require
+
+optimize = require("scipy.optimize", "examples/fit_scipy.py")
 
 
 def quadratic_features(points: np.ndarray) -> np.ndarray:
@@ -43,9 +45,10 @@ def main() -> None:
     fit = sg.compile(loss, wrt=w)
     print(f"compiled the loss of {options.points} points in {time.perf_counter() - start:.2f} s "
           f"({fit.stats.lines} lines of code)")
-    print(f"gradient vs finite differences: {check_grad(lambda v: fit(v)[0], lambda v: fit(v)[1], np.zeros(6)):.1e}")
+    gap = optimize.check_grad(lambda v: fit(v)[0], lambda v: fit(v)[1], np.zeros(6))
+    print(f"gradient vs finite differences: {gap:.1e}")
 
-    result = minimize(fit, np.zeros(w.size), jac=True, method="L-BFGS-B")
+    result = optimize.minimize(fit, np.zeros(w.size), jac=True, method="L-BFGS-B")
     per_call = min(timeit.repeat(lambda: fit(result.x), number=200, repeat=5)) / 200
     predicted = (features @ result.x > 0).astype(int)
     print(f"L-BFGS-B: {result.message} after {result.nit} iterations, {result.nfev} calls of the loss "

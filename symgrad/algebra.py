@@ -34,7 +34,7 @@ from typing import Any
 
 from symgrad.core import Op, all_ops
 from symgrad.expr import CONST, SYMBOL, Expr, const, intern_node, make
-from symgrad.rules import rule
+from symgrad.rules import Rule, rule
 
 # ``precedes`` compares two structures this many levels down at most; past it, the written order
 # is kept (two such sums stay two nodes), so comparing is O(1) and building stays linear.
@@ -232,6 +232,7 @@ def scales(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     if (ta is None) == (tb is None) or product == 0 or not math.isfinite(product):
         return None  # one number and one scaled term; a product that over- or underflows is left as written
     rest = tb if ta is None else ta
+    assert rest is not None  # one side is a scaled term
     return make(MUL, (const(product), rest))
 
 
@@ -271,7 +272,7 @@ def _negative_scale(a: Expr, b: Expr, second: int) -> Expr | None:
     return None
 
 
-def sum_rule(name: str, collect: bool = True):
+def sum_rule(name: str, collect: bool = True) -> Rule:
     """The rule every ``add`` (``sub``) node is offered: ``x + x → 2*x``, a negative coefficient
     written as a subtraction (exact: ``(-c)*x`` is ``-(c*x)``), like terms collected (``collect``;
     not exact, so ``rewrites="exact"`` uses the rule made without it), and for ``add`` its
@@ -300,7 +301,7 @@ def sum_rule(name: str, collect: bool = True):
         return None
 
     if collect:
-        rewrite.exact_variant = sum_rule(name, collect=False)
+        rewrite.exact_variant = sum_rule(name, collect=False)  # type: ignore[attr-defined]
     return rewrite
 
 

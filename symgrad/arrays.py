@@ -33,8 +33,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from symgrad.extras import require
 from symgrad.settings import Switch
-from symgrad.shapes import element_views, gradients
+from symgrad.shapes import element_views, gradients, numpy_module
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -62,13 +63,7 @@ _DOT_LIMIT = 8192
 
 
 def _compat() -> Any:
-    try:
-        import array_api_compat
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        raise ImportError(
-            "backend='numpy' needs NumPy and array-api-compat: pip install 'symgrad[numpy]'"
-        ) from None
-    return array_api_compat
+    return require("array_api_compat", "backend='numpy'")
 
 
 _PLAIN = frozenset({float, int, list, tuple})
@@ -83,9 +78,7 @@ def namespace(*args: Any) -> Any:
     # Python numbers and lists (a weight vector given as [0.3, 0.5]) have no namespace of their own.
     arrays = [a for a in args if type(a) not in _PLAIN]
     if not arrays:
-        import numpy
-
-        arrays = [numpy.empty(0)]
+        arrays = [numpy_module().empty(0)]
     own = {type(a).__array_namespace__(a) if hasattr(type(a), "__array_namespace__") else None for a in arrays}
     if len(own) == 1 and None not in own:
         found = own.pop()
@@ -99,7 +92,8 @@ def as_arrays(xp: Any, *args: Any) -> tuple[Any, ...]:
     """Each argument as a float64 array of ``xp``, on the device of the first array given."""
     compat = _compat()
     is_array = compat.is_array_api_obj
-    numbers, others = [], []
+    numbers: list[int] = []
+    others: list[int] = []
     for i, a in enumerate(args):  # one pass: a model's hundreds of parameters are numbers
         (numbers if type(a) is float or type(a) is int else others).append(i)
     device = next((compat.device(args[i]) for i in others if is_array(args[i])), None)
@@ -254,7 +248,8 @@ def _stacked_sums(xp: Any, reduce: str, full: tuple[int, ...], size: int, value:
     sums = xp.sum(left * right, axis=1)
     if reduce == "mean" or negated:
         sums = sums * xp.asarray(weights, dtype=xp.float64, device=device)
-    return sums
+    entries: tuple[Any, ...] = sums
+    return entries
 
 
 def _available_cpus() -> int:

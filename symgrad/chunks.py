@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 
 # compile()'s time and memory are flat up to about this many lines a chunk and grow above it (the
 # README's "Wide graphs" has the figures); fewer, longer chunks pass fewer values between them.
@@ -42,7 +43,7 @@ def _reads_and_target(line: str) -> tuple[list[str], str | None]:
 
 
 def chunked(body: list[str], prologue: Iterable[str], size: int = CHUNK_LINES,
-            indent: str = "        ") -> tuple[list[str], list[str], list[int]]:
+            indent: str = "        ") -> tuple[list[str], list[str], Sequence[int]]:
     """``body`` (lines indented ``indent``, the last one the return) cut into chunks of ``size``
     lines: the lines that call them (to replace ``body``), the lines defining them (to follow
     the function; the body's lines keep their indent), and where each line of ``body`` went (its
@@ -72,7 +73,7 @@ def chunked(body: list[str], prologue: Iterable[str], size: int = CHUNK_LINES,
 
     calls: list[str] = []
     lines: list[str] = []
-    where = [0] * len(body)
+    where = array("q", bytes(8 * len(body)))  # machine ints: millions of int objects would cost 4x
     for k, wanted in enumerate(needs):
         args = [name for name, source in wanted.items() if source < 0]
         sources = sorted({source for source in wanted.values() if source >= 0})

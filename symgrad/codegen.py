@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import _count_elements  # type: ignore[attr-defined]  # Counter's counting loop
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,31 @@ _INDENT = "        "  # inside def + try
 _EXACT_INTEGERS = 2**53  # integers up to this size are exact as floats
 
 
+class LineNodes(Mapping[int, Expr]):
+    """Line number (1-based) -> the node assigned there: a list slot per line from ``first`` on,
+    None where no node is. A function of millions of lines keeps this for its errors, and a dict
+    of int keys costs about ten times the memory of a list."""
+
+    __slots__ = ("first", "nodes")
+
+    def __init__(self, first: int = 1, nodes: list[Expr | None] | None = None) -> None:
+        self.first = first
+        self.nodes = [] if nodes is None else nodes
+
+    def __getitem__(self, lineno: int) -> Expr:
+        index = lineno - self.first
+        node = self.nodes[index] if 0 <= index < len(self.nodes) else None
+        if node is None:
+            raise KeyError(lineno)
+        return node
+
+    def __iter__(self) -> Iterator[int]:
+        return (self.first + i for i, node in enumerate(self.nodes) if node is not None)
+
+    def __len__(self) -> int:
+        return len(self.nodes) - self.nodes.count(None)
+
+
 @dataclass
 class Emitted:
     """Generated source and what is needed to run it and explain its failures."""
@@ -44,8 +69,9 @@ class Emitted:
     function_name: str
     param_names: list[str]
     namespace_names: set[str]
-    # line number (1-based) -> the node assigned there (its inlined pieces are found on demand)
-    line_nodes: dict[int, Expr] = field(default_factory=dict)
+    # line number (1-based) -> the node assigned there (its inlined pieces are found on demand):
+    # a LineNodes, or {} for code whose lines assign no node (vectorised code)
+    line_nodes: Mapping[int, Expr] = field(default_factory=LineNodes)
     shared: int = 0  # computed nodes used more than once (what hash-consing shares)
     backend: str = "python"
     # The local each parameter symbol is read from (an array parameter's elements: ``x_0``...),
@@ -76,7 +102,7 @@ def _formatter(template: Any) -> Callable[[list[str]], str]:
     text, pieces = template.text, template.pieces()
     fields = [piece for piece in pieces if isinstance(piece, int)]
     if len(pieces) == 3 and pieces[0] == 0 and pieces[2] == 1:
-        return pieces[1].join
+        return str(pieces[1]).join
     if fields == [0]:
         at = pieces.index(0)
         before, after = "".join(pieces[:at]), "".join(pieces[at + 1 :])
@@ -140,7 +166,7 @@ class _Emitter:
     ``assign``, ``update_in_place`` and ``write`` each write one line.
 
     ``text_of`` maps each node rendered so far to how it reads (``_Text``); ``body`` holds
-    the body's lines and ``body_nodes`` the node each of them assigns, by index in ``body``.
+    the body's lines and ``body_nodes`` the node each of them assigns (None: a comment), line for line.
     """
 
     def __init__(self, name: str, params: Sequence[Expr], sections: Sequence[Section],
@@ -169,20 +195,25 @@ class _Emitter:
         # In place only where every op is one of ours (a registered primitive may not be element-wise).
         self.in_place = backend.in_place and not any(op.user for op in self.ops_used)
         # ``uses`` is counted down as lines are written: by then it has been read for each node.
-        self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE)
+        # In-place updates read an operand's text after its last reference is written: texts stay.
+        self.temporaries = Temporaries(namer, self.uses, reuse=self.in_place or len(order) > REUSE_NAMES_ABOVE,
+                                       texts=None if self.in_place else self.text_of)
         self.template_of = TemplateCache(backend)
         self.depends = _dependencies(order, params) if self.in_place else {}
         self.body: list[str] = []
-        self.body_nodes: dict[int, Expr] = {}
+        self.body_nodes: list[Expr | None] = []
 
     def _count_uses(self) -> dict[Expr, int]:
         """How many references each node has: as an argument, as an output."""
-        uses = Counter(itertools.chain.from_iterable(map(_args_of, self.order)))
-        uses.update(self.outputs)
+        # A plain dict (read faster in the hot loop than a Counter), counted in place by Counter's
+        # own C helper: a Counter copied into a dict would hold both at once, millions of entries.
+        uses: dict[Expr, int] = {}
+        _count_elements(uses, itertools.chain.from_iterable(map(_args_of, self.order)))
+        _count_elements(uses, self.outputs)
         # An unnamed output still gets a line of its own (a name the return can read), not inlined there.
-        uses.update(out for section in self.sections for out, wanted in zip(section.outputs, section.names)
-                    if wanted is None)
-        return dict(uses)  # a plain dict is read faster in the hot loop
+        _count_elements(uses, (out for section in self.sections for out, wanted in zip(section.outputs, section.names)
+                               if wanted is None))
+        return uses
 
     def _name_outputs(self) -> None:
         """Outputs that are computed nodes take their wanted name (``named_output``); the rest
@@ -223,6 +254,7 @@ class _Emitter:
             section = starts[begin]
             if section.heading:
                 self.body.append(f"{_INDENT}# {section.heading}")
+                self.body_nodes.append(None)
             self._render_nodes(itertools.islice(self.order, begin, end), section.prefix)
 
     def _render_nodes(self, nodes: Iterable[Expr], prefix: str) -> None:
@@ -235,6 +267,7 @@ class _Emitter:
         live, pending = self.temporaries.live, self.temporaries.pending
         template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
         in_place = self.in_place
+        forget_inlined = not in_place  # in-place updates read an operand's text after this loop
         for node in nodes:
             args = node.args
             if not args:
@@ -256,6 +289,8 @@ class _Emitter:
                     count += ops
                     if arg in pending:
                         references.extend(pending.pop(arg))
+                    if forget_inlined:  # its one consumer is this node: the text is read here only
+                        del text_of[arg]
                 parts.append(f"({text})" if prec < need else text)
             code = format_parts(parts)
             if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
@@ -291,7 +326,7 @@ class _Emitter:
 
     def write(self, node: Expr, local: str, statement: str) -> _Text:
         """Write the line ``statement``, which leaves ``node``'s value in ``local``."""
-        self.body_nodes[len(self.body)] = node
+        self.body_nodes.append(node)
         if self.annotate:
             statement += "  # " + comment_text(to_text(node, limit=70, names=self.param_text))
         self.body.append(_INDENT + statement)
@@ -327,16 +362,20 @@ class _Emitter:
             calls, chunk_lines, where = chunks.chunked(body, prologue, chunks.CHUNK_LINES, _INDENT)
             lines.extend(calls)
             offset = len(lines) + 3  # 1-based line number of chunk_lines[0], after the except clause
-            line_nodes = {offset + where[i]: node for i, node in self.body_nodes.items()}
+            placed: list[Expr | None] = [None] * len(chunk_lines)
+            for i, node in enumerate(self.body_nodes):
+                placed[where[i]] = node
+            line_nodes = LineNodes(offset, placed)
         else:
             offset = len(lines) + 1  # 1-based line number of body[0]
             lines.extend(body)
             chunk_lines = []
-            line_nodes = {offset + i: node for i, node in self.body_nodes.items()}
+            line_nodes = LineNodes(offset, self.body_nodes)
         lines.append("    except (ArithmeticError, ValueError) as _error:")
         lines.append("        raise _explain(_error) from _error")
         lines.extend(chunk_lines)
-        source = "\n".join(lines) + "\n"
+        lines.append("")  # the final newline, joined in: a source of 10^8 characters is not copied again
+        source = "\n".join(lines)
         namespace_names = set(BASE_NAMESPACE_NAMES).union(*(self.backend.namespace(op) for op in self.ops_used))
         if len(scalar_names) < len(param_names) or "_fromiter(" in returns:  # returns: symgrad's text, never a label
             namespace_names |= self.backend.array_names

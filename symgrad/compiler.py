@@ -19,13 +19,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import reprlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, diskcache, display, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import emit_function
@@ -43,7 +44,12 @@ from symgrad.simplify import REWRITES
 CODEGEN_VERSION = 9
 
 
-class CompiledFunction(functools.partial):
+def _view(read: Callable[[Derived], Any]) -> Any:
+    """An attribute of a compiled function: ``read`` of its derived expressions, once."""
+    return functools.cached_property(lambda fn: read(fn._derived))
+
+
+class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     """Value and derivatives of an expression (or of several), as generated Python.
 
     ``fn(*args)`` returns ``(value, (d_w1, d_w2, ...))``; with ``order=2``
@@ -68,13 +74,7 @@ class CompiledFunction(functools.partial):
         self.name, self.annotate = options.name, options.annotate
         self._options = options
         self.backend, self.batch, self.reduce = options.backend, tuple(options.batch), options.reduce
-        self.order = 1 if derived.hessian is None else 2
-        self.value_exprs = tuple(derived.values)
-        self.value_expr = derived.values[0]
-        self.jacobian_exprs = tuple(map(tuple, derived.jacobian))
-        self.grad_exprs = self.jacobian_exprs[0]
-        self.hessian_exprs = None if derived.hessian is None else tuple(map(tuple, derived.hessian))
-        self.aux_exprs = tuple(derived.aux)
+        self.order = derived.order
         self.wrt_parameters = tuple(wrt)  # arrays of symbols as one parameter each
         self.parameters = tuple(params)
         self.wrt = tuple(shapes.flat(wrt))  # the symbols, arrays' elements one by one
@@ -84,6 +84,16 @@ class CompiledFunction(functools.partial):
         self._call = program.function
         self.stats = stats
         self._forward_lock = threading.Lock()
+
+    # The derived expressions, read from ``_derived`` when first asked for (a function restored from
+    # the disk cache rebuilds its derived graph only then).
+    value_exprs: tuple[Expr, ...] = _view(lambda d: tuple(d.values))
+    value_expr: Expr = _view(lambda d: d.values[0])
+    jacobian_exprs: tuple[tuple[Expr, ...], ...] = _view(lambda d: tuple(map(tuple, d.jacobian)))
+    grad_exprs: tuple[Expr, ...] = _view(lambda d: tuple(d.jacobian[0]))
+    hessian_exprs: tuple[tuple[Expr, ...], ...] | None = _view(
+        lambda d: None if d.hessian is None else tuple(map(tuple, d.hessian)))
+    aux_exprs: tuple[Expr, ...] = _view(lambda d: tuple(d.aux))
 
     @property
     def source(self) -> str:
@@ -149,10 +159,20 @@ class CompiledFunction(functools.partial):
 
     # draw(**options), the value and gradient graphs after rewrites as ``sg.draw`` draws them, is
     # given by symgrad.viz: drawing depends on compiled functions, never the other way round.
+    if TYPE_CHECKING:
+        def draw(self, **options: Any) -> Any: ...
+
+        # What calling it gives (functools.partial's call, in C): a tuple, (value, gradient) and
+        # the Hessian, the aux values... as compile's options say.
+        def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]: ...
 
     def report(self) -> str:
         """What compiling did, as text: ``print(fn.report())``."""
         return f"{self!r}\n{self.stats}"
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the signature, the generated source, and the stats."""
+        return display.source_html(repr(self), self.source, str(self.stats))
 
     def __repr__(self) -> str:
         what = {1: "gradient", 2: "gradient and hessian"}[self.order]
@@ -271,8 +291,8 @@ def _parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> lis
     return found
 
 
-_cache = LRUCache()
-hvp_cache = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
+_cache: LRUCache[CompiledFunction] = LRUCache()
+hvp_cache: LRUCache[Any] = LRUCache()  # symgrad.hvp's; here so that clear_cache forgets both
 
 
 def clear_cache() -> None:
@@ -350,6 +370,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     batch: Any = None,
     reduce: str | None = None,
     strategy: str = "auto",
+    cache_dir: str | os.PathLike[str] | None = None,
     rewrites: str = "all",
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
@@ -373,6 +394,9 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     operation per group of nodes that compute the same op over arguments of the same kind
     (``symgrad.vectorise``); ``"auto"`` picks from the graph's shape (``fn.stats`` says which
     and why).
+
+    ``cache_dir`` (default: the environment variable ``SYMGRAD_CACHE_DIR``, if set): a directory
+    of your own where compiled functions are kept for later processes (``symgrad.diskcache``).
 
     ``rewrites="exact"`` applies only the rewrites that keep every float bit for bit (no like
     terms collected, no constants gathered, no ``0*x → 0``): the value is computed as the
@@ -402,14 +426,20 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     if array_code and (order == 2 or several):
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
     arrays.check_reduction(reduce)
-    key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, order, name, annotate, backend,
-                    reduce, strategy, rewrites) if cache else None
+    key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, len(aux), order, name, annotate,
+                    backend, reduce, strategy, rewrites) if cache else None
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
     if rewrites not in REWRITES:
         raise ValueError(f"rewrites must be one of {', '.join(map(repr, REWRITES))}, got {rewrites!r}")
     settings = (name, annotate, form, output_shape, backend, reduce, strategy, rewrites)
-    return memoised(_cache, key, functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings))
+    make = functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings)
+    disk = diskcache.level(cache_dir, f"codegen {CODEGEN_VERSION}", CompiledFunction, _straight_function) \
+        if key is not None else None
+    if disk is None or key is None:
+        return memoised(_cache, key, make)
+    # In memory, per directory: a function found there came through the directory (read or written).
+    return memoised(_cache, (key, disk.directory), make, functools.partial(disk.through, key))
 
 
 def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
@@ -417,15 +447,18 @@ def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], para
     """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
     emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
     if "vectorised" in helper_spec:
-        straight = dataclasses.replace(options, strategy="straight")
-
-        def fallback() -> Callable[..., Any]:
-            with no_gc_pauses():
-                found = generate(outputs, derived, wrt, params, straight, full_order, CompileStats())
-                return run(*found[:1], shapes.flat(params), "straight", found[1]).function
-
-        helper_spec["fallback"] = fallback
+        helper_spec["fallback"] = functools.partial(_straight_function, outputs, derived, wrt, params, options,
+                                                    full_order)
     return emitted, helper_spec
+
+
+def _straight_function(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
+                       options: Options, full_order: list[Expr]) -> Callable[..., Any]:
+    """The straight-line function of a vectorised one's graph: what it falls back on."""
+    with no_gc_pauses():
+        straight = dataclasses.replace(options, strategy="straight")
+        found = generate(outputs, derived, wrt, params, straight, full_order, CompileStats())
+        return run(*found[:1], shapes.flat(params), "straight", found[1]).function
 
 
 def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
@@ -443,7 +476,7 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
                  settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str, str]) -> CompiledFunction:
-    with no_gc_pauses():
+    with no_gc_pauses(), progress.tracking(f"compile {settings[0]}"):
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
         name, annotate, form, output_shape, backend, reduce, strategy, rewrites = settings
@@ -452,9 +485,11 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy, rewrites)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
+        progress.step("signature", f"{len(graph_order):,} nodes")
         derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats, rewrites)
         emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock
+        progress.step("exec (CPython's compile)")
         return CompiledFunction(outputs, derived, wrt_params, params, program, stats, options)

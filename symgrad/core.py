@@ -11,13 +11,17 @@ and gives ``Op`` its ``__call__``; ``symgrad.ops`` declares the primitives, each
 from __future__ import annotations
 
 import functools
+import re
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
+
+# A node a primitive is applied to: an Expr (core cannot name it), or an array of them.
+_Node = TypeVar("_Node")
 
 # Python precedences, loosest to tightest, for bracket-free printing.
-COND, ADD, MUL, UNARY, POW, ATOM = 10, 30, 40, 50, 60, 100
+COND, COMPARE, ADD, MUL, UNARY, POW, ATOM = 10, 20, 30, 40, 50, 60, 100
 
 
 class _SameAsScalar:
@@ -62,6 +66,25 @@ def _split_template(text: str) -> tuple[str | int, ...]:
     return tuple(pieces)
 
 
+class LatexTemplate(NamedTuple):
+    """How one node prints as LaTeX: ``text`` with ``#0``, ``#1`` for its arguments (TeX's own mark
+    of a macro's parameters; ``\\#`` stays a literal #), precedences as in ``Template``. A template
+    without arguments (a leaf's) is literal text."""
+
+    text: str
+    arg_prec: tuple[int, ...]
+    prec: int
+
+    def pieces(self) -> tuple[str | int, ...]:
+        return _split_latex(self.text) if self.arg_prec else (self.text,)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_latex(text: str) -> tuple[str | int, ...]:
+    parts = re.split(r"(?<!\\)#(\d)", text)  # the marks land at odd positions
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts) if part)
+
+
 @dataclass(eq=False)
 class Op:
     """One primitive: everything about it, in one place (see ``symgrad.ops``).
@@ -81,7 +104,7 @@ class Op:
     vjp: Callable[..., tuple[Any, ...]] | None  # a tuple of Expr | None
     impl: Callable[..., Any] | None
     namespace: Mapping[str, Any] = field(default_factory=dict)
-    rewrites: tuple[Callable[..., Any], ...] = ()
+    rewrites: tuple[Callable[..., Any], ...] = ()  # symgrad.rules.Rule
     domain: str = "real"
     doc: str = ""
     # The same for array code (``backend="numpy"``): a template over ``xp``, the array namespace
@@ -93,6 +116,12 @@ class Op:
     # For ops with a param: checks its type and range (raising ValueError), before any
     # template formats it and whenever a graph is rebuilt from records.
     param_check: Callable[[Any], None] | None = None
+    # How a node prints in LaTeX (``Expr._repr_latex_``, see ``symgrad.latex``); None: the
+    # function form \operatorname{name}(args).
+    latex: Callable[[Any], LatexTemplate] | None = None
+    # How a node reads in text (repr, the comments of generated code) where its code reads
+    # worse: ``x > 0`` rather than ``1.0 if x > 0 else 0.0``; None: as its code.
+    text: Template | None = None
 
     @property
     def takes_param(self) -> bool:
@@ -109,7 +138,7 @@ class Op:
 
     def array_template(self, param: Any) -> Template:
         """The template of array code (``backend="numpy"``) for a node with ``param``."""
-        printer = self.printer if self.array_printer is SAME_AS_SCALAR else self.array_printer
+        printer = self.printer if isinstance(self.array_printer, _SameAsScalar) else self.array_printer
         if printer is None:
             raise ValueError(f"the op {self.name!r} has no array form; a primitive needs array_impl= "
                              "to be compiled with backend='numpy'")
@@ -119,15 +148,30 @@ class Op:
 
     def pullback(self, g: Any, out: Any, args: Sequence[Any], param: Any) -> tuple[Any, ...]:
         """The adjoint ``g`` of the node ``out = op(*args)`` pulled back to each argument (``vjp``)."""
+        # Leaves have no vjp (nor impl): no pass pulls back through one or evaluates one.
         if param is None:
-            return self.vjp(g, out, *args)
-        return self.vjp(g, out, *args, param)
+            return self.vjp(g, out, *args)  # type: ignore[misc]
+        return self.vjp(g, out, *args, param)  # type: ignore[misc]
 
     def evaluate(self, values: Sequence[Any], param: Any) -> Any:
         """The op's value (``impl``) at the argument values ``values``."""
         if param is None:
-            return self.impl(*values)
-        return self.impl(*values, param)
+            return self.impl(*values)  # type: ignore[misc]
+        return self.impl(*values, param)  # type: ignore[misc]
+
+    if TYPE_CHECKING:  # symgrad.expr gives Op this method: op(*args) is the node, element-wise over arrays
+
+        @overload
+        def __call__(self, a: float, /) -> Any: ...  # a constant node: an Expr
+        @overload
+        def __call__(self, a: _Node, /) -> _Node: ...
+        @overload
+        def __call__(self, a: float, b: float, /) -> Any: ...
+        @overload
+        def __call__(self, a: float, b: _Node, /) -> _Node: ...
+        @overload
+        def __call__(self, a: _Node, b: _Node | float, /) -> _Node: ...
+        def __call__(self, *args: Any) -> Any: ...
 
     def __repr__(self) -> str:
         """What ``sg.relu`` shows at the prompt: the op and what its entry says of it."""
@@ -191,3 +235,13 @@ def array_call_printer(fname: str, arity: int = 1) -> Callable[[Any], Template]:
 
 def fixed_label(text: str) -> Callable[[Any], str]:
     return lambda _param: text
+
+
+def latex_printer(text: str, arg_prec: tuple[int, ...], prec: int) -> Callable[[Any], LatexTemplate]:
+    return lambda _param: LatexTemplate(text, arg_prec, prec)
+
+
+def latex_function(command: str, arity: int = 1) -> Callable[[Any], LatexTemplate]:
+    """``\\command\\left(a, b\\right)``: a call whose arguments need no brackets of their own."""
+    slots = ", ".join(f"#{i}" for i in range(arity))
+    return latex_printer(f"{command}\\left({slots}\\right)", (0,) * arity, ATOM)

@@ -4,14 +4,16 @@ parameter fitted by SciPy, train."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import symgrad as sg
 from symgrad.engine import Value
+from symgrad.extras import require
+from symgrad.shapes import numpy_module
 
 
-def micrograd_expression(a, b, relu):
+def micrograd_expression(a: Any, b: Any, relu: Callable[[Any], Any]) -> Any:
     """The expression from micrograd's README, for any number-like a, b."""
     c = a + b
     d = a * b + b**3
@@ -30,7 +32,8 @@ def _section(title: str) -> None:
     print(f"\n=== {title} ===")
 
 
-def run(quick: bool = False) -> None:
+def run(quick: bool = False, plot: str | None = None) -> None:
+    """The demo; ``plot``: where to save the figure of section 7 (nothing is written without it)."""
     _section("1. compile an expression to one fused value-and-gradient function")
     x, y = sg.symbols("x y")
     f = sg.tanh(x * y) + x**2 / y - sg.log(y) * sg.exp(-x)
@@ -73,6 +76,24 @@ def run(quick: bool = False) -> None:
     print(f"final accuracy {history[-1][2] * 100:.0f}% in {time.perf_counter() - start:.2f} s "
           "(examples/moons.py also draws the decision boundary)")
 
+    _section("7. a function of one variable and its derivatives, plotted (sg.plot)")
+    plot_derivatives(plot)
+
+
+def plot_derivatives(path: str | None, log: Callable[[str], None] = print) -> None:
+    """``sg.plot`` of x·log(x) and its first two derivatives over (-1, 3), saved to ``path`` if given."""
+    if path is None:
+        log("python -m symgrad demo --plot f.png saves sg.plot's figure of x*log(x), f' and f'' (needs matplotlib)")
+        return
+    x = sg.symbol("x")
+    try:
+        figure = sg.plot(x * sg.log(x), x, (-1.0, 3.0), order=2)
+    except ImportError as error:
+        log(f"{error}: skipping the plot")
+        return
+    figure.savefig(path, dpi=100)
+    log(f"f = x*log(x) and its derivatives (a gap where x <= 0) saved to {path}")
+
 
 def rosenbrock(x: Any) -> Any:
     """Extended Rosenbrock over a vector of symbols (or of anything with ``**``)."""
@@ -82,11 +103,11 @@ def rosenbrock(x: Any) -> Any:
 def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
     """Minimise extended Rosenbrock of ``n`` variables with SciPy's L-BFGS-B, the compiled function the objective."""
     try:
-        from scipy.optimize import minimize
-    except ImportError:
-        log("SciPy is not installed (pip install -e '.[scipy]'): skipping the fit")
+        minimize = require("scipy.optimize", "the fit").minimize
+    except ImportError as missing:
+        log(f"{missing}; skipping it")
         return
-    import numpy
+    numpy = numpy_module()
 
     x = sg.vector("x", n)
     objective = sg.compile(rosenbrock(x), wrt=x)
@@ -96,17 +117,18 @@ def fit_rosenbrock(n: int, log: Callable[[str], None] = print) -> None:
         f"f = {result.fun:.3g} after {result.nit} iterations, max |x - 1| = {numpy.abs(result.x - 1).max():.1e}")
 
 
-def svm_loss(score, y):
+def svm_loss(score: Any, y: Any) -> Any:
     """micrograd demo's per-sample max-margin loss."""
     return (1 + -y * score).relu()
 
 
-def l2(params, alpha=1e-4):
+def l2(params: Sequence[Any], alpha: float = 1e-4) -> Any:
     """micrograd demo's regularisation: alpha * sum(p*p)."""
     return alpha * sum(p * p for p in params)
 
 
-def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log=print, backend: str = "python"):
+def train_moons(steps: int = 100, eager: bool = False, seed: int = 1337, log: Callable[[str], None] = print,
+                backend: str = "python") -> tuple[Any, list[list[float]], list[int], list[tuple[int, float, float]]]:
     """micrograd's demo: MLP(2, [16, 16, 1]) on make_moons(100, noise=0.1), SVM loss, SGD.
 
     ``eager=False`` compiles the loss once and calls the compiled code each

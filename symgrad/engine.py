@@ -22,7 +22,10 @@ of the *leaves* (the Values you created, the numbers mixed in are not
 leaves you can see); intermediate nodes keep ``.grad == 0``, except the
 output, which gets 1. Graphs of any depth work (no recursion). ``**``
 accepts a Value exponent. ``log``, ``sigmoid``, ``sin``, ``cos``,
-``sqrt`` and ``abs`` exist besides ``relu``, ``tanh`` and ``exp``.
+``sqrt`` and ``abs`` exist besides ``relu``, ``tanh`` and ``exp``, and so do
+the unary functions of ``symgrad.special`` (``softplus``, ``log_sigmoid``,
+``log1p``, ``expm1``, ``tan``, ``atan``, ``asin``, ``acos``, ``sinh``,
+``cosh``, ``erf``).
 
 A Value meeting a symgrad expression becomes part of it (a Value that is
 a leaf stands for its number, or for the symbol ``symgrad.nn`` gives a
@@ -34,8 +37,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from symgrad import ops
-from symgrad.arithmetic import give_operators
+from symgrad import ops, special
+from symgrad.arithmetic import Operators, give_methods, give_operators
 from symgrad.expr import Expr, as_expr, const, make, symbol
 from symgrad.literals import as_number
 from symgrad.lru import LRUCache, memoised
@@ -44,7 +47,7 @@ from symgrad.names import Namer, identifier
 _CACHE_SIZE = 128
 
 
-class Value:
+class Value(Operators):
     """Stores a single scalar value and its gradient (micrograd's API)."""
 
     __slots__ = ("_const", "_param", "_prev", "_prim", "_symbol", "data", "grad", "label")
@@ -135,6 +138,7 @@ def _power(base: Any, exponent: Any) -> Any:
 
 # Value's operators (symgrad.arithmetic) and its methods: a.relu(), a.tanh(), ...
 give_operators(Value, ops.OPERATORS, ops.FUNCTIONS, binary=_binary, unary=_unary, power=_power)
+give_methods(Value, special.METHODS, _unary)  # a.softplus(), a.log1p(), a.erf(), ...
 
 
 def _as_expr(item: Any) -> Expr:
@@ -178,7 +182,7 @@ def to_expr(roots: list[Any], leaf: Callable[[Value], Expr] | None = None) -> li
                 image[id(v)] = leaf(v) if leaf else (v._symbol if v._symbol is not None else const(v.data))
             else:
                 args = tuple(image[id(c)] for c in v._prev)
-                image[id(v)] = make(v._prim, args, v._param)
+                image[id(v)] = make(v._prim, args, v._param)  # type: ignore[arg-type]  # a non-leaf has its op
     return [image[id(r)] if isinstance(r, Value) else as_expr(r) for r in roots]
 
 
@@ -199,10 +203,11 @@ class _Program:
     def run(self, order: list[Value]) -> tuple[float, tuple[float, ...]]:
         args = [order[i].data for i in self.wrt_positions]
         args.extend(order[i].data for i in self.const_positions)
-        return self.fn(*args)
+        found: tuple[float, tuple[float, ...]] = self.fn(*args)
+        return found
 
 
-_programs = LRUCache(_CACHE_SIZE)
+_programs: LRUCache[_Program] = LRUCache(_CACHE_SIZE)
 stats = _programs.stats  # {"hits": ..., "misses": ...}
 
 
@@ -228,7 +233,8 @@ def _compile_shape(order: list[Value]) -> _Program:
 
     namer = Namer()
     symbols: dict[int, Expr] = {}
-    wrt_positions, const_positions = [], []
+    wrt_positions: list[int] = []
+    const_positions: list[int] = []
     for i, v in enumerate(order):
         if v._prev:
             continue
@@ -250,6 +256,7 @@ def leaf_name(leaf: Value, position: int, namer: Namer) -> str:
 # ``draw_dot(root)``, micrograd's drawing of a Value graph, is defined in symgrad.viz and set here when
 # symgrad is imported, so ``from symgrad.engine import Value, draw_dot`` works as micrograd's engine
 # imports do: drawing depends on Values, never the other way round.
+draw_dot: Callable[..., Any]
 
 
 def clear_cache() -> None:

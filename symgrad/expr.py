@@ -25,16 +25,17 @@ import reprlib
 import sys
 import threading
 import weakref
-from _weakref import _remove_dead_weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from symgrad.core import ATOM, POW, UNARY, Op, Template, _register, by_name, call_template
+from symgrad.arithmetic import Operators
+from symgrad.core import ATOM, MUL, POW, UNARY, LatexTemplate, Op, Template, _register, by_name, call_template
 from symgrad.errors import SymgradError
-from symgrad.literals import as_number, check_name, check_number, format_number
+from symgrad.literals import as_number, check_name, check_number, format_number, latex_name, latex_number
 
 
-class Expr:
+class Expr(Operators):
     """A node of the expression graph. Build it with ``symbols`` and operators."""
 
     __slots__ = ("__weakref__", "args", "op", "param")
@@ -43,24 +44,23 @@ class Expr:
     args: tuple[Expr, ...]
     param: Any
 
+    if TYPE_CHECKING:  # symgrad.special gives them: ``x > 0`` is a condition node (see ``__bool__``)
+        def __gt__(self, other: Expr | float) -> Expr: ...
+        def __ge__(self, other: Expr | float) -> Expr: ...
+        def __lt__(self, other: Expr | float) -> Expr: ...
+        def __le__(self, other: Expr | float) -> Expr: ...
+
     # Its operators (+, -, *, /, **, unary - and +, abs) are given by symgrad.ops, as it defines those
     # primitives (symgrad.arithmetic writes them once for Expr and Value): the graph knows no op but
     # its leaves. Python numbers on either side become constants.
 
-    # A symbolic expression has no truth value and no order: refuse loudly
-    # instead of letting `if expr:` or `expr < 0` quietly mean something.
+    # A symbolic expression has no truth value: refuse loudly instead of letting `if expr:` or
+    # `if x < 0:` quietly mean something (`x < 0` builds a condition node, symgrad.special).
     def __bool__(self) -> bool:
         raise TypeError(
             f"the truth value of the symbolic expression {self!r} is unknown until it is "
-            "evaluated; compile it and test the number, or use sg.relu/sg.abs for branches"
+            "evaluated; compile it and test the number, or branch with sg.where(x > 0, a, b)"
         )
-
-    def _no_order(self, other: Any) -> bool:
-        raise TypeError(
-            f"symbolic expressions cannot be compared ({self!r}); compile and compare numbers instead"
-        )
-
-    __lt__ = __le__ = __gt__ = __ge__ = _no_order
 
     def __float__(self) -> float:
         raise TypeError(
@@ -81,24 +81,29 @@ class Expr:
         """The name of a symbol (an error on any other node)."""
         if self.op is not SYMBOL:
             raise AttributeError(f"{self!r} is not a symbol, so it has no name")
-        return self.param
+        return self.param  # type: ignore[no-any-return]  # a symbol's param is its name
 
     @property
     def value(self) -> int | float:
         """The number held by a constant (an error on any other node)."""
         if self.op is not CONST:
             raise AttributeError(f"{self!r} is not a constant")
-        return self.param
+        return self.param  # type: ignore[no-any-return]  # a constant's param is its number
 
     @property
     def is_const(self) -> bool:
         return self.op is CONST
 
 
-class _InternRef(weakref.ref):
+class _InternRef(weakref.ref):  # type: ignore[type-arg]
     """A weak reference that knows where it sits in the intern tables."""
 
     __slots__ = ("key", "table")
+    key: Any
+    table: dict[Any, _InternRef]
+
+    if TYPE_CHECKING:
+        def __call__(self) -> Expr | None: ...
 
 
 # op -> args, or (args, type of param, param) -> weak reference to the one node with that
@@ -151,7 +156,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     if table is None:
         table = _interned.setdefault(op, {})
     if param is None:
-        key = args
+        key: Any = args
     else:
         # The param's type tells apart what == merges (1 and 1.0); the bit pattern tells
         # apart 0.0 and -0.0, and lets a nan equal itself.
@@ -181,7 +186,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     return node
 
 
-def _call_op(op: Op, *args: Any) -> Expr:
+def _call_op(op: Op, *args: Any) -> Any:
     """``op(*args)``: the node of ``op`` over the arguments (Python numbers become constants)."""
     if op.takes_param:
         raise TypeError(f"{op.name} nodes need a parameter: build them with operators (x ** 2, ...)")
@@ -204,7 +209,7 @@ def is_array(value: Any) -> bool:
 
 
 # Calling an op builds its node: symgrad.core, which defines Op, knows nothing of nodes.
-Op.__call__ = _call_op
+Op.__call__ = _call_op  # type: ignore[method-assign]
 
 
 def as_expr(value: Any, what: str = "argument") -> Expr:
@@ -297,32 +302,83 @@ def free_symbols(roots: Iterable[Expr]) -> list[Expr]:
     return [n for n in topological_order(roots) if n.op is SYMBOL]
 
 
-def count_nodes(roots: Iterable[Expr]) -> int:
-    """How many distinct nodes (symbols and constants included) ``roots`` reach."""
-    return len(topological_order(roots))
+def count_nodes(roots: Iterable[Expr], at_most: int | None = None) -> int:
+    """How many distinct nodes (symbols and constants included) ``roots`` reach; with ``at_most``,
+    the walk stops past that many (and says ``at_most + 1``), so it is cheap on any graph."""
+    if at_most is None:
+        return len(topological_order(roots))
+    seen = set(roots)
+    stack = list(seen)
+    while stack and len(seen) <= at_most:
+        for arg in stack.pop().args:
+            if arg not in seen:
+                seen.add(arg)
+                stack.append(arg)
+    return min(len(seen), at_most + 1)
 
 
 # ---- the leaves: the ops of every graph (symgrad.ops declares the others) -------------------
 
+def _latex_constant(value: int | float) -> LatexTemplate:
+    text = latex_number(value)
+    return LatexTemplate(text, (), UNARY if text.startswith("-") else MUL if "cdot" in text else ATOM)
+
+
+# Leaves have no printer, vjp nor impl: every pass treats them on their own.
 SYMBOL = _register(
-    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,
-       doc="An input variable; its param is the name.", param_check=check_name)
+    Op("symbol", 0, label=lambda name: name, printer=None, sympy=None, vjp=None, impl=None,  # type: ignore[arg-type]
+       doc="An input variable; its param is the name.", param_check=check_name,
+       latex=lambda name: LatexTemplate(latex_name(name), (), ATOM))
 )
 CONST = _register(
-    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,
+    Op("const", 0, label=format_number, printer=None, sympy=None, vjp=None,  # type: ignore[arg-type]
        impl=None, doc="A number; its param is the value (int or float).",
-       param_check=check_number)
+       param_check=check_number, latex=_latex_constant)
 )
 
 
 def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = None) -> str:
-    """Readable infix text of an expression, cut to about ``limit`` characters.
+    """Readable infix text of an expression, cut to about ``limit`` characters (see ``infix_text``:
+    printing a node at the end of a million-node chain is instant). Nodes in ``names`` print as
+    that name."""
+    return infix_text(root, _text_template, limit, names)[0]
 
-    Iterative, and it stops descending once the text is long enough, so
-    printing a node at the end of a million-node chain is instant. Nodes in
-    ``names`` print as that name.
-    """
-    budget = [limit]
+
+class _Literal(NamedTuple):
+    """Text printed as it is (a leaf, a name): the shape of a template without arguments."""
+
+    text: str
+    prec: int = ATOM
+    arg_prec: tuple[int, ...] = ()
+
+    def pieces(self) -> tuple[str]:
+        return (self.text,)
+
+
+def _text_template(node: Expr) -> Any:
+    if node.op is SYMBOL:
+        return _Literal(node.param)
+    if node.op is CONST:
+        text = format_number(node.param)
+        return _Literal(text, UNARY if text.startswith("-") else ATOM)
+    if node.param is not None:  # x**2, x**0.5: show the label, not the code form
+        return Template("{0}" + node.op.label(node.param), (ATOM,), POW)
+    template = node.op.printer(node.param) if node.op.text is None else node.op.text
+    if node.op.user or (template.arg_prec and min(template.arg_prec) >= ATOM):
+        # a user primitive reads under its own name (its code calls it ``name_``), and
+        # templates that repeat an argument read badly: show the call form.
+        return call_template(node.op.name, node.op.arity)
+    return template
+
+
+def infix_text(root: Expr, template_of: Callable[[Expr], Any], limit: int, names: Mapping[Expr, str] | None = None,
+           brackets: tuple[str, str] = ("(", ")"), balanced: bool = False) -> tuple[str, bool]:
+    """``root`` printed by ``template_of(node)`` (a template: ``pieces()``, ``arg_prec``, ``prec``),
+    with ``brackets`` where precedence needs them, cut with an ellipsis at about ``limit``
+    characters (``balanced``: after the cut come the pieces that close what was opened, so LaTeX
+    stays well-formed, each operation left out an ellipsis), and whether it was cut. Iterative:
+    it stops descending once the text is long enough."""
+    budget = limit
     out: list[str] = []
     # Stack items: a node to print (with the precedence its context needs) or a literal string.
     stack: list[Any] = [(root, 0)]
@@ -330,42 +386,25 @@ def to_text(root: Expr, limit: int = 300, names: Mapping[Expr, str] | None = Non
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
-            budget[0] -= len(item)
+            budget -= len(item)
             continue
+        budget -= 1  # every node costs, or a long left spine would be walked in full
+        if budget <= 0:
+            out.append(r"\ldots" if balanced else "...")
+            if balanced:  # what closes the brackets opened, and the leaves between them
+                out.extend(piece if isinstance(piece, str) else r"\ldots" if piece[0].args
+                           else template_of(piece[0]).text for piece in reversed(stack))
+            return "".join(out), True
         node, need = item
-        budget[0] -= 1  # every node costs, or a long left spine would be walked in full
-        if budget[0] <= 0:
-            out.append("...")
-            break
-        if names is not None and node in names:
-            out.append(names[node])
-            budget[0] -= len(names[node])
-            continue
-        if node.op is SYMBOL:
-            out.append(node.param)
-            budget[0] -= len(node.param)
-            continue
-        if node.op is CONST:
-            text = format_number(node.param)
-            out.append(f"({text})" if need > UNARY and text.startswith("-") else text)
-            budget[0] -= len(text)
-            continue
-        if node.param is not None:  # x**2, x**0.5: show the label, not the code form
-            template = Template("{0}" + node.op.label(node.param), (ATOM,), POW)
-        else:
-            template = node.op.printer(node.param)
-            if node.op.user or (template.arg_prec and min(template.arg_prec) >= ATOM):
-                # a user primitive reads under its own name (its code calls it ``name_``), and
-                # templates that repeat an argument read badly: show the call form.
-                template = call_template(node.op.name, node.op.arity)
+        template = _Literal(names[node]) if names is not None and node in names else template_of(node)
         pieces: list[Any] = [
             piece if isinstance(piece, str) else (node.args[piece], min(template.arg_prec[piece], ATOM - 1))
             for piece in template.pieces()
         ]
         if template.prec < need:
-            pieces = ["(", *pieces, ")"]
+            pieces = [brackets[0], *pieces, brackets[1]]
         stack.extend(reversed(pieces))
-    return "".join(out)
+    return "".join(out), False
 
 
 def serialise_graph(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]]:
@@ -376,14 +415,15 @@ def serialise_graph(roots: list[Expr]) -> tuple[list[tuple[Any, ...]], list[int]
     return records, [index[r] for r in roots]
 
 
-def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int]) -> list[Expr]:
-    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph).
+def rebuild_graph(records: list[tuple[Any, ...]], roots: list[int], prefix: Sequence[Expr] = ()) -> list[Expr]:
+    """The nodes ``serialise_graph`` recorded (interned again, so shared with any live graph);
+    with a ``prefix`` of nodes, argument and root indices count the prefix's nodes first.
 
     The records are untrusted data (they may come from a pickle): each is checked (a known
     op, its arity, earlier nodes as arguments, its param by the op's own check) before a
     node is made, and a bad one raises a ``SymgradError`` naming it.
     """
-    nodes: list[Expr] = []
+    nodes: list[Expr] = list(prefix)
     if type(records) not in (list, tuple) or type(roots) not in (list, tuple):
         raise SymgradError(f"refusing to rebuild a graph: expected lists of records and roots, got "
                            f"{type(records).__name__} and {type(roots).__name__}")

@@ -108,7 +108,7 @@ def adjoints(
             args = node.args
             if not args:
                 continue
-            parts = node.op.pullback(g, node, args, node.param)
+            parts = node.op.pullback(g, node, args, node.param)  # type: ignore[assignment]
             for arg, part in zip(args, parts):
                 if part is not None and arg in active:
                     if arg in sent:

@@ -44,6 +44,12 @@ class HVPFunction:
     def arg_names(self) -> tuple[str, ...]:
         return tuple(self._program.emitted.param_names[: self._n_point])
 
+    def __repr__(self) -> str:
+        names = self._program.emitted.param_names
+        return (f"<HVPFunction {self._program.emitted.function_name}(point=({', '.join(names[: self._n_point])}), "
+                f"vector=({', '.join(names[self._n_point :])})): H @ vector by {self._n_wrt} "
+                f"symbol{'s' if self._n_wrt != 1 else ''}, {self.source.count(chr(10))} lines>")
+
     def __call__(self, point: Any, vector: Any) -> Any:
         if self._bare:  # one array parameter: point and vector are arrays of its shape (SciPy's hessp)
             return self._call(point, vector)
@@ -70,7 +76,8 @@ def compile_hvp(output: Any, wrt: Any = None, *, args: Any = None, name: str = "
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
     key = cache_key([output], (wrt, args), "hvp", name) if cache else None
-    return memoised(hvp_cache, key, lambda: _compile_hvp_new(output, wrt, args, name))
+    found: HVPFunction = memoised(hvp_cache, key, lambda: _compile_hvp_new(output, wrt, args, name))
+    return found
 
 
 def _compile_hvp_new(output: Expr, wrt: Any, args: Any, name: str) -> HVPFunction:

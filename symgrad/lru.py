@@ -5,16 +5,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Generic, TypeVar
+
+_Value = TypeVar("_Value")
 
 
-class LRUCache:
+class LRUCache(Generic[_Value]):
     """At most ``size`` entries, the least recently used dropped first; safe to share between threads.
 
     ``stats`` counts ``hits`` and ``misses`` of ``get`` (one dict, updated in place, so a module
     may expose it as is).
 
-        >>> cache = LRUCache(1)
+        >>> cache: LRUCache[int] = LRUCache(1)
         >>> cache.put("a", 1), cache.put("a", 2), cache.get("a")
         (1, 1, 1)
         >>> cache.put("b", 3), cache.get("a"), cache.stats
@@ -24,7 +26,7 @@ class LRUCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self.stats = {"hits": 0, "misses": 0}
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Value] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -34,7 +36,7 @@ class LRUCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable) -> Any | None:
+    def get(self, key: Hashable) -> _Value | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -44,7 +46,7 @@ class LRUCache:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, value: Any) -> Any:
+    def put(self, key: Hashable, value: _Value) -> _Value:
         """Store ``value`` under ``key`` and return it, or return what another thread stored first."""
         with self._lock:
             existing = self._entries.get(key)
@@ -70,9 +72,14 @@ class LRUCache:
             self._entries.popitem(last=False)
 
 
-def memoised(store: LRUCache, key: Hashable | None, make: Callable[[], Any]) -> Any:
-    """What ``store`` holds under ``key``, else ``make()``, stored (no key: made, not stored)."""
+def memoised(store: LRUCache[_Value], key: Hashable | None, make: Callable[[], _Value],
+             below: Callable[[Callable[[], _Value]], _Value] | None = None) -> _Value:
+    """What ``store`` holds under ``key``, else ``make()``, stored (no key: made, not stored).
+    On a miss, ``below(make)``, a slower level of the same lookup (``symgrad.diskcache``), is
+    asked in ``make``'s place."""
     if key is None:
         return make()
     found = store.get(key)
-    return found if found is not None else store.put(key, make())
+    if found is not None:
+        return found
+    return store.put(key, make() if below is None else below(make))

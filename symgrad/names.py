@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable
+from typing import Any, Generic, TypeVar
+
+_Node = TypeVar("_Node", bound=Hashable)  # a graph's node: an Expr, or a key standing for one
 
 _MAX_NAME = 40
 
@@ -80,7 +83,7 @@ class Namer:
         return name
 
 
-class Temporaries:
+class Temporaries(Generic[_Node]):
     """Names for the temporaries of one function; with ``reuse``, a name is reused once every
     reference to its value has been written (a linear scan over the straight-line schedule).
     Few live locals keep a large function's frame and its floats in cache, which makes each
@@ -92,29 +95,34 @@ class Temporaries:
     to the temporaries its text reads.
     """
 
-    def __init__(self, namer: Namer, remaining: dict[Hashable, int], reuse: bool) -> None:
+    def __init__(self, namer: Namer, remaining: dict[_Node, int], reuse: bool,
+                 texts: dict[_Node, Any] | None = None) -> None:
         self._namer = namer
         self._reuse = reuse
         self._remaining = remaining
-        self.live: dict[Hashable, tuple[str, list[str]]] = {}
-        self.pending: dict[Hashable, list[Hashable]] = {}
+        self._texts = texts  # where each node's text is kept: a dead temporary's is dropped (memory)
+        self.live: dict[_Node, tuple[str, list[str]]] = {}
+        self.pending: dict[_Node, list[_Node]] = {}
         self._free: dict[str, list[str]] = {}
 
-    def written(self, references: list[Hashable]) -> None:
+    def written(self, references: list[_Node]) -> None:
         """A line reading ``references`` was written: free the names nothing will read again."""
         remaining = self._remaining
         for node in references:
             left = remaining[node] - 1
             remaining[node] = left
-            if left <= 0 and self._reuse and node in self.live:
-                name, free = self.live.pop(node)
-                free.append(name)
+            if left <= 0:
+                if self._reuse and node in self.live:
+                    name, free = self.live.pop(node)
+                    free.append(name)
+                if self._texts is not None:
+                    self._texts.pop(node, None)
 
-    def last_read(self, node: Hashable, references: list[Hashable]) -> bool:
+    def last_read(self, node: _Node, references: list[_Node]) -> bool:
         """Is the line reading ``references`` the last to read the temporary ``node``?"""
         return node in self.live and self._remaining[node] == references.count(node)
 
-    def take_over(self, node: Hashable, dead: Hashable, references: list[Hashable]) -> str:
+    def take_over(self, node: _Node, dead: _Node, references: list[_Node]) -> str:
         """Write the line reading ``references``, and give ``node`` the name of ``dead``, which
         that line reads last."""
         name, free = self.live[dead]
@@ -123,7 +131,7 @@ class Temporaries:
         self.live[node] = (name, free)
         return name
 
-    def claim(self, node: Hashable, prefix: str) -> str:
+    def claim(self, node: _Node, prefix: str) -> str:
         free = self._free.setdefault(prefix, [])
         name = free.pop() if free else self._namer.temporary(prefix)
         self.live[node] = (name, free)

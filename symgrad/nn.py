@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symgrad import shapes
 from symgrad.compiler import CompiledFunction
@@ -36,6 +36,9 @@ from symgrad.expr import Expr, as_expr, symbol
 
 class Module:
     """Something with parameters."""
+
+    if TYPE_CHECKING:  # each kind of module defines it, as in micrograd: a model is called on its inputs
+        def __call__(self, x: Sequence[Any]) -> Any: ...
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to 0 (gradients accumulate, as in micrograd)."""
@@ -156,7 +159,7 @@ class CompiledLoss:
         self.scale = 1.0 / len(inputs) if reduce == "mean" else 1.0
         theta = shapes.vector("theta", len(self.params))
         x = shapes.vector("x", self.inputs.shape[1])
-        y = shapes.vector("y", self.targets.shape[1]) if several else symbol("y")
+        y: Any = shapes.vector("y", self.targets.shape[1]) if several else symbol("y")
 
         for p, s in zip(self.params, theta):
             p._symbol = s
@@ -221,6 +224,13 @@ class CompiledLoss:
     def _accumulate(self, grad: Any) -> None:
         for p, g in zip(self.params, grad.tolist()):
             p.grad += g
+
+    def __repr__(self) -> str:
+        samples, features = self.inputs.shape
+        how = "full batch, array code" if self.full_batch else "a loop over the samples"
+        extra = " + regularization" if self.regularization is not None else ""
+        return (f"<CompiledLoss of {len(self.params)} parameters over {samples} samples of {features} features "
+                f"({how}){extra}; {self.per_sample.stats.lines} lines per sample>")
 
     @property
     def source(self) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 from symgrad.literals import check_float_range
 
+_LOG_2 = math.log(2.0)
+
 # ---- numeric helpers bound into generated code ---------------------------------------
 
 
@@ -38,6 +40,60 @@ def array_sigmoid(xp: Any, x: Any) -> Any:
     e += 1.0  # both are fresh arrays: updating them in place saves two allocations
     result /= e
     return result
+
+
+def softplus(x: float) -> float:
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def log_sigmoid(x: float) -> float:
+    return (x if x < 0.0 else 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+def logaddexp(a: float, b: float) -> float:
+    # log(exp(a) + exp(b)), shifted by the larger so no exp overflows; equal arguments (both
+    # infinite, say) are a case of their own, as inf - inf would be nan.
+    if a == b:
+        return a + _LOG_2
+    big, small = (a, b) if a > b else (b, a)
+    return big + math.log1p(math.exp(small - big))
+
+
+def array_erf(xp: Any, x: Any) -> Any:
+    # NumPy has no erf: math's, element by element (the scalar code's values exactly; slow).
+    import numpy
+
+    return xp.asarray(numpy.vectorize(math.erf, otypes=[float])(x))
+
+
+def clip(x: float, low: float, high: float) -> float:
+    # NumPy's order: min(max(x, low), high), so low > high gives high, as np.clip does.
+    x = low if x < low else x
+    return high if x > high else x
+
+
+def floor(x: float) -> float:
+    return float(math.floor(x)) if math.isfinite(x) else x  # math.floor raises on inf and nan
+
+
+def ceil(x: float) -> float:
+    return float(math.ceil(x)) if math.isfinite(x) else x
+
+
+def round_half_even(x: float) -> float:
+    return float(round(x)) if math.isfinite(x) else x  # Python's and NumPy's rounding: ties to even
+
+
+def greater(a: float, b: float) -> float:
+    return 1.0 if a > b else 0.0
+
+
+def greater_equal(a: float, b: float) -> float:
+    return 1.0 if a >= b else 0.0
+
+
+def where(condition: float, a: float, b: float) -> float:
+    return a if condition else b
 
 
 def relu(x: float) -> float:

@@ -9,10 +9,12 @@ here plus its tests; compiler passes read these fields and never test an
 op by name.
 
 ``Op``, the table itself and the usual printers are in ``symgrad.core``; the leaves (symbol,
-const) are declared with the graph, in ``symgrad.expr``; the plain functions the entries bind
-(sigmoid, the param checks, ``sympy_power``) in ``symgrad.numerics``; how a rewrite rule is
-declared in ``symgrad.rules``; ``sg.primitive``, which adds user ops to the table, in
-``symgrad.primitives`` (the table's functions are importable from here as before).
+const) are declared with the graph, in ``symgrad.expr``; the everyday functions beyond these
+(``log1p``, ``softplus``, ``where``, ``atan2``...) in ``symgrad.special``, and the stabilising
+rewrites listed in the ``log``, ``sub`` and ``sqrt`` entries in ``symgrad.stabilise``; the plain
+functions the entries bind (sigmoid, the param checks, ``sympy_power``) in ``symgrad.numerics``;
+how a rewrite rule is declared in ``symgrad.rules``; ``sg.primitive``, which adds user ops to the
+table, in ``symgrad.primitives`` (the table's functions are importable from here as before).
 
 Conventions (decided once, tested): relu'(0) = 0 and |x|'(0) = 0, as in
 micrograd, PyTorch and SymPy's ``sign``. ``x**k`` with an integer constant
@@ -27,7 +29,7 @@ import builtins
 import math
 from typing import Any
 
-from symgrad import algebra, numerics
+from symgrad import algebra, numerics, stabilise
 from symgrad.arithmetic import give_operators
 from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
 from symgrad.core import (
@@ -37,6 +39,7 @@ from symgrad.core import (
     MUL,
     POW,
     UNARY,
+    LatexTemplate,
     Op,
     Template,
     _register,
@@ -46,14 +49,16 @@ from symgrad.core import (
     fixed_label,
     fixed_printer,
     infix_printer,
+    latex_function,
+    latex_printer,
 )
 from symgrad.core import all_ops as all_ops  # re-exported: the table is read through symgrad.ops
 from symgrad.core import by_name as by_name
 from symgrad.expr import CONST, Expr, as_expr, const, is_array, make
 from symgrad.expr import SYMBOL as SYMBOL  # the leaves are declared with the graph, in symgrad.expr
-from symgrad.literals import as_number, format_number
+from symgrad.literals import as_number, format_number, latex_number
 from symgrad.numerics import sympy_power
-from symgrad.rules import drop_unit, is_number, rule
+from symgrad.rules import Rule, drop_unit, is_number, rule
 
 # ---- rewrite rules (used by symgrad.simplify through each op's ``rewrites``) --------
 
@@ -81,7 +86,7 @@ def _double_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return args[0].args[0] if args[0].op is neg else None
 
 
-def _negation_outwards(symbol: str):
+def _negation_outwards(symbol: str) -> Rule:
     # Exact in IEEE arithmetic, and it lets negations meet and cancel in add/sub.
     @rule(f"(-a){symbol}b → -(a{symbol}b)", ("neg",))
     def rewrite(args: tuple[Expr, ...], _param: Any) -> Expr | None:
@@ -174,6 +179,12 @@ def _real_power_array_template(c: float) -> Template:
     return Template(f"xp.pow({{0}}, {format_number(c)})", (0,), ATOM)
 
 
+def _latex_power(p: Any) -> LatexTemplate:
+    if p == 0.5 and type(p) is float:
+        return LatexTemplate(r"\sqrt{#0}", (0,), ATOM)
+    return LatexTemplate(f"#0^{{{latex_number(p)}}}", (ATOM,), POW)
+
+
 def _superscript(p: Any) -> str:
     return f"**{format_number(p)}"
 
@@ -182,6 +193,7 @@ def _superscript(p: Any) -> str:
 
 add = _register(Op(
     "add", 2, label=fixed_label("+"), printer=infix_printer("+", ADD),
+    latex=latex_printer("#0 + #1", (ADD, ADD + 1), ADD),
     sympy=lambda sp, a, b: a + b,
     vjp=lambda g, out, a, b: (g, g),
     impl=lambda a, b: a + b,
@@ -190,13 +202,16 @@ add = _register(Op(
 ))
 sub = _register(Op(
     "sub", 2, label=fixed_label("-"), printer=infix_printer("-", ADD),
+    latex=latex_printer("#0 - #1", (ADD, ADD + 1), ADD),
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
-    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation, *algebra.SUB_RULES),
+    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation, *stabilise.SUB,
+              *algebra.SUB_RULES),
 ))
 mul = _register(Op(
     "mul", 2, label=fixed_label("*"), printer=infix_printer("*", MUL),
+    latex=latex_printer(r"#0 \cdot #1", (MUL, MUL + 1), MUL),
     sympy=lambda sp, a, b: a * b,
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
@@ -206,6 +221,7 @@ mul = _register(Op(
 ))
 div = _register(Op(
     "div", 2, label=fixed_label("/"), printer=infix_printer("/", MUL),
+    latex=latex_printer(r"\frac{#0}{#1}", (0, 0), UNARY),  # a fraction reads as one term, but for powers
     sympy=lambda sp, a, b: a / b,
     vjp=lambda g, out, a, b: (g / b, -g * out / b),
     impl=lambda a, b: a / b,
@@ -214,6 +230,7 @@ div = _register(Op(
 _BINARY = {"*": mul, "/": div}
 neg = _register(Op(
     "neg", 1, label=fixed_label("-"), printer=fixed_printer(Template("-{0}", (UNARY,), UNARY)),
+    latex=latex_printer("-#0", (UNARY,), UNARY),
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
     impl=lambda a: -a,
@@ -221,8 +238,8 @@ neg = _register(Op(
 ))
 # The three power ops. Their op names ("powi", "powc", "pow", as LLVM's powi) are what pickles
 # and error messages carry, so they stay; the Python names say which exponent each takes.
-int_power = _register(Op(
-    "powi", 1, label=_superscript, printer=_int_power_template,
+int_power: Op = _register(Op(
+    "powi", 1, label=_superscript, printer=_int_power_template, latex=_latex_power,
     sympy=lambda sp, a, k: sympy_power(sp, a, sp.Integer(k)),
     vjp=lambda g, out, a, k: (g * (k * (a if k == 2 else make(int_power, (a,), k - 1))),),
     impl=lambda a, k: a**k,
@@ -230,8 +247,8 @@ int_power = _register(Op(
     doc="x**k for an integer constant k (the param).",
     param_check=numerics.check_integer_exponent,
 ))
-real_power = _register(Op(
-    "powc", 1, label=_superscript, printer=_real_power_template,
+real_power: Op = _register(Op(
+    "powc", 1, label=_superscript, printer=_real_power_template, latex=_latex_power,
     array_printer=_real_power_array_template,
     sympy=lambda sp, a, c: sympy_power(sp, a, sp.Float(c)),
     vjp=lambda g, out, a, c: (g * (c * make(real_power, (a,), c - 1.0)),),
@@ -245,6 +262,7 @@ algebra.use_ops(add, sub, mul, neg, int_power, div)
 xlogy = _register(Op(
     "xlogy", 2, label=fixed_label("xlogy"),
     printer=fixed_printer(Template("0.0 if {0} == 0.0 else {0} * log({1})", (ATOM, 0), COND)),
+    latex=latex_printer(r"#0 \log\left(#1\right)", (MUL, 0), MUL),
     array_printer=fixed_printer(Template("xp.where({0} == 0.0, 0.0, {0} * xp.log({1}))", (ATOM, 0), ATOM)),
     sympy=lambda sp, a, b: a * sp.log(b),
     vjp=lambda g, out, a, b: (g * log(b), g * (a / b)),
@@ -253,8 +271,9 @@ xlogy = _register(Op(
     domain="positive",
     doc="a*log(b), and 0 where a == 0: the exponent rule of x**y at x == 0.",
 ))
-expr_power = _register(Op(
+expr_power: Op = _register(Op(
     "pow", 2, label=fixed_label("**"), printer=call_printer("pow", 2),
+    latex=latex_printer("#0^{#1}", (ATOM, 0), POW),
     array_printer=array_call_printer("pow", 2),
     sympy=sympy_power,
     vjp=lambda g, out, a, b: (g * (b * expr_power(a, b - 1.0)), g * xlogy(out, a)),
@@ -268,53 +287,71 @@ expr_power = _register(Op(
 
 exp = _register(Op(
     "exp", 1, label=fixed_label("exp"), printer=call_printer("exp"),
+    latex=latex_printer("e^{#0}", (0,), POW),
     array_printer=array_call_printer("exp"),
     sympy=lambda sp, a: sp.exp(a),
     vjp=lambda g, out, a: (g * out,),
     impl=math.exp, namespace={"exp": math.exp},
 ))
-log = _register(Op(
-    "log", 1, label=fixed_label("log"), printer=call_printer("log"),
+log: Op = _register(Op(
+    "log", 1, label=fixed_label("log"), printer=call_printer("log"), latex=latex_function(r"\log"),
     array_printer=array_call_printer("log"),
     sympy=lambda sp, a: sp.log(a),
     vjp=lambda g, out, a: (g / a,),
     impl=math.log, namespace={"log": math.log}, domain="positive",
+    rewrites=stabilise.LOG,
 ))
 sqrt = _register(Op(
     "sqrt", 1, label=fixed_label("sqrt"), printer=call_printer("sqrt"),
+    latex=latex_printer(r"\sqrt{#0}", (0,), ATOM),
     array_printer=array_call_printer("sqrt"),
     sympy=lambda sp, a: sp.sqrt(a),
     vjp=lambda g, out, a: (g * (0.5 / out),),
     impl=math.sqrt, namespace={"sqrt": math.sqrt}, domain="positive",
+    rewrites=stabilise.SQRT,
 ))
 sin = _register(Op(
-    "sin", 1, label=fixed_label("sin"), printer=call_printer("sin"),
+    "sin", 1, label=fixed_label("sin"), printer=call_printer("sin"), latex=latex_function(r"\sin"),
     array_printer=array_call_printer("sin"),
     sympy=lambda sp, a: sp.sin(a),
     vjp=lambda g, out, a: (g * cos(a),),
     impl=math.sin, namespace={"sin": math.sin},
 ))
-cos = _register(Op(
-    "cos", 1, label=fixed_label("cos"), printer=call_printer("cos"),
+cos: Op = _register(Op(
+    "cos", 1, label=fixed_label("cos"), printer=call_printer("cos"), latex=latex_function(r"\cos"),
     array_printer=array_call_printer("cos"),
     sympy=lambda sp, a: sp.cos(a),
     vjp=lambda g, out, a: (-(g * sin(a)),),
     impl=math.cos, namespace={"cos": math.cos},
 ))
+# The slopes of tanh and sigmoid from e = exp(-|x|) (of 2|x| for tanh): 1 - t*t and s*(1 - s)
+# cancel where t or s is near 1, losing all relative precision by |x| = 20 (tanh) or 37 (sigmoid).
+
+
+def _sech_squared(a: Expr) -> Expr:
+    e = exp(abs(a) * -2.0)
+    return e * 4.0 / ((1.0 + e) * (1.0 + e))
+
+
+def _sigmoid_slope(a: Expr, out: Expr) -> Expr:
+    return out * sigmoid(-a)
+
+
 tanh = _register(Op(
-    "tanh", 1, label=fixed_label("tanh"), printer=call_printer("tanh"),
+    "tanh", 1, label=fixed_label("tanh"), printer=call_printer("tanh"), latex=latex_function(r"\tanh"),
     array_printer=array_call_printer("tanh"),
     sympy=lambda sp, a: sp.tanh(a),
-    vjp=lambda g, out, a: (g * (1.0 - out * out),),
+    vjp=lambda g, out, a: (g * _sech_squared(a),),
     impl=math.tanh, namespace={"tanh": math.tanh},
 ))
 sigmoid = _register(Op(
     "sigmoid", 1, label=fixed_label("sigmoid"), printer=call_printer("sigmoid"),
+    latex=latex_function(r"\sigma"),
     # A helper, since it reads exp(-|x|) twice: still one exp (tanh costs more and loses relative
     # precision below x = -37), and exact to the smallest subnormal, unlike exp of a clipped -x.
     array_printer=fixed_printer(Template("sigmoid(xp, {0})", (0,), ATOM)),
     sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
-    vjp=lambda g, out, a: (g * (out * (1.0 - out)),),
+    vjp=lambda g, out, a: (g * _sigmoid_slope(a, out),),
     impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
     array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
@@ -354,6 +391,7 @@ relu = _register(Op(
 ))
 abs = _register(Op(  # noqa: A001  (sg.abs is the user's name for it)
     "abs", 1, label=fixed_label("abs"), printer=call_printer("abs"),
+    latex=latex_printer(r"\left|#0\right|", (0,), ATOM),
     array_printer=array_call_printer("abs"),
     sympy=lambda sp, a: sp.Abs(a),
     vjp=lambda g, out, a: (g * sign(a),),
@@ -383,7 +421,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if type(base) is Expr and type(exponent) is int and exponent.bit_length() <= 53:  # the hot path: x**2
         return make(int_power, (base,), exponent)
     if is_array(exponent) or is_array(base):
-        return NotImplemented  # NumPy's reflected operator applies it element-wise
+        return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies it element-wise
     if type(base) is not Expr:
         base = as_expr(base, "** base")
     if type(exponent) is int and exponent.bit_length() <= 53:
@@ -391,7 +429,7 @@ def power(base: Any, exponent: Any) -> Expr:
     if isinstance(exponent, Expr) and exponent.op is CONST:
         exponent = exponent.param
     if isinstance(exponent, Expr):
-        return expr_power(base, exponent)
+        return expr_power(base, exponent)  # type: ignore[no-any-return]  # base is an Expr by now
     op, param = number_power(exponent)
     return make(op, (base,), param)
 
@@ -411,7 +449,7 @@ def _binary(op: Op, a: Any, b: Any) -> Expr:
             b = as_expr(b, op.name)
     except TypeError:
         if is_array(a) or is_array(b):
-            return NotImplemented  # NumPy's reflected operator applies the op element-wise
+            return NotImplemented  # type: ignore[no-any-return]  # NumPy's reflected operator applies the op element-wise
         raise
     return make(op, (a, b))
 

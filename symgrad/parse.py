@@ -1,8 +1,9 @@
 """Expressions from text, through a whitelist over Python's ``ast`` (never ``eval``).
 
 Allowed: numbers, names (which become symbols), ``+ - * / **``, unary
-``-``/``+``, brackets, and calls of symgrad's functions (``exp``, ``log``,
-``tanh``, ...) by name with positional arguments. Anything else — attribute
+``-``/``+``, brackets, one comparison (``x > 0``, a condition for ``where``), and
+calls of symgrad's functions (``exp``, ``log``, ``tanh``, ``where``, ``logsumexp``,
+...) by name with positional arguments. Anything else — attribute
 access, subscripts, lambdas, comprehensions, f-strings, unknown or dunder
 names — is refused with a ``ParseError`` that points at the offending part::
 
@@ -14,21 +15,25 @@ names — is refused with a ``ParseError`` that points at the offending part::
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 from symgrad.errors import ParseError
 from symgrad.expr import Expr, const, symbol
-from symgrad.ops import FUNCTIONS, add, div, mul, neg, power, sub
+from symgrad.ops import add, div, mul, neg, power, sub
+from symgrad.special import FUNCTIONS
 
 MAX_LENGTH = 100_000
 
 _BINARY = {ast.Add: add, ast.Sub: sub, ast.Mult: mul, ast.Div: div}
+_COMPARISONS: dict[type[ast.cmpop], Callable[[Expr, Expr], Expr]] = {
+    ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b, ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b}
 
 
 def _refuse(text: str, node: ast.AST | None, why: str) -> ParseError:
     if node is None or not hasattr(node, "col_offset") or getattr(node, "lineno", 1) != 1:
         return ParseError(f"{why}\n  in: {text}")
     start = node.col_offset
-    end = node.end_col_offset if node.end_col_offset is not None else start + 1
+    end = getattr(node, "end_col_offset", None) or start + 1
     caret = " " * start + "^" * max(1, end - start)
     return ParseError(f"{why}\n  {text}\n  {caret}")
 
@@ -37,7 +42,7 @@ def _describe(node: ast.AST) -> str:
     names = {
         ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
         ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
-        ast.GeneratorExp: "comprehensions", ast.JoinedStr: "f-strings", ast.Compare: "comparisons",
+        ast.GeneratorExp: "comprehensions", ast.JoinedStr: "f-strings",
         ast.BoolOp: "boolean operators", ast.IfExp: "conditional expressions", ast.NamedExpr: ":=",
         ast.Starred: "starred arguments", ast.Await: "await", ast.Yield: "yield",
         ast.List: "lists", ast.Tuple: "tuples", ast.Dict: "dicts", ast.Set: "sets",
@@ -90,10 +95,15 @@ def _children(text: str, node: ast.AST) -> list[ast.AST]:
             raise _refuse(text, node.func, f"unknown function {node.func.id!r}; allowed: {allowed}")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise _refuse(text, node, "functions take plain positional arguments only")
-        arity = FUNCTIONS[node.func.id].arity
-        if len(node.args) != arity:
-            raise _refuse(text, node, f"{node.func.id}() takes {arity} argument(s), got {len(node.args)}")
+        arity = getattr(FUNCTIONS[node.func.id], "arity", None)  # None: any number (logsumexp)
+        if len(node.args) != arity and (arity is not None or not node.args):
+            raise _refuse(text, node, f"{node.func.id}() takes {arity or 'one or more'} argument(s), "
+                                      f"got {len(node.args)}")
         return list(node.args)
+    if isinstance(node, ast.Compare):
+        if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARISONS:
+            raise _refuse(text, node, "only one comparison, with >, >=, < or <=, is allowed (a condition for where)")
+        return [node.left, node.comparators[0]]
     return []
 
 
@@ -116,6 +126,8 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.Pow):
             return power(args[0], args[1])
         op = _BINARY.get(type(node.op))
+        if isinstance(node.op, ast.BitXor):  # x^2 written for a power: Python's ^ is exclusive or
+            raise _refuse(text, node, "^ is exclusive or, not a power: use ** for powers, e.g. x**2")
         if op is None:
             raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
         return op(*args)
@@ -127,6 +139,9 @@ def _build(text: str, node: ast.AST, args: list[Expr]) -> Expr:
         if isinstance(node.op, ast.UAdd):
             return args[0]
         raise _refuse(text, node, f"the operator {type(node.op).__name__} is not allowed")
-    if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](*args)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):  # _children refused any other call
+        called: Expr = FUNCTIONS[node.func.id](*args)
+        return called
+    if isinstance(node, ast.Compare):
+        return _COMPARISONS[type(node.ops[0])](*args)
     raise _refuse(text, node, f"{_describe(node)} are not allowed in an expression")

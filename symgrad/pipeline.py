@@ -9,11 +9,11 @@ import gc
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import vectorise
+from symgrad import progress, vectorise
 from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
@@ -25,7 +25,7 @@ from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
 from symgrad.settings import Switch
 from symgrad.shapes import Parameter, flat, packed_text
-from symgrad.simplify import RewriteStats
+from symgrad.simplify import Rewriter, RewriteStats
 
 
 @dataclass
@@ -40,6 +40,7 @@ class CompileStats:
     lines: int = 0
     strategy: str = "straight"  # the code's strategy and why (symgrad.vectorise.choose)
     seconds: dict[str, float] = field(default_factory=dict)
+    origin: str = ""  # where the function came from when not compiled here (symgrad.diskcache)
 
     def _rules(self) -> str:
         rules = self.rewrites.identities.most_common()
@@ -58,6 +59,7 @@ class CompileStats:
             f"lines of code          {self.lines}",
             f"strategy               {self.strategy}",
             f"time                   {stages}",
+            *([f"from                   {self.origin}"] if self.origin else []),
         ])
 
 
@@ -91,6 +93,11 @@ class Derived:
     hessian: list[list[Expr]] | None  # of the single output, when order=2
     aux: list[Expr]
 
+    @property
+    def order(self) -> int:
+        """1: value and gradient (or Jacobian); 2: and the Hessian."""
+        return 1 if self.hessian is None else 2
+
     def flat(self) -> list[Expr]:
         hessian = [e for row in self.hessian for e in row] if self.hessian else []
         return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
@@ -116,11 +123,12 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     goes); also the final topological order. ``order`` is the topological order of the outputs and ``aux``."""
     clock = time.perf_counter()
     d = Differentiator(rewrites=rewrites)
-    rewriter = d.rewriter
+    rewriter: Rewriter = d.rewriter  # type: ignore[assignment]  # Differentiator() rewrites: it has one
     roots = d.prepare([*outputs, *aux], order)
     values, aux = roots[: len(outputs)], roots[len(outputs) :]
     forward_order = topological_order(roots) if rewriter.changed else order
     stats.seconds["rewrite"] = time.perf_counter() - clock
+    progress.step("rewrite", f"{len(forward_order):,} forward nodes")
 
     clock = time.perf_counter()
     operations_seen = rewriter.operations_seen
@@ -134,6 +142,7 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
     stats.seconds["differentiate"] = time.perf_counter() - clock
+    progress.step("differentiate", f"{stats.backward_nodes_after:,} backward nodes")
     return derived, full_order
 
 
@@ -284,7 +293,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     if options.several:
         what, suffix = "values and jacobian", "_jacobian"
 
-    def header(names: dict[Expr, str]) -> str:
+    def header(names: Mapping[Expr, str]) -> str:
         shown_wrt = [names.get(p.elements[0]) or identifier(p.name) for p in wrt[:_HEADER_NAMES]]
         if len(wrt) > _HEADER_NAMES:
             shown_wrt.append(f"... {len(wrt)} in all")
@@ -301,11 +310,12 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
         stats.shared_nodes = emitted.shared
     stats.lines = emitted.source.count("\n")
     stats.seconds["emit"] = time.perf_counter() - clock
+    progress.step("emit", f"{stats.lines:,} lines")
     return emitted, helper_spec
 
 
 def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
-              full_order: list[Expr], header: Callable[[dict[Expr, str]], str]) -> tuple[Emitted, dict[str, Any]]:
+              full_order: list[Expr], header: Callable[[Mapping[Expr, str]], str]) -> tuple[Emitted, dict[str, Any]]:
     """Straight-line code: a line per shared node (``symgrad.codegen``)."""
     layout = arrange(derived, wrt, options)
     position = {p: i for i, p in enumerate(flat(params))}
@@ -383,7 +393,7 @@ def set_gc_pause(enabled: bool = True) -> bool:
 
 
 @contextlib.contextmanager
-def no_gc_pauses():
+def no_gc_pauses() -> Iterator[None]:
     """Pause the cyclic GC (unless ``set_gc_pause(False)``): the passes allocate millions of
     acyclic objects, and collections triggered by those allocations rescan the whole heap,
     over and over. Process-wide while it lasts;

@@ -45,11 +45,11 @@ def primitive(
     functions of the old one are never reused).
 
         >>> import math, sympy, symgrad as sg
-        >>> softplus = sg.primitive("softplus", impl=lambda x: math.log1p(math.exp(x)),
-        ...                         derivative=lambda x: sg.sigmoid(x),
-        ...                         sympy=lambda x: sympy.log(1 + sympy.exp(x)), replace=True)
+        >>> smoothrelu = sg.primitive("smoothrelu", impl=lambda x: math.log1p(math.exp(x)),
+        ...                           derivative=lambda x: sg.sigmoid(x),
+        ...                           sympy=lambda x: sympy.log(1 + sympy.exp(x)), replace=True)
         >>> x = sg.symbols("x")
-        >>> sg.compile(softplus(2 * x), wrt=[x])(0.0)
+        >>> sg.compile(smoothrelu(2 * x), wrt=[x])(0.0)
         (0.6931471805599453, (1.0,))
     """
     _check_name(name)

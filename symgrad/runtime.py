@@ -15,6 +15,7 @@ import linecache
 import math
 import numbers
 import reprlib
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Program:
     params: Sequence[Expr]
     filename: str
     function: Callable[..., Any]
+    helper_spec: Any = None  # what its helpers were made of (symgrad.diskcache stores it)
 
 
 def _failure_location(error: BaseException, filename: str) -> tuple[int, str | None, dict[str, Any]]:
@@ -72,7 +74,9 @@ def _failure_location(error: BaseException, filename: str) -> tuple[int, str | N
             lineno = tb.tb_lineno
             if not code.co_name.startswith("_chunk"):  # a chunk's caller has the inputs
                 local_values = tb.tb_frame.f_locals
-            positions = list(code.co_positions())
+            positions: list[tuple[int | None, ...]] = []
+            if sys.version_info >= (3, 11):  # column positions: 3.10 explains the line without the failing span
+                positions = list(code.co_positions())
             index = tb.tb_lasti // 2
             if 0 <= index < len(positions):
                 start_line, end_line, start_col, end_col = positions[index]
@@ -112,8 +116,11 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
     return explain
 
 
-def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None) -> Program:
-    """``exec`` generated source in a namespace holding only what its templates use (and its helpers)."""
+def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None,
+        define: Callable[[str, str, dict[str, Any]], None] | None = None) -> Program:
+    """``exec`` generated source in a namespace holding only what its templates use (and its helpers).
+    ``define(source, filename, namespace)`` defines the functions instead of compiling the source
+    (``symgrad.diskcache``: from stored code objects)."""
     filename = f"<symgrad:{emitted.function_name}:{purpose}:{next(_counter)}>"
     namespace: dict[str, Any] = {"__builtins__": {}, **BASE_NAMESPACE}
     backend = BACKENDS[emitted.backend]
@@ -128,12 +135,12 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
         namespace.update(shapes.array_names())
     namespace["_explain"] = _explainer(holder)
     namespace.update(_helpers(helper_spec))
-    _compile_each(emitted.source, filename, namespace)
+    (define or _compile_each)(emitted.source, filename, namespace)
     function = namespace[emitted.function_name]
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
     weakref.finalize(function, linecache.cache.pop, filename, None)
-    program = Program(emitted, params, filename, function)
+    program = Program(emitted, params, filename, function, helper_spec)
     holder.append(program)
     return program
 

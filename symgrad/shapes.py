@@ -38,12 +38,20 @@ import re
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symgrad.expr import Expr, is_array, split_names, symbol, topological_order
+from symgrad.expr import Expr, split_names, symbol, topological_order
+from symgrad.expr import is_array as is_array  # re-exported: the compiler and tracing read it here
+from symgrad.extras import require
 from symgrad.grad import as_symbols
 from symgrad.ops import SYMBOL
 from symgrad.sections import tuple_text
+
+if TYPE_CHECKING:  # NumPy is imported when arrays are first used; its types are for type checkers
+    import numpy
+    from numpy.typing import NDArray
+
+    SymbolArray = NDArray[numpy.object_]
 
 # An element's name: its array's name and its index, as NumPy prints an index: "x[0]", "W[1, 0]".
 _ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
@@ -51,11 +59,7 @@ _ELEMENT = re.compile(r"(?P<base>.+)\[(?P<index>\d+(?:, \d+)*)\]", re.DOTALL)
 
 def numpy_module() -> Any:
     """NumPy, which arrays of symbols need (an optional dependency: scalar code never imports it)."""
-    try:
-        import numpy  # imported when arrays are first used: scalar users never wait for it (nor need it)
-    except ImportError:  # pragma: no cover - exercised only without NumPy
-        raise ImportError("arrays of symbols need NumPy: pip install numpy (or 'symgrad[numpy]')") from None
-    return numpy
+    return require("numpy", "arrays of symbols")  # imported when arrays are first used: scalar code never waits
 
 
 def element_name(name: str, index: Sequence[int]) -> str:
@@ -70,13 +74,13 @@ def _as_shape(shape: Any) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def shaped_symbols(name: str, shape: int | Sequence[int]) -> Any:
+def shaped_symbols(name: str, shape: int | Sequence[int]) -> SymbolArray:
     """A NumPy object array of the given shape whose elements are the symbols ``name[i, ...]``."""
     if type(name) is not str or not name:
         raise TypeError(f"an array of symbols needs a non-empty str name, got {reprlib.repr(name)}")
     numpy = numpy_module()
     dims = _as_shape(shape)
-    found = numpy.empty(dims, dtype=object)
+    found: SymbolArray = numpy.empty(dims, dtype=object)
     for index in numpy.ndindex(*dims):
         found[index] = symbol(element_name(name, index))
     return found
@@ -97,7 +101,7 @@ def symbols(names: str, *, shape: int | Sequence[int] | None = None) -> Any:
     return found[0] if len(found) == 1 else found
 
 
-def vector(name: str, n: int) -> Any:
+def vector(name: str, n: int) -> SymbolArray:
     """A vector of ``n`` symbols ``name[0]`` ... ``name[n-1]`` (a NumPy object array).
 
         >>> import symgrad as sg
@@ -107,7 +111,7 @@ def vector(name: str, n: int) -> Any:
     return shaped_symbols(name, (n,))
 
 
-def matrix(name: str, rows: int, columns: int) -> Any:
+def matrix(name: str, rows: int, columns: int) -> SymbolArray:
     """A ``rows`` × ``columns`` matrix of symbols ``name[i, j]`` (a NumPy object array).
 
         >>> import symgrad as sg
@@ -151,10 +155,11 @@ def _array_parameter(items: Any, what: str) -> Parameter:
             raise TypeError(f"{what}: an array parameter holds symbols only; element {k} is {reprlib.repr(node)}")
         match = _ELEMENT.fullmatch(node.param)
         bases.add(match["base"] if match else None)
-    if len(bases) != 1 or None in bases or not flat:
+    base = bases.pop() if len(bases) == 1 else None
+    if base is None or not flat:
         raise ValueError(f"{what}: an array parameter is the elements of one array of symbols "
                          "(sg.vector, sg.matrix or sg.symbols(name, shape=...)), each once")
-    return Parameter(bases.pop(), tuple(items.shape), tuple(flat))
+    return Parameter(base, tuple(items.shape), tuple(flat))
 
 
 def inferred(used: Iterable[Expr]) -> list[Parameter]:
@@ -330,7 +335,8 @@ def elements(value: Any, name: str, shape: tuple[int, ...]) -> list[float]:
                         f"got {reprlib.repr(value)} ({error})") from None
     if array.shape != shape:
         raise ValueError(f"argument {name!r} must have shape {shape}, got shape {array.shape}")
-    return array.ravel().tolist()
+    values: list[float] = array.ravel().tolist()
+    return values
 
 
 def flat_values(value: Any, name: str, shape: tuple[int, ...]) -> Any:
@@ -362,7 +368,8 @@ def element_views(value: Any, name: str, shape: tuple[int, ...]) -> list[Any]:
                          f"batch dims, then the parameter's shape {shape}), got shape {dims}")
     if len(shape) == 1:
         return [value[..., i] for i in range(shape[0])]
-    return [value[(..., *index)] for index in numpy_module().ndindex(*shape)]
+    keys = ((..., *index) for index in numpy_module().ndindex(*shape))
+    return [value[key] for key in keys]
 
 
 def gradients(xp: Any, entries: Any, groups: Sequence[tuple[int, ...]] | None, bare: bool = False) -> Any:

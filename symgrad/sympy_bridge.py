@@ -6,10 +6,12 @@ these functions runs.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from symgrad.core import Op
 from symgrad.errors import SympyDepthError
 from symgrad.expr import Expr, as_expr, const, symbol, topological_order
 from symgrad.ops import CONST, SYMBOL, all_ops, power, relu, sqrt
@@ -46,7 +48,7 @@ def to_sympy(exprs: Expr | Sequence[Expr]) -> Any:
     """
     sp = sympy_module()
     single = isinstance(exprs, Expr)
-    roots = [exprs] if single else [as_expr(e) for e in exprs]
+    roots = [exprs] if isinstance(exprs, Expr) else [as_expr(e) for e in exprs]
     try:
         return _to_sympy(sp, roots, single)
     except RecursionError:
@@ -73,7 +75,7 @@ def _to_sympy(sp: Any, roots: list[Expr], single: bool) -> Any:
     return image[roots[0]] if single else [image[r] for r in roots]
 
 
-def _sympy_functions() -> dict[str, Any]:
+def _sympy_functions() -> dict[str, Op]:
     """SymPy function class name -> unary op, read off the op table's SymPy mappings."""
     sp = sympy_module()
     probe = sp.Symbol("probe", real=True)
@@ -90,7 +92,7 @@ def _sympy_functions() -> dict[str, Any]:
 def from_sympy(expr: Any) -> Expr:
     """The symgrad expression for a SymPy expression built from supported functions.
 
-    Anything else (``erf``, ``Integral``, ...) raises a TypeError naming it.
+    Anything else (``gamma``, ``Integral``, ...) raises a TypeError naming it.
     """
     sp = sympy_module()
     expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
@@ -111,28 +113,31 @@ def from_sympy(expr: Any) -> Expr:
 
 
 def _operands(sp: Any, node: Any) -> list[Any]:
-    """The subexpressions converted before ``node``: its args, but for a Piecewise the sides of
-    its conditions, where an op's argument sits (relu's image is Piecewise((a, a > 0), (0, True)))."""
+    """The subexpressions converted before ``node``: its args, but for a Piecewise its values and
+    the sides of its conditions, where an op's argument sits (relu's image is
+    Piecewise((a, a > 0), (0, True)), where's Piecewise((a, Ne(c, 0)), (b, True)))."""
     if not isinstance(node, sp.Piecewise):
         return list(node.args)
     # SymPy moves numbers across (x - 1 > 0 becomes x > 1): lhs - rhs is a candidate too.
     sides = [side for _, cond in node.args if isinstance(cond, sp.core.relational.Relational)
              for side in (cond.lhs, cond.rhs, cond.lhs - cond.rhs) if not side.is_Number]
-    return list(dict.fromkeys(sides))
+    values = [value for value, _ in node.args if not value.is_Number]
+    return list(dict.fromkeys(sides + values))
 
 
-def _unary_op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Any, int] | None:
-    """(op, i): a unary op of the table whose SymPy image of ``operands[i]`` is ``node``."""
+def _op_with_image(sp: Any, node: Any, operands: list[Any]) -> tuple[Op, tuple[int, ...]] | None:
+    """(op, positions): an op of the table whose SymPy image of the operands at ``positions``
+    (in that order) is ``node``."""
     for op in all_ops():
-        if op.arity != 1 or op.sympy is None or op.takes_param:
+        if not 1 <= op.arity <= len(operands) or op.sympy is None or op.takes_param:
             continue
-        for i, operand in enumerate(operands):
-            if op.sympy(sp, operand) == node:
-                return op, i
+        for positions in itertools.permutations(range(len(operands)), op.arity):
+            if op.sympy(sp, *(operands[i] for i in positions)) == node:
+                return op, positions
     return None
 
 
-def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Any]) -> Expr:
+def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], functions: dict[str, Op]) -> Expr:
     if node.is_Symbol:
         return symbol(node.name)
     if node.is_Integer:
@@ -171,9 +176,9 @@ def _convert_one(sp: Any, node: Any, operands: list[Any], args: list[Expr], func
     name = type(node).__name__
     if name in functions:
         return functions[name](args[0])
-    found = _unary_op_with_image(sp, node, operands)
+    found = _op_with_image(sp, node, operands)
     if found is not None:
-        return found[0](args[found[1]])
+        return found[0](*(args[i] for i in found[1]))
     raise TypeError(
         f"from_sympy: {name} ({node}) has no symgrad op; supported: + - * / **, "
         f"{', '.join(sorted(functions))}, Max(x, 0) and the images of symgrad's other ops (relu, step)"

@@ -82,7 +82,7 @@ class Jitted:
         self.arg_names = tuple(self.signature.parameters)
         self._inputs = {n for n, p in self.signature.parameters.items() if p.default is p.empty}
         self._all_floats = ("float",) * len(self.arg_names)
-        self._traces = LRUCache(_TRACES)
+        self._traces: LRUCache[_Trace] = LRUCache(_TRACES)
         self._latest: _Trace | None = None
         functools.update_wrapper(self, fn)
 
@@ -136,6 +136,7 @@ class Jitted:
     def _trace(self, kinds: tuple[Any, ...]) -> _Trace:
         traced, wrt, run_time = [], [], []
         for name, kind in zip(self.arg_names, kinds):
+            stand_in: Any
             if kind == "float":
                 stand_in = symbol(name)
             elif kind[0] == "array":
@@ -150,7 +151,7 @@ class Jitted:
             run_time.append(stand_in)
             if name in self._inputs:
                 wrt.append(stand_in)
-        call = inspect.BoundArguments(self.signature, dict(zip(self.arg_names, traced)))  # type: ignore[arg-type]
+        call = inspect.BoundArguments(self.signature, dict(zip(self.arg_names, traced)))
         result = self.fn(*call.args, **call.kwargs)
         expr = as_expr(result, f"the value returned by {self.fn.__name__}")
         return _Trace(expr, wrt, run_time, self.fn.__name__)
@@ -172,7 +173,8 @@ class Jitted:
 
     def value_and_grad(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         trace, values = self._prepare(args, kwargs)
-        return trace.of_order(1)(*values)
+        found: tuple[Any, Any] = trace.of_order(1)(*values)
+        return found
 
     def grad(self, *args: Any, **kwargs: Any) -> Any:
         return self.value_and_grad(*args, **kwargs)[1]
@@ -186,6 +188,12 @@ class Jitted:
         """The compiled function a call with these arguments runs (``.source`` shows its code)."""
         trace, _ = self._prepare(args, kwargs)
         return trace.of_order(order)
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(n for n in self.arg_names if n in self._inputs)
+        traced = len(self._traces)
+        return (f"<Jitted {self.fn.__qualname__}{self.signature}: differentiates ({inputs}); "
+                f"{traced} kind{'s' if traced != 1 else ''} of call traced>")
 
     @property
     def source(self) -> str:

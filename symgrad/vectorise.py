@@ -131,7 +131,7 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
             key = (terms[1], tuple(map(group_number, terms[0])))
         else:
             key = node  # one long sum: a group of its own
-        number = numbers.get(key)
+        number = numbers.get(key)  # type: ignore[assignment]  # an int once the group is made
         if number is None:
             number = numbers[key] = first + len(groups)
             arg_groups = key[-1] if type(key) is tuple else tuple(map(group_number, terms[0]))

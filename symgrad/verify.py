@@ -16,15 +16,17 @@ SymPy is imported only through ``symgrad.sympy_bridge``, and only when one of th
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import shapes
+from symgrad import display, progress, shapes
 from symgrad.errors import EvaluationError, SymgradError, SympyDepthError
 from symgrad.expr import Expr, as_expr, free_symbols, is_array, to_text, topological_order
 from symgrad.sympy_bridge import graph_depth, sympy_depth_limit, sympy_module, to_sympy
@@ -58,24 +60,37 @@ class VerifyReport:
     def ok(self) -> bool:
         return bool(self.rows) and all(r.ok for r in self.rows)
 
-    def __str__(self) -> str:
-        header = ("", "symbolic (sympy)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
-        body = [
+    _HEADER = ("", "symbolic (sympy)", "max rel. err vs sympy", "max rel. err vs finite diff", "")
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        return [
             (r.name, r.symbolic, "-" if r.numeric_error is None else f"{r.numeric_error:.1e}",
              "-" if r.fd_error is None else f"{r.fd_error:.1e}", "ok" if r.ok else "FAIL")
             for r in self.rows
         ]
-        widths = [max(len(row[i]) for row in [header, *body]) for i in range(5)]
-        lines = [f"verify {self.expression}  at {len(self.points)} random points"]
-        for row in [header, *body]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+    def _caption(self) -> str:
+        return f"verify {self.expression}  at {len(self.points)} random points"
+
+    def _verdict(self) -> list[str]:
         if not self.points:
             why = f" (first error: {self.failure})" if self.failure else ""
-            lines.append(f"NO POINTS: the expression failed to evaluate at every point tried{why}")
-            lines.append("NOT CHECKED: nothing to compare")
-        else:
-            lines.append("all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL")
-        return "\n".join(lines)
+            return [f"NO POINTS: the expression failed to evaluate at every point tried{why}",
+                    "NOT CHECKED: nothing to compare"]
+        return ["all derivatives agree" if self.ok else "MISMATCH: see the rows marked FAIL"]
+
+    def __str__(self) -> str:
+        body = self._cells()
+        widths = [max(len(row[i]) for row in [self._HEADER, *body]) for i in range(5)]
+        lines = [self._caption()]
+        for row in [self._HEADER, *body]:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        return "\n".join([*lines, *self._verdict()])
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the same table, failing rows in red."""
+        rows = [(cells, row.ok) for cells, row in zip(self._cells(), self.rows)]
+        return display.table_html(self._caption(), self._HEADER, rows, " ".join(self._verdict()))
 
     __repr__ = __str__
 
@@ -85,7 +100,7 @@ class _Timeout(Exception):
 
 
 @contextmanager
-def _time_limit(seconds: float):
+def _time_limit(seconds: float) -> Iterator[bool]:
     """Raise _Timeout after ``seconds`` (main thread on Unix); else no limit. A host that uses
     the real-time timer or SIGALRM itself keeps them: then there is no limit either."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
@@ -121,12 +136,28 @@ def _symbolic_status(sp: Any, ours: Any, theirs: Any, timeout: float) -> tuple[s
         return "skipped: too large", None
     try:
         with _time_limit(timeout):
-            simplified = sp.simplify(difference)
+            # simplify splits on no sign: an expression with |u| or sign(u) is taken side by side
+            simplified = sp.S.Zero if _vanishes_on_each_side(sp, difference) else sp.simplify(difference)
     except _Timeout:
         return f"skipped: over {timeout:g} s", None
     if simplified == 0:
         return "equal", None
     return "differs", simplified
+
+
+def _vanishes_on_each_side(sp: Any, difference: Any) -> bool:
+    """Whether ``difference``, its floats made the rationals they are, simplifies to 0 for each
+    sign of each ``u`` it takes ``|u|`` or ``sign(u)`` of (at most 3 of them): ``simplify`` splits on
+    neither, and the stable slope of tanh is written with ``exp(-2|x|)``."""
+    kinks = sorted({e.args[0] for e in difference.atoms(sp.Abs, sp.sign)}, key=sp.default_sort_key)
+    if not kinks or len(kinks) > 3:
+        return False
+    difference = difference.xreplace({f: sp.Rational(float(f)) for f in difference.atoms(sp.Float)})
+    for signs in itertools.product((1, -1), repeat=len(kinks)):
+        side = difference.xreplace({f(u): r for u, s in zip(kinks, signs) for f, r in ((sp.Abs, s * u), (sp.sign, s))})
+        if sp.simplify(side.rewrite(sp.exp)) != 0:  # tanh as exps meets the slope's exp(-2|x|)
+            return False
+    return True
 
 
 def _symbolic_check(sp: Any, ours: Any, theirs: Any, timeout: float, numeric: float, params: list[Any],
@@ -153,7 +184,7 @@ def _sample_points(fn: Any, theirs: Any, n_vars: int, points: int, seed: int, sc
     """Random points where the generated code (and SymPy's derivative, if given) evaluate,
     and the first error met (it says why, when no point does)."""
     rng = random.Random(seed)
-    found = []
+    found: list[tuple[tuple[float, ...], Any, Any]] = []
     first_error = ""
     for _ in range(points * 200):
         if len(found) == points:
@@ -263,19 +294,24 @@ def verify(f: Any, wrt: Any = None, *, order: int = 1, points: int = 5, seed: in
     else:  # checking the derivative by a symbol the expression lacks checks nothing
         wrt = as_symbols(wrt, among=lambda: in_order, names_only=False)
     others = [s for s in in_order if s not in set(wrt)]
-    fn = compile_fn(outputs if several else outputs[0], wrt, args=[*wrt, *others], order=order)
-    entries, reference = _entries(fn, None, None, []), None
-    skipped, depth = _sympy_skip_reason(outputs, entries, max_sympy_nodes)
-    if skipped is None:
-        entries, reference, skipped = _sympy_reference(fn, outputs, depth)
-
-    flat = _flatten(fn)
-    theirs = reference.theirs if reference is not None else None
-    samples, first_error = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
     shown = "; ".join(to_text(o, limit=80 // len(outputs)) for o in outputs)
-    report = VerifyReport(shown, [p for p, _, _ in samples], failure=first_error)
-    for i, entry in enumerate(entries):
-        report.rows.append(_verify_row(i, entry, flat, samples, reference, skipped, symbolic, timeout, depth))
+    with progress.tracking(f"verify {to_text(outputs[0], limit=40)}"):
+        fn = compile_fn(outputs if several else outputs[0], wrt, args=[*wrt, *others], order=order)
+        progress.step("compile")
+        entries, reference = _entries(fn, None, None, []), None
+        skipped, depth = _sympy_skip_reason(outputs, entries, max_sympy_nodes)
+        if skipped is None:
+            entries, reference, skipped = _sympy_reference(fn, outputs, depth)
+            progress.step("SymPy's derivatives", f"{len(entries)} rows")
+        flat = _flatten(fn)
+        theirs = reference.theirs if reference is not None else None
+        samples, first_error = _sample_points(flat, theirs, len(fn.params), points, seed, scale)
+        progress.step("sample points", f"{len(samples)} found")
+        report = VerifyReport(shown, [p for p, _, _ in samples], failure=first_error)
+        for i, entry in enumerate(entries):
+            row = _verify_row(i, entry, flat, samples, reference, skipped, symbolic, timeout, depth)
+            report.rows.append(row)
+            progress.step(f"row {i + 1}/{len(entries)} {entry.name}", f"{row.symbolic}, {'ok' if row.ok else 'FAIL'}")
     return report
 
 
@@ -350,7 +386,7 @@ def _verify_row(i: int, entry: _Entry, flat: Any, samples: list[Any], reference:
         and (numeric is None or numeric <= _NUMERIC_RTOL)
         and (fd_error is None or fd_error <= _FD_RTOL)
     )
-    return VerifyRow(entry.name, status, numeric, fd_error, ok)
+    return VerifyRow(entry.name, status or "", numeric, fd_error, ok)
 
 
 def _fd_error(flat: Any, point: tuple[float, ...], base: int, index: int, derivative: float) -> float:

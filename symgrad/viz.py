@@ -20,7 +20,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from symgrad import engine
+from symgrad import display, engine
 from symgrad.compiler import CompiledFunction
 from symgrad.engine import Value, _topological, leaf_name, to_expr
 from symgrad.expr import Expr, as_expr, const, symbol, to_text, topological_order
@@ -30,10 +30,11 @@ from symgrad.ops import CONST, SYMBOL
 
 MAX_NODES = 500
 
+_INSTALL_COMMANDS = ("`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) or "
+                     "`conda install graphviz`")
 _INSTALL_DOT = (
     "Graphviz's `dot` program is needed to render drawings (the DOT text is in `.source`). "
-    "Install it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS) "
-    "or `conda install graphviz`."
+    f"Install it with {_INSTALL_COMMANDS}."
 )
 
 _STYLE = {
@@ -52,12 +53,12 @@ _STYLE = {
 def _drawing_class() -> type:
     import graphviz
 
-    class DotNotFound(graphviz.ExecutableNotFound):
+    class DotNotFound(graphviz.ExecutableNotFound):  # type: ignore[misc]  # graphviz ships no types
         """``dot`` is missing: the message says how to install it."""
 
         _msg = "failed to execute {!r}. " + _INSTALL_DOT
 
-    class Drawing(graphviz.Digraph):
+    class Drawing(graphviz.Digraph):  # type: ignore[misc]
         """A ``graphviz.Digraph`` whose rendering errors say how to install ``dot``."""
 
         def pipe(self, *args: Any, **kwargs: Any) -> Any:
@@ -71,6 +72,16 @@ def _drawing_class() -> type:
                 return super().render(*args, **kwargs)
             except graphviz.ExecutableNotFound:
                 raise DotNotFound(["dot"]) from None
+
+        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **options: Any) -> dict[str, Any]:
+            """SVG in a notebook; without ``dot``, a line saying how to install it and the DOT text."""
+            try:
+                bundle: dict[str, Any] = super()._repr_mimebundle_(include, exclude, **options)
+                return bundle
+            except graphviz.ExecutableNotFound:
+                hint = f"Graphviz's `dot` is not installed (to see this drawing: {_INSTALL_COMMANDS}); its DOT text:"
+                return {"text/plain": f"{hint}\n{self.source}",
+                        "text/html": f"<p>{display.escape(hint)}</p><pre>{display.escape(self.source)}</pre>"}
 
     return Drawing
 
@@ -277,7 +288,7 @@ def _draw_node(dot: Any, node: Expr, kind: str, fields: list[str], ids: Mapping[
 
 def _node_text(node: Expr, outputs: Mapping[Expr, str]) -> str:
     if node.op is SYMBOL:
-        return node.param
+        return node.name
     if node.op is CONST:
         return format_number(node.param)
     text = to_text(node, limit=28)
@@ -306,5 +317,5 @@ def _draw_compiled(self: CompiledFunction, **options: Any) -> Any:
 # compiled function, and ``draw_dot`` in symgrad.engine, where micrograd's users import it from.
 _draw_compiled.__name__ = "draw"
 _draw_compiled.__qualname__ = "CompiledFunction.draw"
-CompiledFunction.draw = _draw_compiled
+CompiledFunction.draw = _draw_compiled  # type: ignore[method-assign]  # declared there, given here
 engine.draw_dot = draw_dot

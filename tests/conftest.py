@@ -4,6 +4,12 @@ import symgrad as sg
 
 
 @pytest.fixture(autouse=True)
+def no_cache_directory(monkeypatch):
+    """No test writes to a disk cache named in the environment (tests/test_disk_cache.py names its own)."""
+    monkeypatch.delenv("SYMGRAD_CACHE_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test starts with an empty compile cache and the default size."""
     sg.clear_cache()

@@ -31,7 +31,9 @@ def covered_ops(exponents):
 
 def zero_across_jumps(derivative):
     """SymPy's derivative with what is 0 away from a jump or kink written as 0, as symgrad's rules
-    say: a DiracDelta (sign', |x|'', relu''), or an unevaluated Derivative(sign(u)) SymPy leaves
-    where it cannot tell that u is real (sign(x**-2))."""
+    say: a DiracDelta (sign', |x|'', relu''), or an unevaluated Derivative of a step function: of
+    sign(u), where SymPy cannot tell that u is real (sign(x**-2)), or of floor and ceiling, which
+    SymPy never differentiates."""
+    steps = (sympy.sign, sympy.floor, sympy.ceiling)
     return derivative.replace(sympy.DiracDelta, lambda *_: sympy.S.Zero).replace(
-        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, sympy.sign), lambda _: sympy.S.Zero)
+        lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, steps), lambda _: sympy.S.Zero)

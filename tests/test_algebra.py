@@ -116,9 +116,30 @@ def _bits(value):
     return struct.pack("<d", value)
 
 
+class _Written(float):
+    """A float whose powers mean what symgrad's do (x**2 is x * x, README "Powers"); every other
+    operation is the float's own, one rounding each, in the order written."""
+
+    def __pow__(self, k):
+        return _Written(self * self) if k == 2 else _Written(float(self) ** k)
+
+    def __rpow__(self, base):
+        return _Written(base ** float(self))
+
+
+def _staying_written(method):
+    return lambda self, other: _Written(method(self, other))
+
+
+for _name in ("add", "sub", "mul", "truediv"):
+    for _dunder in (f"__{_name}__", f"__r{_name}__"):
+        setattr(_Written, _dunder, _staying_written(getattr(float, _dunder)))
+_Written.__neg__ = lambda self: _Written(-float(self))
+
+
 def _as_written(text, values):
-    functions = {name: getattr(math, name) for name in FUNCTIONS}
-    return build(text, dict(values), functions, lambda v: v if v > 0 else 0.0)
+    functions = {name: (lambda f: lambda v: _Written(f(v)))(getattr(math, name)) for name in FUNCTIONS}
+    return build(text, {k: _Written(v) for k, v in values.items()}, functions, lambda v: v if v > 0 else 0.0)
 
 
 # x**3 is emitted as x * x * x in either mode (README, "Powers"), which Python's ** rounds once.

@@ -85,31 +85,47 @@ def test_a_set_up_only_child_times_one_set_up():
     assert result["status"] == "ok" and result["setup"] > 0
 
 
-def _ok(system, size=10_000):
-    return runner.Record("rosenbrock", size, system, system, {"status": "ok", "setup": child.summary([1.0])})
+def _ok(system, size=10_000, task="rosenbrock"):
+    return runner.Record(task, size, system, system, {"status": "ok", "setup": child.summary([1.0])})
 
 
-def test_symgrad_and_casadi_set_ups_are_timed_in_alternation_each_going_first_in_turn(monkeypatch):
+def _fake_children(monkeypatch, seconds):
     calls = []
-    seconds = {"symgrad_scalar": iter([2.0, 1.0, 4.0, 3.0]), "casadi_sx": iter([1.0, 2.0, 2.0, 6.0])}
 
     def fake_child(system, task, size, limit, mode=""):
         calls.append((system, task, size, mode))
         return {"status": "ok", "setup": next(seconds[system])}
 
     monkeypatch.setattr(runner, "run_child", fake_child)
-    records = [_ok("symgrad_scalar"), _ok("casadi_sx"), _ok("symgrad_scalar", 100)]
+    return calls
+
+
+def test_symgrad_and_casadi_set_ups_are_timed_in_alternation_each_going_first_in_turn(monkeypatch):
+    ours, theirs = runner.PAIRS["rosenbrock"]
+    calls = _fake_children(monkeypatch, {ours: iter([2.0, 1.0, 4.0, 3.0]), theirs: iter([1.0, 2.0, 2.0, 6.0])})
+    records = [_ok(ours), _ok(theirs), _ok(ours, 100)]
     runner.pair_setups(records, limit=60, rounds=4)
-    assert [c[0] for c in calls] == ["symgrad_scalar", "casadi_sx", "casadi_sx", "symgrad_scalar"] * 2
+    assert [c[0] for c in calls] == [ours, theirs, theirs, ours] * 2
     assert {c[1:] for c in calls} == {("rosenbrock", 10_000, "setup")}
     paired = records[0].result["paired_setup"]
-    assert paired["ratio"]["median"] == pytest.approx(1.25) and paired["ratio"]["runs"] == 4  # 0.5, 2, 0.5, 2
-    assert "timed in alternation: 1.25× (0.50–2.00" in "\n".join(report.bars(records))
+    assert paired["ratio"]["median"] == pytest.approx(1.25) and paired["ratio"]["runs"] == 4  # 2, 0.5, 2, 0.5
+    assert f"{ours} ÷ {theirs}: set-up 1.25× over 4 set-ups of each timed in alternation (0.50–2.00" \
+        in "\n".join(report.bars(records))
+
+
+def test_every_size_both_ran_is_paired_with_fewer_rounds_for_the_big_ones(monkeypatch):
+    ours, theirs = runner.PAIRS["chain"]
+    big = runner.PAIRED_FEWER_ABOVE * 10
+    calls = _fake_children(monkeypatch, {ours: iter([1.0] * 8), theirs: iter([2.0] * 8)})
+    records = [_ok(name, size, "chain") for size in (1000, big) for name in (ours, theirs)]
+    runner.pair_setups(records, limit=60, rounds=6)
+    assert [c[2] for c in calls] == [1000] * 12 + [big] * 4
+    assert [r.result["paired_setup"]["ratio"]["median"] for r in records[::2]] == [0.5, 0.5]
 
 
 def test_no_pairing_without_a_casadi_measurement(monkeypatch):
     monkeypatch.setattr(runner, "run_child", lambda *args, **kwargs: pytest.fail("no child should run"))
-    records = [_ok("symgrad_scalar")]
+    records = [_ok(runner.PAIRS["rosenbrock"][0])]
     runner.pair_setups(records, limit=60, rounds=2)
     assert "paired_setup" not in records[0].result
 

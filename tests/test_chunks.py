@@ -157,3 +157,17 @@ def test_a_chain_of_a_hundred_thousand_nodes_is_chunked_in_bounded_memory():
     value, peak_kib = out.stdout.split()
     assert float(value) == pytest.approx(0.601730913511047, abs=1e-12)
     assert int(peak_kib) < 1_000_000  # under 1 GB (4.5x less than one function took)
+
+
+def test_the_line_map_of_a_chunked_function_holds_exactly_its_assignment_lines(small_chunks):
+    x0, expr = _chain(100)
+    fn = sg.compile(expr, wrt=[x0])
+    emitted = fn._program.emitted
+    lines = fn.source.splitlines()
+    mapped = set(emitted.line_nodes)
+    assert len(mapped) == len(emitted.line_nodes) > 100
+    for lineno in mapped:  # each names the node its line assigns
+        assert lines[lineno - 1].split()[1] in ("=", "*=", "+=", "-=", "/=")
+    assert not any(lines[n - 1].lstrip().startswith(("def ", "#", "return")) for n in mapped)
+    with pytest.raises(KeyError):
+        emitted.line_nodes[1]  # the def line

@@ -113,7 +113,7 @@ def test_source_is_what_ran_and_inspect_shows_it():
 def test_annotated_source_computes_the_same_numbers():
     plain = sg.compile(QUICKSTART, wrt=[x, y])
     annotated = sg.compile(QUICKSTART, wrt=[x, y], annotate=True)
-    assert "  # tanh(x * y)" in annotated.source
+    assert "  # x * y\n" in annotated.source
     assert annotated(0.7, 1.3) == plain(0.7, 1.3)
 
 

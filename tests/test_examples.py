@@ -55,7 +55,7 @@ def test_moons_example_reaches_full_accuracy_and_draws(tmp_path):
     if importlib.util.find_spec("matplotlib"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     else:
-        assert "matplotlib is not installed" in out.stdout
+        assert "needs matplotlib: pip install 'symgrad[plot]'; skipping it" in out.stdout
 
 
 def test_moons_example_trains_eagerly_too():
@@ -103,3 +103,23 @@ def test_dask_sweep_example_runs_on_worker_processes_and_agrees_with_one_process
     out = run_example("dask_sweep.py", "--points", "40000", "--chunk", "10000")
     assert out.returncode == 0, out.stderr
     assert "2 worker processes, 4 blocks" in out.stdout and "same numbers as in this process: yes" in out.stdout
+
+
+def test_moons_figure_has_the_boundary_next_to_loss_and_accuracy_per_step():
+    import importlib.util
+
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from symgrad.demo import train_moons
+
+    spec = importlib.util.spec_from_file_location("moons_example", os.path.join(ROOT, "examples", "moons.py"))
+    moons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moons)
+    model, X, y, history = train_moons(steps=5, log=lambda line: None)
+    boundary, loss, accuracy = moons.training_figure(model, X, y, history, resolution=20).axes
+    assert boundary.get_title() == "decision boundary" and boundary.collections  # the filled sign, the data
+    (loss_line,) = loss.lines
+    assert list(loss_line.get_ydata()) == [value for _, value, _ in history]
+    (accuracy_line,) = accuracy.lines
+    assert list(accuracy_line.get_ydata()) == [100 * a for _, _, a in history]

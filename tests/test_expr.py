@@ -74,10 +74,25 @@ def test_bool_of_an_expression_raises_a_clear_type_error():
         bool(x)
 
 
-@pytest.mark.parametrize("compare", [lambda x: x < 1, lambda x: x <= 1, lambda x: x > 1, lambda x: x >= 1])
-def test_ordering_comparisons_raise(compare):
-    with pytest.raises(TypeError, match="cannot be compared"):
-        compare(sg.symbols("x"))
+@pytest.mark.parametrize("compare, want", [(lambda x: x < 1, (0.0, 0.0, 1.0)), (lambda x: x <= 1, (0.0, 1.0, 1.0)),
+                                           (lambda x: x > 1, (1.0, 0.0, 0.0)), (lambda x: x >= 1, (1.0, 1.0, 0.0))])
+def test_a_comparison_builds_a_condition_node_of_value_one_or_zero(compare, want):
+    x = sg.symbols("x")
+    condition = compare(x)
+    assert isinstance(condition, sg.Expr)
+    assert tuple(sg.compile(condition, wrt=[x])(p)[0] for p in (2.0, 1.0, 0.0)) == want
+
+
+@pytest.mark.parametrize("compare", [lambda x: x < 1, lambda x: 0 <= x, lambda x: x > x * 2])
+def test_a_condition_node_has_no_truth_value_either(compare):
+    with pytest.raises(TypeError, match="truth value of the symbolic expression"):
+        bool(compare(sg.symbols("x")))
+
+
+def test_max_of_expressions_raises_instead_of_choosing_one():
+    x, y = sg.symbols("x y")
+    with pytest.raises(TypeError, match=r"sg\.where"):
+        max(x, y)
 
 
 def test_if_on_an_expression_raises():

@@ -16,7 +16,7 @@ x, y = sg.symbols("x y")
 
 
 def test_gradient_is_an_expression_sharing_the_forward_nodes():
-    forward = sg.tanh(x * y)
+    forward = sg.exp(x * y)  # exp's derivative is its value
     (gx,) = sg.grad(forward + x, [x])
     assert forward in set(sg.topological_order([gx]))
 

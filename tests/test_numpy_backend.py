@@ -3,6 +3,7 @@
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -214,13 +215,13 @@ def test_shapes_that_do_not_broadcast_are_an_error_naming_them():
 
 
 def test_a_primitive_without_array_impl_is_refused_by_the_numpy_backend():
-    erf = sg.primitive("erf", impl=math.erf, derivative=lambda a: 2 / math.sqrt(math.pi) * sg.exp(-a * a))
+    erf = sg.primitive("my_erf", impl=math.erf, derivative=lambda a: 2 / math.sqrt(math.pi) * sg.exp(-a * a))
     with pytest.raises(ValueError, match="array_impl"):
         sg.compile(erf(x), wrt=[x], backend="numpy")
 
 
 def test_a_primitive_with_array_impl_runs_in_array_code():
-    softplus = sg.primitive("softplus", impl=lambda a: math.log1p(math.exp(a)), derivative=lambda a: sg.sigmoid(a),
+    softplus = sg.primitive("smoothrelu", impl=lambda a: math.log1p(math.exp(a)), derivative=lambda a: sg.sigmoid(a),
                             array_impl=lambda a: np.logaddexp(0.0, a))
     value, (gx,) = sg.compile(softplus(x), wrt=[x], backend="numpy")(np.array([0.0, 1.0]))
     np.testing.assert_allclose(value, np.log1p(np.exp([0.0, 1.0])))
@@ -376,16 +377,17 @@ def test_negated_entries_are_computed_without_the_sign_and_negated_after_the_sum
 
 def test_weight_gradients_are_passed_as_their_factors_not_computed_per_sample():
     fn = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
-    assert "(g0, x), (w, b), (), products=((0, 1), (0, -1)))" in fn.source
+    assert re.search(r"\(g\d+, x\), \(w, b\), \(\), products=\(\(0, 1\), \(0, -1\)\)\)", fn.source)
     per_sample = sg.compile(LOSS, wrt=[w, b], backend="numpy", batch=["x", "t"])
     assert "d_w = d_b * x" in per_sample.source  # without a reduction the entries are computed
 
 
 def test_an_entry_whose_product_another_entry_reads_is_passed_whole():
-    # d_b = t * (1 - tanh²) is a product, but d_w = d_b * x reads it: it is computed, not split
+    # d_b = t * tanh' is a product, but d_w = d_b * x reads it: it is computed, not split
     f = sg.tanh(w * x + b) * t
     fn = sg.compile(f, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
-    assert "g0 = (1.0 - t0 * t0) * t" in fn.source and "(g0, x), (w, b), (), products=((0, 1), (0, -1))" in fn.source
+    assert re.search(r"(g\d+) = g\d+ \* t\n.*\(\1, x\), \(w, b\), \(\), products=\(\(0, 1\), \(0, -1\)\)",
+                     fn.source, re.S)
     _, grads = fn(0.3, -0.1, x=XS[:50], t=TS[:50])
     _, per_sample = _per_sample_scalar(f, [w, b], (0.3, -0.1), x=XS[:50], t=TS[:50])
     assert grads == pytest.approx(tuple(per_sample.sum(axis=0)), rel=1e-12)

@@ -47,7 +47,8 @@ REFUSED = [
     ("__class__", "names starting with '_'", "__class__"),
     ("x + __builtins__", "names starting with '_'", "__builtins__"),
     ("_x + 1", "names starting with '_'", "_x"),
-    ("x < y", "comparisons", "x < y"),
+    ("x == y", "only one comparison", "x == y"),
+    ("0 < x < 1", "only one comparison", "0 < x < 1"),
     ("x and y", "boolean operators", "x and y"),
     ("x if y else 1", "conditional expressions", "x if y else 1"),
     ("x + (y := 2)", ":=", "y := 2"),
@@ -70,6 +71,7 @@ REFUSED = [
     ("x << 1", "LShift is not allowed", "x << 1"),
     ("~x", "Invert is not allowed", "~x"),
     ("not x", "Not is not allowed", "not x"),
+    ("1 + x^2", "^ is exclusive or, not a power: use ** for powers", "1 + x^2"),
 ]
 
 

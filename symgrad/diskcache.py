@@ -1,0 +1,475 @@
+"""The compile cache's second level: compiled functions kept in a directory, across processes.
+
+``sg.compile(..., cache_dir=d)`` (or ``SYMGRAD_CACHE_DIR``) looks a graph up in memory, then here.
+An entry holds the generated source, its code objects (same magic number only), the helpers'
+data, the derived graph (rebuilt when first asked for) and the stats, under a SHA-256 of the
+graph's structure, the options, symgrad's version and source, and the interpreter. Its header
+(format, full key, magic, payload digest and length) is checked before anything is read; a bad
+entry is ignored (``CacheWarning``) and rewritten. The digest has no secret: it detects
+corruption, not a malicious writer, so the directory must be the user's alone (README,
+"Persistent cache").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import itertools
+import marshal
+import operator
+import os
+import re
+import stat
+import sys
+import tempfile
+import threading
+import time
+import types
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from symgrad.codegen import Emitted
+from symgrad.core import by_name
+from symgrad.expr import Expr, rebuild_graph, topological_order
+from symgrad.pipeline import CompileStats, Derived, Options, no_gc_pauses
+from symgrad.runtime import Program, run
+from symgrad.shapes import Parameter, flat
+from symgrad.simplify import RewriteStats
+
+ENVIRONMENT_VARIABLE = "SYMGRAD_CACHE_DIR"
+_FORMAT = b"symgrad-cache-1"
+_SUFFIX = ".sgc"
+_MAGIC = importlib.util.MAGIC_NUMBER.hex().encode()
+# Code objects are stored only where marshal's bytecode is CPython's (keyed by its magic number).
+_CODES = sys.implementation.name == "cpython"
+_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_TOP_LEVEL = re.compile(r"^(?!def |\s|$)", re.MULTILINE)  # a top-level line that is not a def
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class CacheWarning(UserWarning):
+    """The disk cache could not be used as asked (a directory refused, an entry ignored or not written)."""
+
+
+def _warn(message: str) -> None:
+    """Warn, pointing at the caller's line outside symgrad (the ``sg.compile`` call)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, CacheWarning, stacklevel=level)
+
+
+# ---- the key: the in-memory key, as bytes that mean the same in every process --------------
+
+_op_of = operator.attrgetter("op")
+_op_name = operator.attrgetter("op.name")
+_param_of = operator.attrgetter("param")
+_args_of = operator.attrgetter("args")
+
+
+def _columns(nodes: Sequence[Expr], index: Mapping[Expr, int]) -> tuple[list[str], list[Any], list[int]]:
+    """The nodes as three lists (op names, params, every argument's position in ``index``),
+    each made by one C-level pass: an op's arity says how many positions a node takes."""
+    args = map(index.__getitem__, itertools.chain.from_iterable(map(_args_of, nodes)))
+    return list(map(_op_name, nodes)), list(map(_param_of, nodes)), list(args)
+
+
+def _skeleton(item: Any, exprs: list[Expr]) -> Any:
+    """``item`` (a cache key or a part of it) with each node as ``[its number in exprs]`` (no key
+    holds a list); a value of another kind than symgrad's options take raises TypeError."""
+    kind = type(item)
+    if kind is Expr:
+        exprs.append(item)
+        return [len(exprs) - 1]
+    if kind is tuple:
+        return tuple([_skeleton(part, exprs) for part in item])
+    if item is None or kind in (str, int, float, bool):
+        return item
+    raise TypeError(kind.__name__)
+
+
+def _numbered(roots: list[Expr]) -> tuple[list[Expr], dict[Expr, int], list[int]]:
+    """Every node reachable from ``roots``, numbered breadth first (roots first, then arguments
+    left to right: a canonical numbering, cheaper than a topological order, which the key does
+    not need), and every node's arguments' numbers, node after node (``_columns``' third list)."""
+    order = list(dict.fromkeys(roots))
+    index = dict(zip(order, itertools.count()))
+    positions: list[int] = []
+    find, append = index.get, order.append
+    position = positions.append
+    for node in order:  # the list grows as the walk goes
+        for arg in node.args:
+            found = find(arg)
+            if found is None:
+                found = index[arg] = len(order)
+                append(arg)
+            position(found)
+    return order, index, positions
+
+
+@cache
+def _package_digest() -> str:
+    """A digest of symgrad's own source: any change to the code that generates code is a new key."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(_PACKAGE)):
+        if name.endswith(".py"):
+            with open(os.path.join(_PACKAGE, name), "rb") as file:
+                digest.update(name.encode() + b"\0" + file.read() + b"\0")
+    return digest.hexdigest()
+
+
+def key_digest(key: tuple[Any, ...], version: str) -> tuple[str, list[Expr], dict[Expr, int]] | None:
+    """The hex SHA-256 naming ``key``'s entry, and the key's nodes in ``_numbered``'s order and
+    numbered (the restored function's nodes are found in it by position); None where the key holds a
+    primitive of yours (its code is yours, not in the key) or a value of an unknown kind."""
+    exprs: list[Expr] = []
+    try:
+        skeleton = _skeleton(key, exprs)
+    except TypeError:
+        return None
+    order, index, positions = _numbered(exprs)
+    if any(op.user for op in set(map(_op_of, order))):
+        return None
+    columns = (list(map(_op_name, order)), list(map(_param_of, order)), positions)
+    roots = list(map(index.__getitem__, exprs))
+    # marshal version 2 writes no back-references, which depend on reference counts: equal data, equal bytes.
+    data = marshal.dumps((columns, roots, skeleton), 2)
+    prefix = f"{version}\0{_package_digest()}\0{sys.implementation.cache_tag}\0".encode() + _MAGIC
+    return hashlib.sha256(prefix + b"\0" + data).hexdigest(), order, index
+
+
+# ---- the directory ----------------------------------------------------------------------------
+
+
+def directory_for(cache_dir: str | os.PathLike[str] | None) -> str | None:
+    """The directory asked for: ``cache_dir``, else ``SYMGRAD_CACHE_DIR``, else None (no disk cache)."""
+    if cache_dir is None:
+        cache_dir = os.environ.get(ENVIRONMENT_VARIABLE) or None
+        if cache_dir is None:
+            return None
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir must be a path (str or os.PathLike), got {type(cache_dir).__name__}")
+    return os.path.abspath(os.fsdecode(cache_dir))
+
+
+def _foreign(found: os.stat_result) -> str | None:
+    """Whether a file or directory is another user's to write (as ssh and pip refuse theirs).
+    Not checked on Windows, whose permissions are ACLs that mode bits do not show."""
+    if os.name == "nt":
+        return None
+    if found.st_uid != os.geteuid():
+        return f"owned by another user (uid {found.st_uid})"
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by other users (mode {stat.filemode(found.st_mode)})"
+    return None
+
+
+def refusal(directory: str) -> str | None:
+    """Why ``directory`` may not hold executable entries (None: it may), creating it (mode 0o700) if
+    missing. Code read from it is run, so it must be the user's own, writable by nobody else."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        found = os.stat(directory)
+    except OSError as error:
+        return f"it cannot be created or read ({error.strerror})"
+    if not stat.S_ISDIR(found.st_mode):
+        return "it is not a directory"
+    foreign = _foreign(found)
+    return None if foreign is None else f"it is {foreign}; chmod go-w it if it is yours alone"
+
+
+# ---- entries: a checked header, then the payload ----------------------------------------------
+
+
+def _header(digest: str, payload: bytes) -> bytes:  # what checked_payload checks
+    return b" ".join([_FORMAT, digest.encode(), _MAGIC, hashlib.sha256(payload).hexdigest().encode(),
+                      str(len(payload)).encode()]) + b"\n"
+
+
+def checked_payload(data: bytes, digest: str) -> bytes:
+    """The payload of an entry's bytes, after checking its header against ``digest`` and its
+    own bytes; a ValueError says what is wrong."""
+    line, _, payload = data.partition(b"\n")
+    fields = line.split(b" ")
+    if len(fields) != 5 or fields[0] != _FORMAT:
+        raise ValueError("not a symgrad cache entry of this format")
+    if fields[1] != digest.encode():
+        raise ValueError("it holds another key's entry")
+    if fields[2] != _MAGIC:
+        raise ValueError("it was written by another Python (magic number)")
+    if not fields[4].isdigit() or int(fields[4]) != len(payload):
+        raise ValueError(f"its payload is {len(payload)} bytes, its header says {fields[4].decode(errors='replace')}")
+    if hashlib.sha256(payload).hexdigest().encode() != fields[3]:
+        raise ValueError("its payload does not match its digest")
+    return payload
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """``data`` as the file ``path``: written to a temporary file beside it, then renamed over it,
+    so a reader finds the old entry or the new one, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=_SUFFIX)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# ---- a compiled function as plain data, and back ----------------------------------------------
+
+
+def _plain_stats(stats: CompileStats) -> dict[str, Any]:
+    fields = dataclasses.asdict(stats)
+    fields["rewrites"]["identities"] = dict(stats.rewrites.identities)
+    return fields
+
+
+def _stats_of(fields: dict[str, Any], origin: str, seconds: dict[str, float]) -> CompileStats:
+    rewrites = dict(fields["rewrites"])
+    rewrites["identities"] = Counter(rewrites["identities"])
+    found = {**fields, "rewrites": RewriteStats(**rewrites), "seconds": seconds, "origin": origin}
+    return CompileStats(**found)
+
+
+def _codes(program: Program) -> dict[str, types.CodeType] | None:
+    """The code objects of the generated functions (the main one and its chunks), or None where
+    the source defines anything else or the interpreter's code is not CPython's."""
+    source = program.emitted.source
+    if not _CODES or _TOP_LEVEL.search(source):
+        return None
+    namespace = program.function.__globals__
+    found = {name: namespace[name].__code__ for name in _DEF.findall(source)}
+    return None if any(code.co_freevars for code in found.values()) else found
+
+
+def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
+    """The entry's payload for the compiled function ``fn``; ``order`` and ``index`` are its key's
+    nodes and their numbers (the derived graph's other nodes are numbered on, in ``index``)."""
+    derived: Derived = fn._derived
+    flat_derived = derived.flat()
+    tail = topological_order(flat_derived, prefix=order)[len(order):]
+    index.update(zip(tail, itertools.count(len(order))))
+    program, options = fn._program, fn._options
+    emitted: Emitted = program.emitted
+    spec = {k: v for k, v in (program.helper_spec or {}).items() if k != "fallback"}
+    lines = list(emitted.line_nodes)
+    from_key = [*fn.outputs, *flat(fn.parameters), *flat(fn.wrt_parameters), *options.batch]
+    if any(index[node] >= len(order) for node in from_key):
+        raise ValueError("an output or a parameter is not a node of the key")
+    state = {
+        "emitted": (emitted.source, emitted.function_name, list(emitted.param_names), sorted(emitted.namespace_names),
+                    emitted.shared, emitted.backend, list(emitted.symbol_names), list(emitted.scalar_names)),
+        "line_nodes": (lines, [index[emitted.line_nodes[k]] for k in lines]),
+        "helpers": spec, "codes": _codes(program),
+        "outputs": [index[o] for o in fn.outputs],
+        "params": [(p.name, p.shape, [index[e] for e in p.elements]) for p in fn.parameters],
+        "wrt": [(p.name, p.shape, [index[e] for e in p.elements]) for p in fn.wrt_parameters],
+        "options": (options.name, options.annotate, options.outputs, options.backend, options.reduce,
+                    tuple(options.output_shape), options.bare_gradient, options.strategy,
+                    [index[b] for b in options.batch]),
+        "derived": (_columns(tail, index), [index[e] for e in flat_derived], len(derived.values),
+                    len(fn.wrt), derived.hessian is not None),
+        "stats": _plain_stats(fn.stats),
+    }
+    return marshal.dumps(state)
+
+
+class _Graph:
+    """The derived graph of a restored function: its key's nodes, then the stored records,
+    rebuilt (and checked, as a pickle's are) when first needed."""
+
+    def __init__(self, order: list[Expr], columns: tuple[list[str], list[Any], list[int]]) -> None:
+        self._order, self._columns = order, columns
+        self._nodes: list[Expr] | None = None
+        self._lock = threading.Lock()
+
+    def nodes(self) -> list[Expr]:
+        with self._lock:
+            if self._nodes is None:
+                names, params, args = self._columns
+                records, at = [], 0
+                for name, param in zip(names, params):
+                    arity = by_name(name).arity
+                    records.append((name, param, tuple(args[at:at + arity])))
+                    at += arity
+                known = len(self._order)
+                with no_gc_pauses():
+                    found = rebuild_graph(records, list(range(known, known + len(records))), prefix=self._order)
+                self._nodes, self._columns = [*self._order, *found], ([], [], [])
+            return self._nodes
+
+
+class _LazyDerived(Derived):
+    """A ``Derived`` whose expressions are rebuilt from the entry when first read."""
+
+    def __init__(self, graph: _Graph, roots: list[int], n_values: int, n_wrt: int, hessian: bool) -> None:
+        self._graph, self._roots, self._shape = graph, roots, (n_values, n_wrt, hessian)
+
+    @property
+    def order(self) -> int:
+        return 2 if self._shape[2] else 1
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("values", "jacobian", "hessian", "aux"):
+            raise AttributeError(name)
+        nodes = self._graph.nodes()
+        found = Derived.unflatten([nodes[i] for i in self._roots], *self._shape)
+        self.__dict__.update(values=found.values, jacobian=found.jacobian, hessian=found.hessian, aux=found.aux)
+        return self.__dict__[name]
+
+    def full_order(self) -> list[Expr]:
+        return topological_order(self.roots(), prefix=topological_order([*self.values, *self.aux]))
+
+
+class _LineNodes(Mapping[int, Expr]):
+    """Line number -> the node assigned there, for a restored function's error messages."""
+
+    def __init__(self, graph: _Graph, lines: list[int], ids: list[int]) -> None:
+        self._graph, self._lines, self._ids = graph, lines, ids
+        self._found: dict[int, Expr] | None = None
+
+    def _mapping(self) -> dict[int, Expr]:
+        if self._found is None:
+            nodes = self._graph.nodes()
+            self._found = {line: nodes[i] for line, i in zip(self._lines, self._ids)}
+        return self._found
+
+    def __getitem__(self, line: int) -> Expr:
+        return self._mapping()[line]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` (and the code it holds) as compiled under ``filename``, this process's name for it."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict[str, Any]], None]:
+    """What defines the generated functions from their stored code objects, in place of ``compile()``."""
+    def define(source: str, filename: str, namespace: dict[str, Any]) -> None:
+        for name, code in codes.items():
+            namespace[name] = types.FunctionType(_renamed(code, filename), namespace, name)
+
+    return define
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {  # an entry's payload: its fields and their types
+    "emitted": tuple, "line_nodes": tuple, "helpers": dict, "codes": (dict, type(None)), "outputs": list,
+    "params": list, "wrt": list, "options": tuple, "derived": tuple, "stats": dict}
+
+
+class DiskCache:
+    """Entries in ``directory`` (already checked by ``refusal``), as a level below the memory cache.
+
+    ``build`` makes a compiled function of its parts (``CompiledFunction``); ``straight`` the
+    straight-line fallback function of a vectorised one (``symgrad.compiler``'s)."""
+
+    def __init__(self, directory: str, version: str, build: Callable[..., Any],
+                 straight: Callable[..., Callable[..., Any]]) -> None:
+        self.directory, self.version = directory, version
+        self._build, self._straight = build, straight
+
+    def through(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The function stored under ``key``, else ``make()``, stored."""
+        clock = time.perf_counter()
+        found = key_digest(key, self.version)
+        if found is None:
+            return make()
+        digest, order, index = found
+        key_seconds = time.perf_counter() - clock
+        path = os.path.join(self.directory, digest + _SUFFIX)
+        restored = self._read(path, digest, order, key_seconds)
+        if restored is not None:
+            return restored
+        made = make()
+        self._write(path, digest, made, order, index)
+        return made
+
+    def _read(self, path: str, digest: str, order: list[Expr], key_seconds: float) -> Any:
+        clock = time.perf_counter()
+        try:
+            with open(path, "rb") as file:
+                data, mode = file.read(), os.fstat(file.fileno())
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            _warn(f"symgrad's disk cache: cannot read {path} ({error.strerror}); compiling")
+            return None
+        try:
+            if _foreign(mode):  # the directory was checked; a file in it is checked as it is read
+                raise ValueError(f"it is {_foreign(mode)}")
+            state = marshal.loads(checked_payload(data, digest))
+            if type(state) is not dict or any(not isinstance(state.get(k), t) for k, t in _FIELDS.items()):
+                raise ValueError("its payload is not a compiled function's")
+            seconds = {"cache key": key_seconds, "disk read": time.perf_counter() - clock}
+            return self._restore(state, order, seconds, path)
+        except (ValueError, TypeError, IndexError, KeyError, EOFError) as error:
+            _warn(f"symgrad's disk cache: ignoring {path}: {error}; compiling and rewriting it")
+            return None
+
+    def _write(self, path: str, digest: str, fn: Any, order: list[Expr], index: dict[Expr, int]) -> None:
+        try:
+            payload = payload_of(fn, order, index)
+            write_atomically(path, _header(digest, payload) + payload)
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) else error
+            _warn(f"symgrad's disk cache: cannot write {path} ({reason}); the function is not cached")
+
+    def _restore(self, state: dict[str, Any], order: list[Expr], seconds: dict[str, float], path: str) -> Any:
+        graph = _Graph(order, state["derived"][0])
+        derived = _LazyDerived(graph, *state["derived"][1:])
+        source, name, param_names, namespace_names, shared, backend, symbol_names, scalar_names = state["emitted"]
+        emitted = Emitted(source, name, param_names, set(namespace_names), _LineNodes(graph, *state["line_nodes"]),
+                          shared, backend, symbol_names, scalar_names)
+        params, wrt = ([Parameter(p, tuple(shape), tuple(map(order.__getitem__, ids))) for p, shape, ids in state[k]]
+                       for k in ("params", "wrt"))
+        f_name, annotate, form, f_backend, reduce, output_shape, bare, strategy, batch = state["options"]
+        options = Options(f_name, annotate, form, f_backend, [order[i] for i in batch], reduce, tuple(output_shape),
+                          bare, strategy)
+        outputs = [order[i] for i in state["outputs"]]
+        spec = dict(state["helpers"])
+        if "vectorised" in spec:
+            spec["fallback"] = lambda: self._straight(outputs, derived, wrt, params, options, derived.full_order())
+        clock = time.perf_counter()
+        codes = state["codes"]
+        define = {} if codes is None else {"define": _installer(codes)}
+        program = run(emitted, flat(params), "grad", spec, **define)
+        seconds["exec"] = time.perf_counter() - clock
+        first = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in state["stats"]["seconds"].items())
+        stats = _stats_of(state["stats"], f"disk cache, {path} (compiled first in: {first})", seconds)
+        return self._build(outputs, derived, wrt, params, program, stats, options)
+
+
+_levels: dict[str, DiskCache | None] = {}
+_levels_lock = threading.Lock()
+
+
+def level(cache_dir: str | os.PathLike[str] | None, version: str, build: Callable[..., Any],
+          straight: Callable[..., Callable[..., Any]]) -> DiskCache | None:
+    """The disk level for ``cache_dir`` (or ``SYMGRAD_CACHE_DIR``): None if neither is given, or
+    if the directory is refused (said once per process, with a ``CacheWarning``)."""
+    directory = directory_for(cache_dir)
+    if directory is None:
+        return None
+    with _levels_lock:
+        if directory not in _levels:
+            reason = refusal(directory)
+            if reason is not None:
+                _warn(f"symgrad's disk cache: not using {directory}: {reason}")
+            _levels[directory] = None if reason is not None else DiskCache(directory, version, build, straight)
+        return _levels[directory]
