@@ -10,7 +10,7 @@ write the entry), and the second, which finds it. Set-up is measured as there (s
 imported): building the graph in Python, which no cache can skip, then ``sg.compile``, up to a
 function taking a NumPy array; every answer is checked against the hand-written gradient.
 Medians over the rounds; ratios against the first process.
-``--walk`` sizes: the key's walk over the graph (``symgrad.diskcache.key_digest``), best of 5,
+``--walk`` sizes: the key's walk over the graph (``symgrad.cachekey.key_digest``), best of 5,
 in nanoseconds per node, next to ``sg.topological_order``'s walk over the same graph.
 """
 
@@ -54,12 +54,12 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 from benchmarks import tasks
 import symgrad as sg
-from symgrad import diskcache
+from symgrad import cachekey
 n = {n}
 x = sg.vector("x", n)
 f = tasks.rosenbrock_expression(list(x))
 key = (f, tuple(x))
-diskcache.key_digest(key, "bench")  # reads symgrad's source once, for its digest
+cachekey.key_digest(key, "bench")  # reads symgrad's source once, for its digest
 def best(walk):
     times = []
     for _ in range(5):
@@ -68,7 +68,7 @@ def best(walk):
         times.append(time.perf_counter() - start)
     return min(times)
 nodes = len(sg.topological_order([f, *x]))
-print(json.dumps({{"nodes": nodes, "seconds": best(lambda: diskcache.key_digest(key, "bench")),
+print(json.dumps({{"nodes": nodes, "seconds": best(lambda: cachekey.key_digest(key, "bench")),
                   "topological": best(lambda: sg.topological_order([f, *x]))}}))
 """
 

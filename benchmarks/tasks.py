@@ -186,23 +186,28 @@ def moons_by_hand(steps: int) -> list[float]:
     data, labels = np.asarray(X), np.asarray(y)
     layers = layer_arrays(initial_parameters(), np)
     for k in range(steps):
-        acts = [data]
-        for i, (W, b) in enumerate(layers):
-            z = acts[-1] @ W.T + b
-            acts.append(np.maximum(z, 0.0) if i < len(layers) - 1 else z)
-        scores = acts[-1][:, 0]
-        margins = 1.0 - labels * scores
-        loss = np.maximum(margins, 0.0).mean() + ALPHA * sum((W * W).sum() + (b * b).sum() for W, b in layers)
-        delta = (np.where(margins > 0.0, -labels, 0.0) / len(labels))[:, None]
-        grads = []
-        for i in range(len(layers) - 1, -1, -1):
-            W, b = layers[i]
-            grads.append((delta.T @ acts[i] + 2 * ALPHA * W, delta.sum(axis=0) + 2 * ALPHA * b))
-            if i:
-                delta = (delta @ W) * (acts[i] > 0.0)
-        lr = learning_rate(k)
-        layers = [(W - lr * gW, b - lr * gb) for (W, b), (gW, gb) in zip(layers, reversed(grads))]
+        layers, loss, scores = moons_step_by_hand(layers, data, labels, k, np)
     return [float(loss), float(((scores > 0) == (labels > 0)).mean())]
+
+
+def moons_step_by_hand(layers, data, labels, k, np):
+    """One step of ``moons_by_hand``: the updated layers, the loss and the scores before the update."""
+    acts = [data]
+    for i, (W, b) in enumerate(layers):
+        z = acts[-1] @ W.T + b
+        acts.append(np.maximum(z, 0.0) if i < len(layers) - 1 else z)
+    scores = acts[-1][:, 0]
+    margins = 1.0 - labels * scores
+    loss = np.maximum(margins, 0.0).mean() + ALPHA * sum((W * W).sum() + (b * b).sum() for W, b in layers)
+    delta = (np.where(margins > 0.0, -labels, 0.0) / len(labels))[:, None]
+    grads = []
+    for i in range(len(layers) - 1, -1, -1):
+        W, b = layers[i]
+        grads.append((delta.T @ acts[i] + 2 * ALPHA * W, delta.sum(axis=0) + 2 * ALPHA * b))
+        if i:
+            delta = (delta @ W) * (acts[i] > 0.0)
+    lr = learning_rate(k)
+    return [(W - lr * gW, b - lr * gb) for (W, b), (gW, gb) in zip(layers, reversed(grads))], loss, scores
 
 
 # ---- 6. a 50-node loss at many points ----------------------------------------------

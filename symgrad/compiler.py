@@ -11,16 +11,15 @@
 ``symgrad.pipeline`` derives and generates the source, ``symgrad.runtime`` runs it
 (and explains its errors); this module holds ``compile`` itself, the function it
 returns, its pickling, and the cache: compiled functions are cached by the
-structure of the graph (LRU, see ``set_cache_size``) and pickle as graph and source.
+structure of the graph (LRU, see ``set_cache_size``; the key: ``symgrad.cachekey``)
+and pickle as graph and source (their stored fields are checked by ``symgrad.pickling``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
-import reprlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 from symgrad import arrays, diskcache, display, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
+from symgrad.cachekey import cache_key
 from symgrad.codegen import emit_function
 from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
 from symgrad.lru import LRUCache, memoised
-from symgrad.ops import SYMBOL
+from symgrad.pickling import check_compiled_state, stored_parameters
 from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses, values_text
-from symgrad.runtime import Program, run
+from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
 from symgrad.simplify import REWRITES
@@ -203,7 +203,7 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
 
 
 def _restore(state: dict[str, Any]) -> CompiledFunction:
-    _check_state(state)
+    check_compiled_state(state)
     with no_gc_pauses():
         try:
             return _restore_checked(state)
@@ -212,41 +212,6 @@ def _restore(state: dict[str, Any]) -> CompiledFunction:
         except (StopIteration, LookupError, TypeError, ValueError) as error:
             raise SymgradError(f"refusing to load a compiled function: its stored graph does not fit its "
                                f"stored counts ({type(error).__name__}: {error})") from None
-
-
-# What each field of a pickled compiled function may hold (anything else is refused before use).
-_STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "graph": lambda v: type(v) is tuple and len(v) == 2,
-    **{count: lambda v: type(v) is int and v >= 0 for count in ("n_outputs", "n_derived", "n_wrt", "n_params")},
-    "order": lambda v: type(v) is int and v in (1, 2),
-    "outputs": lambda v: type(v) is str and v in ("one", "list", "array"),
-    "output_shape": lambda v: _is_shape(v),
-    "bare_gradient": lambda v: type(v) is bool,
-    "strategy": lambda v: type(v) is str and v in STRATEGIES,
-    **{field: lambda v: type(v) is list and all(type(p) in (tuple, list) and len(p) == 2 and type(p[0]) is str
-                                                and _is_shape(p[1]) for p in v)
-       for field in ("wrt_shapes", "param_shapes")},
-    "annotate": lambda v: type(v) is bool,
-    "backend": lambda v: type(v) is str and v in BACKENDS,
-    "batch": lambda v: type(v) is list and all(type(b) is str and b for b in v),
-    "reduce": lambda v: v is None or (type(v) is str and v in arrays.REDUCTIONS),
-    "name": lambda v: type(v) is str,
-    "source": lambda v: type(v) is str,
-    "stats": lambda v: isinstance(v, CompileStats),
-}
-
-
-def _is_shape(value: Any) -> bool:
-    return type(value) is list and all(type(d) is int and d >= 1 for d in value)
-
-
-def _check_state(state: Any) -> None:
-    if type(state) is not dict:
-        raise SymgradError(f"refusing to load a compiled function: its state is a {type(state).__name__}, not a dict")
-    for key, valid in _STATE_FIELDS.items():
-        if key not in state or not valid(state[key]):
-            raise SymgradError(f"refusing to load a compiled function: its field {key!r} is missing or not valid "
-                               f"({reprlib.repr(state.get(key))})")
 
 
 def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
@@ -258,8 +223,8 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
 
     outputs = take(state["n_outputs"])
     derived = Derived.unflatten(take(state["n_derived"]), len(outputs), state["n_wrt"], state["order"] == 2)
-    wrt = _parameters(take(state["n_wrt"]), state["wrt_shapes"])
-    params = _parameters(take(state["n_params"]), state["param_shapes"])
+    wrt = stored_parameters(take(state["n_wrt"]), state["wrt_shapes"])
+    params = stored_parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
     rewrites = state.get("rewrites", "all")  # absent from pickles made before the option
     if type(rewrites) is not str or rewrites not in REWRITES:
@@ -278,17 +243,6 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
         )
     program = run(emitted, shapes.flat(params), "restored", helper_spec)
     return CompiledFunction(outputs, derived, wrt, params, program, state["stats"], options)
-
-
-def _parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> list[Parameter]:
-    """Stored parameters (name and shape) over their symbols, in order."""
-    found, rest = [], iter(symbols)
-    for name, shape in stored:
-        elements = tuple(next(rest) for _ in range(math.prod(shape)))
-        found.append(shapes.Parameter(name, tuple(shape), elements))
-    if next(rest, None) is not None:
-        raise ValueError("more symbols than parameters")
-    return found
 
 
 _cache: LRUCache[CompiledFunction] = LRUCache()
@@ -311,49 +265,6 @@ def set_cache_size(size: int) -> None:
 def cache_info() -> dict[str, int]:
     """``hits``, ``misses``, ``size`` (entries held) and ``limit``."""
     return {**_cache.stats, "size": len(_cache), "limit": _cache.size}
-
-
-class _Unkeyable(Exception):
-    """An option no key can be made of cheaply (it is refused, with a clear error, on compiling)."""
-
-
-def _symbols_spec(items: Any) -> Any:
-    """A ``wrt``, ``args`` or ``batch`` option as a cache key holds it: None, or a tuple whose names
-    are ``str`` and whose symbols are the nodes (a name is checked against the expression, a
-    symbol is not, so the two must not share an entry)."""
-    if items is None:
-        return None
-    if isinstance(items, str):
-        return items
-    if isinstance(items, Expr) or shapes.is_array(items):
-        return ("one", _symbol_spec(items))
-    if not isinstance(items, (list, tuple)):
-        raise _Unkeyable
-    return tuple(map(_symbol_spec, items))
-
-
-def _symbol_spec(item: Any) -> Any:
-    if isinstance(item, str) or (isinstance(item, Expr) and item.op is SYMBOL):
-        return item
-    if shapes.is_array(item):
-        return (item.shape, *map(_symbol_spec, item.flat))
-    raise _Unkeyable
-
-
-def cache_key(roots: Sequence[Expr], symbol_options: Sequence[Any], *options: Any) -> tuple[Any, ...] | None:
-    """The cache key of compiling ``roots`` with ``symbol_options`` (``wrt``, ``args``, ``batch`` as
-    the caller gave them) and other ``options``, or None if an option cannot be keyed.
-
-    The roots are the key of the graph: hash-consing makes a node's identity its structure (op,
-    arguments, and a param told apart by type and bit pattern: ``1`` vs ``1.0``, ``0.0`` vs
-    ``-0.0``) for as long as it lives, and a cache entry keeps its graph alive; so a graph rebuilt
-    with the same structure finds the same roots, and a hit walks no graph.
-    """
-    try:
-        specs = tuple(_symbols_spec(o) for o in symbol_options)
-    except _Unkeyable:
-        return None
-    return (*roots, specs, *options)
 
 
 def compile(  # noqa: A001  (sg.compile is the natural name)
@@ -446,7 +357,7 @@ def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], para
                options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Any, dict[str, Any]]:
     """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
     emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
-    if "vectorised" in helper_spec:
+    if needs_fallback(helper_spec):
         helper_spec["fallback"] = functools.partial(_straight_function, outputs, derived, wrt, params, options,
                                                     full_order)
     return emitted, helper_spec

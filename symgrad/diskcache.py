@@ -3,11 +3,11 @@
 ``sg.compile(..., cache_dir=d)`` (or ``SYMGRAD_CACHE_DIR``) looks a graph up in memory, then here.
 An entry holds the generated source, its code objects (same magic number only), the helpers'
 data, the derived graph (rebuilt when first asked for) and the stats, under a SHA-256 of the
-graph's structure, the options, symgrad's version and source, and the interpreter. Its header
-(format, full key, magic, payload digest and length) is checked before anything is read; a bad
-entry is ignored (``CacheWarning``) and rewritten. The digest has no secret: it detects
-corruption, not a malicious writer, so the directory must be the user's alone (README,
-"Persistent cache").
+graph's structure, the options, symgrad's version and source, and the interpreter
+(``symgrad.cachekey``). Its header (format, full key, magic, payload digest and length) is
+checked before anything is read; a bad entry is ignored (``CacheWarning``) and rewritten. The
+digest has no secret: it detects corruption, not a malicious writer, so the directory must be
+the user's alone (README, "Persistent cache").
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib.util
 import itertools
 import marshal
-import operator
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -29,27 +26,21 @@ import time
 import types
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import cache
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from symgrad.cachekey import MAGIC, PACKAGE_DIR, columns, key_digest
 from symgrad.codegen import Emitted
 from symgrad.core import by_name
 from symgrad.expr import Expr, rebuild_graph, topological_order
 from symgrad.pipeline import CompileStats, Derived, Options, no_gc_pauses
-from symgrad.runtime import Program, run
+from symgrad.runtime import code_installer, code_objects, needs_fallback, run
 from symgrad.shapes import Parameter, flat
 from symgrad.simplify import RewriteStats
 
 ENVIRONMENT_VARIABLE = "SYMGRAD_CACHE_DIR"
 _FORMAT = b"symgrad-cache-1"
 _SUFFIX = ".sgc"
-_MAGIC = importlib.util.MAGIC_NUMBER.hex().encode()
-# Code objects are stored only where marshal's bytecode is CPython's (keyed by its magic number).
-_CODES = sys.implementation.name == "cpython"
-_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
-_TOP_LEVEL = re.compile(r"^(?!def |\s|$)", re.MULTILINE)  # a top-level line that is not a def
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class CacheWarning(UserWarning):
@@ -60,88 +51,9 @@ def _warn(message: str) -> None:
     """Warn, pointing at the caller's line outside symgrad (the ``sg.compile`` call)."""
     frame: types.FrameType | None = sys._getframe(1)
     level = 2
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, CacheWarning, stacklevel=level)
-
-
-# ---- the key: the in-memory key, as bytes that mean the same in every process --------------
-
-_op_of = operator.attrgetter("op")
-_op_name = operator.attrgetter("op.name")
-_param_of = operator.attrgetter("param")
-_args_of = operator.attrgetter("args")
-
-
-def _columns(nodes: Sequence[Expr], index: Mapping[Expr, int]) -> tuple[list[str], list[Any], list[int]]:
-    """The nodes as three lists (op names, params, every argument's position in ``index``),
-    each made by one C-level pass: an op's arity says how many positions a node takes."""
-    args = map(index.__getitem__, itertools.chain.from_iterable(map(_args_of, nodes)))
-    return list(map(_op_name, nodes)), list(map(_param_of, nodes)), list(args)
-
-
-def _skeleton(item: Any, exprs: list[Expr]) -> Any:
-    """``item`` (a cache key or a part of it) with each node as ``[its number in exprs]`` (no key
-    holds a list); a value of another kind than symgrad's options take raises TypeError."""
-    kind = type(item)
-    if kind is Expr:
-        exprs.append(item)
-        return [len(exprs) - 1]
-    if kind is tuple:
-        return tuple([_skeleton(part, exprs) for part in item])
-    if item is None or kind in (str, int, float, bool):
-        return item
-    raise TypeError(kind.__name__)
-
-
-def _numbered(roots: list[Expr]) -> tuple[list[Expr], dict[Expr, int], list[int]]:
-    """Every node reachable from ``roots``, numbered breadth first (roots first, then arguments
-    left to right: a canonical numbering, cheaper than a topological order, which the key does
-    not need), and every node's arguments' numbers, node after node (``_columns``' third list)."""
-    order = list(dict.fromkeys(roots))
-    index = dict(zip(order, itertools.count()))
-    positions: list[int] = []
-    find, append = index.get, order.append
-    position = positions.append
-    for node in order:  # the list grows as the walk goes
-        for arg in node.args:
-            found = find(arg)
-            if found is None:
-                found = index[arg] = len(order)
-                append(arg)
-            position(found)
-    return order, index, positions
-
-
-@cache
-def _package_digest() -> str:
-    """A digest of symgrad's own source: any change to the code that generates code is a new key."""
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(_PACKAGE)):
-        if name.endswith(".py"):
-            with open(os.path.join(_PACKAGE, name), "rb") as file:
-                digest.update(name.encode() + b"\0" + file.read() + b"\0")
-    return digest.hexdigest()
-
-
-def key_digest(key: tuple[Any, ...], version: str) -> tuple[str, list[Expr], dict[Expr, int]] | None:
-    """The hex SHA-256 naming ``key``'s entry, and the key's nodes in ``_numbered``'s order and
-    numbered (the restored function's nodes are found in it by position); None where the key holds a
-    primitive of yours (its code is yours, not in the key) or a value of an unknown kind."""
-    exprs: list[Expr] = []
-    try:
-        skeleton = _skeleton(key, exprs)
-    except TypeError:
-        return None
-    order, index, positions = _numbered(exprs)
-    if any(op.user for op in set(map(_op_of, order))):
-        return None
-    columns = (list(map(_op_name, order)), list(map(_param_of, order)), positions)
-    roots = list(map(index.__getitem__, exprs))
-    # marshal version 2 writes no back-references, which depend on reference counts: equal data, equal bytes.
-    data = marshal.dumps((columns, roots, skeleton), 2)
-    prefix = f"{version}\0{_package_digest()}\0{sys.implementation.cache_tag}\0".encode() + _MAGIC
-    return hashlib.sha256(prefix + b"\0" + data).hexdigest(), order, index
 
 
 # ---- the directory ----------------------------------------------------------------------------
@@ -188,7 +100,7 @@ def refusal(directory: str) -> str | None:
 
 
 def _header(digest: str, payload: bytes) -> bytes:  # what checked_payload checks
-    return b" ".join([_FORMAT, digest.encode(), _MAGIC, hashlib.sha256(payload).hexdigest().encode(),
+    return b" ".join([_FORMAT, digest.encode(), MAGIC, hashlib.sha256(payload).hexdigest().encode(),
                       str(len(payload)).encode()]) + b"\n"
 
 
@@ -201,7 +113,7 @@ def checked_payload(data: bytes, digest: str) -> bytes:
         raise ValueError("not a symgrad cache entry of this format")
     if fields[1] != digest.encode():
         raise ValueError("it holds another key's entry")
-    if fields[2] != _MAGIC:
+    if fields[2] != MAGIC:
         raise ValueError("it was written by another Python (magic number)")
     if not fields[4].isdigit() or int(fields[4]) != len(payload):
         raise ValueError(f"its payload is {len(payload)} bytes, its header says {fields[4].decode(errors='replace')}")
@@ -240,17 +152,6 @@ def _stats_of(fields: dict[str, Any], origin: str, seconds: dict[str, float]) ->
     return CompileStats(**found)
 
 
-def _codes(program: Program) -> dict[str, types.CodeType] | None:
-    """The code objects of the generated functions (the main one and its chunks), or None where
-    the source defines anything else or the interpreter's code is not CPython's."""
-    source = program.emitted.source
-    if not _CODES or _TOP_LEVEL.search(source):
-        return None
-    namespace = program.function.__globals__
-    found = {name: namespace[name].__code__ for name in _DEF.findall(source)}
-    return None if any(code.co_freevars for code in found.values()) else found
-
-
 def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
     """The entry's payload for the compiled function ``fn``; ``order`` and ``index`` are its key's
     nodes and their numbers (the derived graph's other nodes are numbered on, in ``index``)."""
@@ -269,14 +170,14 @@ def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
         "emitted": (emitted.source, emitted.function_name, list(emitted.param_names), sorted(emitted.namespace_names),
                     emitted.shared, emitted.backend, list(emitted.symbol_names), list(emitted.scalar_names)),
         "line_nodes": (lines, [index[emitted.line_nodes[k]] for k in lines]),
-        "helpers": spec, "codes": _codes(program),
+        "helpers": spec, "codes": code_objects(program),
         "outputs": [index[o] for o in fn.outputs],
         "params": [(p.name, p.shape, [index[e] for e in p.elements]) for p in fn.parameters],
         "wrt": [(p.name, p.shape, [index[e] for e in p.elements]) for p in fn.wrt_parameters],
         "options": (options.name, options.annotate, options.outputs, options.backend, options.reduce,
                     tuple(options.output_shape), options.bare_gradient, options.strategy,
                     [index[b] for b in options.batch]),
-        "derived": (_columns(tail, index), [index[e] for e in flat_derived], len(derived.values),
+        "derived": (columns(tail, index), [index[e] for e in flat_derived], len(derived.values),
                     len(fn.wrt), derived.hessian is not None),
         "stats": _plain_stats(fn.stats),
     }
@@ -353,21 +254,6 @@ class _LineNodes(Mapping[int, Expr]):
         return len(self._lines)
 
 
-def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
-    """``code`` (and the code it holds) as compiled under ``filename``, this process's name for it."""
-    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
-    return code.replace(co_filename=filename, co_consts=consts)
-
-
-def _installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict[str, Any]], None]:
-    """What defines the generated functions from their stored code objects, in place of ``compile()``."""
-    def define(source: str, filename: str, namespace: dict[str, Any]) -> None:
-        for name, code in codes.items():
-            namespace[name] = types.FunctionType(_renamed(code, filename), namespace, name)
-
-    return define
-
-
 _FIELDS: dict[str, type | tuple[type, ...]] = {  # an entry's payload: its fields and their types
     "emitted": tuple, "line_nodes": tuple, "helpers": dict, "codes": (dict, type(None)), "outputs": list,
     "params": list, "wrt": list, "options": tuple, "derived": tuple, "stats": dict}
@@ -411,8 +297,9 @@ class DiskCache:
             _warn(f"symgrad's disk cache: cannot read {path} ({error.strerror}); compiling")
             return None
         try:
-            if _foreign(mode):  # the directory was checked; a file in it is checked as it is read
-                raise ValueError(f"it is {_foreign(mode)}")
+            foreign = _foreign(mode)  # the directory was checked; a file in it is checked as it is read
+            if foreign is not None:
+                raise ValueError(f"it is {foreign}")
             state = marshal.loads(checked_payload(data, digest))
             if type(state) is not dict or any(not isinstance(state.get(k), t) for k, t in _FIELDS.items()):
                 raise ValueError("its payload is not a compiled function's")
@@ -443,11 +330,11 @@ class DiskCache:
                           bare, strategy)
         outputs = [order[i] for i in state["outputs"]]
         spec = dict(state["helpers"])
-        if "vectorised" in spec:
+        if needs_fallback(spec):
             spec["fallback"] = lambda: self._straight(outputs, derived, wrt, params, options, derived.full_order())
         clock = time.perf_counter()
         codes = state["codes"]
-        define = {} if codes is None else {"define": _installer(codes)}
+        define = {} if codes is None else {"define": code_installer(codes)}
         program = run(emitted, flat(params), "grad", spec, **define)
         seconds["exec"] = time.perf_counter() - clock
         first = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in state["stats"]["seconds"].items())

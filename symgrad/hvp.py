@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from symgrad import shapes
+from symgrad.cachekey import cache_key
 from symgrad.codegen import emit_function
-from symgrad.compiler import cache_key, hvp_cache
+from symgrad.compiler import hvp_cache
 from symgrad.expr import Expr, as_expr, symbol, to_text
 from symgrad.grad import Differentiator
 from symgrad.lru import memoised

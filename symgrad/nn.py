@@ -57,6 +57,7 @@ class Module:
         reduce: str = "mean",
         regularization: Callable[[list[Any]], Any] | None = None,
         backend: str = "python",
+        strategy: str = "auto",
     ) -> CompiledLoss:
         """Compile ``reduce_i sample_loss(model(x_i), y_i) + regularization(parameters)``.
 
@@ -65,10 +66,11 @@ class Module:
         (of a vector ``x``) and the target; ``regularization`` (optional) once
         with the parameters. ``reduce`` is "mean" or "sum".
         ``backend="numpy"`` evaluates the whole data set as arrays in one call
-        (full batch) instead of a Python loop over samples.
+        (full batch) instead of a Python loop over samples; ``strategy`` is ``sg.compile``'s
+        (``"auto"`` batches its groups into a few matrix products where that is faster).
         See ``CompiledLoss`` for what a call does.
         """
-        return CompiledLoss(self, sample_loss, inputs, targets, reduce, regularization, backend)
+        return CompiledLoss(self, sample_loss, inputs, targets, reduce, regularization, backend, strategy)
 
 
 class Neuron(Module):
@@ -144,7 +146,7 @@ class CompiledLoss:
 
     def __init__(self, model: Module, sample_loss: Callable[[Any, Any], Any], inputs: Sequence[Sequence[float]],
                  targets: Sequence[Any], reduce: str, regularization: Callable[[list[Any]], Any] | None,
-                 backend: str = "python") -> None:
+                 backend: str = "python", strategy: str = "auto") -> None:
         if reduce not in ("mean", "sum"):
             raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
         if len(inputs) != len(targets) or not inputs:
@@ -171,7 +173,7 @@ class CompiledLoss:
                 if backend == "numpy" else {"backend": backend}
             self.per_sample: CompiledFunction = compile_fn(
                 as_expr(_expr(loss), "sample_loss"), wrt=theta, args=[theta, x, y], aux=[_expr(o) for o in outputs],
-                name="sample_loss", **array_code,
+                name="sample_loss", strategy=strategy, **array_code,
             )
             self.regularization: CompiledFunction | None = None
             if regularization is not None:
@@ -189,37 +191,45 @@ class CompiledLoss:
         return shapes.numpy_module().fromiter((p.data for p in self.params), dtype=float, count=len(self.params))
 
     def __call__(self) -> tuple[float, list[Any]]:
-        theta = self._theta()
+        total, grad, aux = self._evaluate(self._theta())
+        self._accumulate(grad)
         if self.full_batch:
-            return self._full_batch(theta)
-        total = 0.0
-        grad = shapes.numpy_module().zeros(len(self.params))
-        outputs = []
-        fn = self.per_sample._call
-        for x, y in self._samples:
-            value, g, aux = fn(theta, x, y)
-            total += value
-            grad += g
-            outputs.append(aux[0] if self.single_output else list(aux))
-        total *= self.scale
-        grad = grad * self.scale
-        if self.regularization is not None:
-            reg_value, reg_grad = self.regularization(theta)
-            total += reg_value
-            grad = grad + reg_grad
-        self._accumulate(grad)
-        return total, outputs
+            columns = [a.tolist() for a in aux]
+            return total, columns[0] if self.single_output else [list(row) for row in zip(*columns)]
+        return total, [row[0] if self.single_output else list(row) for row in aux]
 
-    def _full_batch(self, theta: Any) -> tuple[float, list[Any]]:
-        value, grad, aux = self.per_sample._call(theta, self.inputs, self.targets)  # already reduced over the batch
-        total = float(value)
+    def loss_and_grad(self, theta: Any) -> tuple[float, Any, Any]:
+        """The loss and its gradient at the parameter vector ``theta`` (P floats in
+        ``model.parameters()`` order), and the model's outputs (an array of N, or N × outputs),
+        reading and writing no ``Value``: a training loop over one vector (``theta -= lr * grad``)
+        skips the Python work per parameter that ``loss_fn()`` does."""
+        numpy = shapes.numpy_module()
+        total, grad, aux = self._evaluate(numpy.asarray(theta, dtype=float))
+        if self.full_batch:  # an array per output
+            return total, grad, aux[0] if self.single_output else numpy.stack(aux, axis=-1)
+        outputs = numpy.array(aux, dtype=float)  # a row per sample
+        return total, grad, outputs[:, 0] if self.single_output else outputs
+
+    def _evaluate(self, theta: Any) -> tuple[float, Any, Any]:
+        """Loss, gradient and the outputs (per output an array, or per sample a tuple) at ``theta``."""
+        if self.full_batch:
+            value, grad, aux = self.per_sample._call(theta, self.inputs, self.targets)  # reduced over the batch
+            total = float(value)
+        else:
+            total, grad, aux = 0.0, shapes.numpy_module().zeros(len(self.params)), []
+            fn = self.per_sample._call
+            for x, y in self._samples:
+                value, g, outputs = fn(theta, x, y)
+                total += value
+                grad += g
+                aux.append(outputs)
+            total *= self.scale
+            grad = grad * self.scale
         if self.regularization is not None:
             reg_value, reg_grad = self.regularization(theta)
             total += reg_value
             grad = grad + reg_grad
-        self._accumulate(grad)
-        columns = [a.tolist() for a in aux]
-        return total, columns[0] if self.single_output else [list(row) for row in zip(*columns)]
+        return total, grad, aux
 
     def _accumulate(self, grad: Any) -> None:
         for p, g in zip(self.params, grad.tolist()):

@@ -3,9 +3,9 @@
 ``pickle.loads`` runs whatever a pickle says. ``sg.loads`` and ``sg.load``
 unpickle with a ``find_class`` that resolves only the names symgrad's own
 pickles use (its two loaders and the classes of a compiled function's
-statistics); the loaders check every graph record and stored field, and
-generate the source again, so bytes written by an attacker can at worst be
-refused (``SymgradError``)::
+statistics); the loaders check every graph record and stored field (a compiled
+function's: ``check_compiled_state``, here), and generate the source again, so
+bytes written by an attacker can at worst be refused (``SymgradError``)::
 
     >>> import pickle, symgrad as sg
     >>> x = sg.symbol("x")
@@ -16,10 +16,18 @@ refused (``SymgradError``)::
 from __future__ import annotations
 
 import io
+import math
 import pickle
+import reprlib
+from collections.abc import Callable
 from typing import IO, Any
 
+from symgrad.arrays import REDUCTIONS
+from symgrad.backends import BACKENDS
 from symgrad.errors import SymgradError
+from symgrad.expr import Expr
+from symgrad.pipeline import STRATEGIES, CompileStats
+from symgrad.shapes import Parameter
 
 # Every global a pickle of an Expr or a CompiledFunction names (pickle protocol 2 and later).
 _ALLOWED = frozenset({
@@ -54,3 +62,50 @@ def load(file: IO[bytes]) -> Any:
 def loads(data: bytes) -> Any:
     """The symgrad expression or compiled function pickled in ``data``, read as untrusted data."""
     return load(io.BytesIO(data))
+
+
+# What each field of a pickled compiled function may hold (anything else is refused before use).
+_STATE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "graph": lambda v: type(v) is tuple and len(v) == 2,
+    **{count: lambda v: type(v) is int and v >= 0 for count in ("n_outputs", "n_derived", "n_wrt", "n_params")},
+    "order": lambda v: type(v) is int and v in (1, 2),
+    "outputs": lambda v: type(v) is str and v in ("one", "list", "array"),
+    "output_shape": lambda v: _is_shape(v),
+    "bare_gradient": lambda v: type(v) is bool,
+    "strategy": lambda v: type(v) is str and v in STRATEGIES,
+    **{field: lambda v: type(v) is list and all(type(p) in (tuple, list) and len(p) == 2 and type(p[0]) is str
+                                                and _is_shape(p[1]) for p in v)
+       for field in ("wrt_shapes", "param_shapes")},
+    "annotate": lambda v: type(v) is bool,
+    "backend": lambda v: type(v) is str and v in BACKENDS,
+    "batch": lambda v: type(v) is list and all(type(b) is str and b for b in v),
+    "reduce": lambda v: v is None or (type(v) is str and v in REDUCTIONS),
+    "name": lambda v: type(v) is str,
+    "source": lambda v: type(v) is str,
+    "stats": lambda v: isinstance(v, CompileStats),
+}
+
+
+def _is_shape(value: Any) -> bool:
+    return type(value) is list and all(type(d) is int and d >= 1 for d in value)
+
+
+def check_compiled_state(state: Any) -> None:
+    """Refuse (``SymgradError``) the state of a pickled compiled function unless every field holds what it may."""
+    if type(state) is not dict:
+        raise SymgradError(f"refusing to load a compiled function: its state is a {type(state).__name__}, not a dict")
+    for key, valid in _STATE_FIELDS.items():
+        if key not in state or not valid(state[key]):
+            raise SymgradError(f"refusing to load a compiled function: its field {key!r} is missing or not valid "
+                               f"({reprlib.repr(state.get(key))})")
+
+
+def stored_parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> list[Parameter]:
+    """Stored parameters (name and shape) over their symbols, in order."""
+    found, rest = [], iter(symbols)
+    for name, shape in stored:
+        elements = tuple(next(rest) for _ in range(math.prod(shape)))
+        found.append(Parameter(name, tuple(shape), elements))
+    if next(rest, None) is not None:
+        raise ValueError("more symbols than parameters")
+    return found

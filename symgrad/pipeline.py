@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgrad import progress, vectorise
+from symgrad import batched, batched_code, progress, vectorise
 from symgrad.array_code import BatchSums, array_helper_spec, array_returns, without_unused
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.codegen import Emitted, emit_function
@@ -288,7 +288,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     its inputs, which unpickling relies on to check a stored source."""
     clock = time.perf_counter()
     second_order = derived.hessian is not None
-    found, stats.strategy = _strategy(derived, params, options, full_order)
+    found, stats.strategy = _strategy(derived, wrt, params, options, full_order)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.several:
         what, suffix = "values and jacobian", "_jacobian"
@@ -301,7 +301,10 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
         shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
         return f"{what} wrt ({wrt_text}) of {shown}"
 
-    if found is not None:
+    if isinstance(found, batched.Plan):
+        emitted, helper_spec = batched_code.emit_batched(f"{options.name}{suffix}", found, params, header({}))
+        helper_spec = {"batched": helper_spec}
+    elif found is not None:
         emitted, helper_spec = _vectorised(f"{options.name}{suffix}", found, derived, wrt, params, options,
                                            header({}))
     else:
@@ -344,16 +347,24 @@ def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Seq
 STRATEGIES = ("auto", "straight", "vectorised")
 
 
-def _strategy(derived: Derived, params: Sequence[Parameter], options: Options, order: list[Expr]
-              ) -> tuple[vectorise.Plan | None, str]:
-    """The vectorised plan of the code (None: straight-line code), and why."""
-    if options.strategy != "straight":
-        unsupported = "order=2" if derived.hessian is not None else \
-            "backend='numpy'" if options.backend == ARRAY.name else None
-        if unsupported is not None:
-            if options.strategy == "vectorised":
-                raise ValueError(f"strategy='vectorised' does not take {unsupported} yet; use 'straight' or 'auto'")
-            return None, f"auto: straight-line for {unsupported}"
+def _strategy(derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
+              order: list[Expr]) -> tuple[vectorise.Plan | batched.Plan | None, str]:
+    """The vectorised (or batched, for array code) plan of the code (None: straight-line code), and why."""
+    if options.strategy == "straight":
+        return None, "strategy='straight'"
+    array_code = options.backend == ARRAY.name
+    unsupported = batched.unsupported(options, derived.hessian is not None, wrt) if array_code else \
+        "order=2" if derived.hessian is not None else None
+    if unsupported is not None:
+        if options.strategy == "vectorised":
+            raise ValueError(f"strategy='vectorised' does not take {unsupported} yet; use 'straight' or 'auto'")
+        return None, f"auto: straight-line for {unsupported}"
+    if array_code:
+        sums, section = BatchSums.of(arrange(derived, wrt, options).sections, order)
+        groups = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
+        result = batched.Reduced(derived.values[0], derived.aux, section.outputs, sums.products, sums.negated,
+                                 options.reduce, groups, options.bare_gradient)
+        return batched.choose(without_unused(order, sums.replaced), params, options.batch, result, options.strategy)
     return vectorise.choose(order, params, derived.roots(), options.strategy)
 
 

@@ -1,5 +1,6 @@
-"""Running generated code: ``exec`` in a namespace of only what its templates use, ``linecache``
-registration, input conversion, and the explanation of a failure inside it.
+"""Running generated code: ``exec`` in a namespace of only what its templates use (or its functions
+defined from code objects stored before), ``linecache`` registration, input conversion, and the
+explanation of a failure inside it.
 
 The generated function is registered with ``linecache`` under a unique file name, so tracebacks
 and ``inspect.getsource`` show its lines; a domain error inside it (log of 0, overflow in exp...)
@@ -14,14 +15,16 @@ import itertools
 import linecache
 import math
 import numbers
+import re
 import reprlib
 import sys
+import types
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from symgrad import arrays, shapes, vectorise
+from symgrad import arrays, batched_code, shapes, vectorise
 from symgrad.backends import BACKENDS, BASE_NAMESPACE
 from symgrad.codegen import Emitted, find_failing_node
 from symgrad.errors import EvaluationError
@@ -116,11 +119,32 @@ def _explainer(holder: list[Program]) -> Callable[[BaseException], EvaluationErr
     return explain
 
 
+# What a collected function's source becomes in linecache: a lazy entry without a source.
+_NO_SOURCE = (lambda: None,)
+_forgotten: list[str] = []  # their file names, dropped from linecache at the next registration
+
+
+def _forget_source(filename: str) -> None:
+    """A collected function's source leaves linecache in two steps. A cyclic collection may run
+    it (and this) in the middle of ``linecache.checkcache``, which reads every name it listed
+    before: the entry is replaced, never removed, here, and removed by ``run`` later."""
+    if filename in linecache.cache:
+        linecache.cache[filename] = _NO_SOURCE
+    _forgotten.append(filename)
+
+
+def _drop_forgotten_sources() -> None:
+    while _forgotten:
+        filename = _forgotten.pop()
+        if linecache.cache.get(filename) is _NO_SOURCE:
+            linecache.cache.pop(filename, None)
+
+
 def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any = None,
         define: Callable[[str, str, dict[str, Any]], None] | None = None) -> Program:
     """``exec`` generated source in a namespace holding only what its templates use (and its helpers).
     ``define(source, filename, namespace)`` defines the functions instead of compiling the source
-    (``symgrad.diskcache``: from stored code objects)."""
+    (``code_installer``: from stored code objects, as ``symgrad.diskcache`` keeps them)."""
     filename = f"<symgrad:{emitted.function_name}:{purpose}:{next(_counter)}>"
     namespace: dict[str, Any] = {"__builtins__": {}, **BASE_NAMESPACE}
     backend = BACKENDS[emitted.backend]
@@ -137,9 +161,10 @@ def run(emitted: Emitted, params: Sequence[Expr], purpose: str, helper_spec: Any
     namespace.update(_helpers(helper_spec))
     (define or _compile_each)(emitted.source, filename, namespace)
     function = namespace[emitted.function_name]
+    _drop_forgotten_sources()
     # mtime None keeps linecache.checkcache from dropping the entry.
     linecache.cache[filename] = (len(emitted.source), None, emitted.source.splitlines(True), filename)
-    weakref.finalize(function, linecache.cache.pop, filename, None)
+    weakref.finalize(function, _forget_source, filename)
     program = Program(emitted, params, filename, function, helper_spec)
     holder.append(program)
     return program
@@ -166,6 +191,49 @@ def _compile_each(source: str, filename: str, namespace: dict[str, Any]) -> None
         line += block.count("\n")
 
 
+# Code objects are stored only where marshal's bytecode is CPython's (keyed by its magic number).
+_CODES = sys.implementation.name == "cpython"
+_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_TOP_LEVEL = re.compile(r"^(?!def |\s|$)", re.MULTILINE)  # a top-level line that is not a def
+
+
+def code_objects(program: Program) -> dict[str, types.CodeType] | None:
+    """The code objects of the generated functions (the main one and its chunks), or None where
+    the source defines anything else or the interpreter's code is not CPython's."""
+    source = program.emitted.source
+    if not _CODES or _TOP_LEVEL.search(source):
+        return None
+    namespace = program.function.__globals__
+    found = {name: namespace[name].__code__ for name in _DEF.findall(source)}
+    return None if any(code.co_freevars for code in found.values()) else found
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` (and the code it holds) as compiled under ``filename``, this process's name for it."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def code_installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict[str, Any]], None]:
+    """What defines the generated functions from their stored code objects (``code_objects``'), in
+    place of ``compile()``: ``run``'s ``define``."""
+    def define(source: str, filename: str, namespace: dict[str, Any]) -> None:
+        for name, code in codes.items():
+            namespace[name] = types.FunctionType(_renamed(code, filename), namespace, name)
+
+    return define
+
+
+# Helper specs of code that computes with NumPy and falls back on the straight-line code of
+# its graph (made when first needed) where NumPy would give inf or nan for an error.
+WITH_FALLBACK = ("vectorised", "batched")
+
+
+def needs_fallback(spec: dict[str, Any]) -> bool:
+    """Does code with these helpers need ``spec["fallback"]``, its straight-line function's maker?"""
+    return any(kind in spec for kind in WITH_FALLBACK)
+
+
 def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     """The helpers generated code may call besides the op table's functions, from plain data
     (kept for pickling): ``_matrix`` for a large Hessian, the array runtime for array code."""
@@ -175,6 +243,8 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
         found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
     if spec and "vectorised" in spec:
         found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
+    if spec and "batched" in spec:
+        found.update(batched_code.runtime_names(spec["batched"], spec["fallback"]))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

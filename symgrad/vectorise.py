@@ -36,7 +36,7 @@ from symgrad.expr import Expr, to_text
 from symgrad.literals import format_number
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, add, sub
-from symgrad.shapes import Parameter, flat_values
+from symgrad.shapes import Parameter, flat_values, numpy_module
 
 INLINE_TERMS = 8  # a sum of more terms is one numpy.add.reduce
 VECTORISE_FROM = 1000  # nodes: "auto" plans graphs at least this big (smaller ones never gain) ...
@@ -218,16 +218,16 @@ class _Writer:
             self.arrays[name] = key
         return name
 
-    def stream(self, positions: Sequence[int]) -> str:
-        """``v`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
+    def stream(self, positions: Sequence[int], buffer: str = "v") -> str:
+        """``buffer`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
         first = positions[0]
         if len(positions) == 1 or all(p == first for p in positions):
-            return f"v[{first}]"
+            return f"{buffer}[{first}]"
         step = positions[1] - first
         if step > 0 and all(b - a == step for a, b in itertools.pairwise(positions)):
             stop = first + step * len(positions)
-            return f"v[{first}:{stop}]" if step == 1 else f"v[{first}:{stop}:{step}]"
-        return f"v[{self.index(positions)}]"
+            return f"{buffer}[{first}:{stop}]" if step == 1 else f"{buffer}[{first}:{stop}:{step}]"
+        return f"{buffer}[{self.index(positions)}]"
 
     def operands(self, streams: Sequence[Sequence[Expr]]) -> list[str]:
         """The texts of a group's operands: a constant the same for every member as a literal,
@@ -326,8 +326,7 @@ def packed(writer: _Writer, slots: Sequence[int], shape: tuple[int, ...]) -> str
 def runtime_names(arrays: dict[str, Any], fallback: Callable[[], Callable[..., Any]]) -> dict[str, Any]:
     """What a vectorised function reads besides its ops: NumPy, its index arrays and constants, and
     ``_straight``, the straight-line function of the same graph (made by ``fallback`` when first needed)."""
-    import numpy
-
+    numpy = numpy_module()
     straight = functools.cache(fallback)
     found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.float64 if name == "_constants" else numpy.intp)
                              for name, values in arrays.items()}

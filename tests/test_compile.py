@@ -1,8 +1,10 @@
 """sg.compile: the generated function, its calling convention, cache, pickling and errors."""
 
+import gc
 import inspect
 import linecache
 import math
+import os
 import pickle
 import subprocess
 import sys
@@ -108,6 +110,33 @@ def test_source_is_what_ran_and_inspect_shows_it():
     assert inspect.getsource(fn._call) == fn.source
     filename = fn._call.__code__.co_filename
     assert "".join(linecache.getlines(filename)) == fn.source
+
+
+def test_a_function_collected_while_linecache_checks_its_cache_leaves_it_readable(monkeypatch):
+    """A cyclic collection may run in the middle of linecache.checkcache, which reads every entry
+    it listed first: a collected function's entry must not vanish under it."""
+    sg.clear_cache()  # the cache would keep the function alive
+    linecache.getline(__file__, 1)  # a file entry, listed before the function's: checkcache stats it
+    fn = sg.compile(sg.sin(x) * sg.exp(y) - x, wrt=[x, y])
+    filename = fn._call.__code__.co_filename
+    real_stat = os.stat
+    dropped = []
+
+    def stat_collecting(path, *args, **kwargs):
+        if not dropped:
+            dropped.append(filename)
+            del holder[:]  # the last reference to the function goes, and a collection runs
+            sg.clear_cache()
+            gc.collect()
+        return real_stat(path, *args, **kwargs)
+
+    holder = [fn]
+    del fn
+    monkeypatch.setattr(os, "stat", stat_collecting)
+    linecache.checkcache()
+    assert dropped and linecache.getlines(filename) == []
+    sg.compile(x * y, wrt=[x])  # the next registration drops the collected one's entry
+    assert filename not in linecache.cache
 
 
 def test_annotated_source_computes_the_same_numbers():

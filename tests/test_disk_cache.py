@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import symgrad as sg
-from symgrad import chunks, diskcache
+from symgrad import cachekey, chunks, diskcache, runtime
 from symgrad.diskcache import CacheWarning
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def test_a_cache_dir_that_is_not_a_path_is_a_type_error():
 
 
 def _digest(key):
-    return diskcache.key_digest(key, "test")[0]
+    return cachekey.key_digest(key, "test")[0]
 
 
 def test_equal_structure_gives_an_equal_key_and_any_difference_another():
@@ -199,7 +199,7 @@ def test_an_entry_from_another_python_or_format_is_ignored_and_rewritten(tmp_pat
 def test_an_entry_of_another_symgrad_version_is_neither_found_nor_used_in_its_place(tmp_path, monkeypatch):
     f, wrt = _expression()
     with monkeypatch.context() as patch:
-        patch.setattr(diskcache, "_package_digest", lambda: "another version of symgrad's source")
+        patch.setattr(cachekey, "_package_digest", lambda: "another version of symgrad's source")
         old = sg.compile(f, wrt=wrt, cache_dir=tmp_path)
     [stale] = _entries(tmp_path)
     sg.clear_cache()
@@ -342,7 +342,24 @@ def test_a_restored_function_is_defined_from_its_code_objects_without_compiling_
 
 
 def test_a_function_is_restored_from_its_source_where_code_objects_were_not_stored(tmp_path, monkeypatch):
-    monkeypatch.setattr(diskcache, "_CODES", False)
+    monkeypatch.setattr(runtime, "_CODES", False)
     f, wrt = _expression()
     first, again = _compile_twice(tmp_path, f, wrt=wrt)
     assert _restored(again) and again(0.5, 2.0) == first(0.5, 2.0)
+
+
+def test_a_restored_batched_function_falls_back_to_the_straight_array_code_where_numpy_gives_nan(tmp_path):
+    neurons, features = 12, 5
+    W, c, x, t = sg.matrix("W", neurons, features), sg.vector("c", neurons), sg.vector("x", features), sg.symbol("t")
+    loss = sum(sg.log(sum((W[j, i] * x[i] for i in range(features)), c[j])) * t for j in range(neurons))
+    first, again = _compile_twice(tmp_path, loss, wrt=[W, c], args=[W, c, x, t], backend="numpy", batch=[x, t],
+                                  reduce="mean", strategy="vectorised")
+    rng = np.random.default_rng(0)
+    weights, biases = rng.uniform(0.1, 1, (neurons, features)), np.full(neurons, 1.0)
+    samples, targets = rng.uniform(0, 1, (40, features)), rng.uniform(-1, 1, 40)
+    assert _restored(again) and "_load(" in again.source
+    assert np.array_equal(again(weights, biases, samples, targets)[0], first(weights, biases, samples, targets)[0])
+    biases[3] = -100.0  # a log of a negative number: NumPy's nan, then the straight array code's answer
+    with np.errstate(all="ignore"):
+        assert np.isnan(again(weights, biases, samples, targets)[0]) and np.isnan(first(weights, biases, samples,
+                                                                                            targets)[0])

@@ -41,6 +41,10 @@ def test_generated_sources_shown_in_the_readme_are_what_symgrad_emits():
     vectorised = sg.compile(sum(100 * (v[i + 1] - v[i] ** 2) ** 2 + (1 - v[i]) ** 2 for i in range(5)), wrt=v,
                             strategy="vectorised")
     assert vectorised.source in shown
+    W, b, x, t = sg.matrix("W", 4, 3), sg.vector("b", 4), sg.vector("x", 3), sg.symbol("t")
+    batched = sg.compile((sg.tanh(W @ x + b).sum() - t) ** 2, wrt=[W, b], args=[W, b, x, t], backend="numpy",
+                         batch=[x, t], reduce="mean", strategy="vectorised")
+    assert batched.source in shown
 
 
 def test_the_readmes_hessian_and_hvp_numbers():
