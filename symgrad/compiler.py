@@ -226,12 +226,9 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     wrt = stored_parameters(take(state["n_wrt"]), state["wrt_shapes"])
     params = stored_parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
-    rewrites = state.get("rewrites", "all")  # absent from pickles made before the option
-    if type(rewrites) is not str or rewrites not in REWRITES:
-        raise SymgradError(f"refusing to load a compiled function: its field 'rewrites' is not valid "
-                           f"({reprlib.repr(rewrites)})")
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
-                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"], rewrites)
+                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"],
+                      state.get("rewrites", "all"))  # checked; absent from pickles made before the option
     full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
     emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:

@@ -64,7 +64,9 @@ def test_auto_batches_a_models_loss_and_says_why():
 
 def test_a_layer_is_one_matrix_product_commented_with_its_first_neuron():
     source = compiled(layer_loss(), "vectorised").source
-    assert "= _dot(s[_i0], V[0:5]) + s[60:72][:, None]  # c[0] + W[0, 0] * x[0] + W[0, 1] * x[1]" in source
+    # The loss's first link is 2*(neuron 1) + neuron 0 in canonical order (constants first), so neuron 1
+    # comes first and the biases are gathered rather than sliced.
+    assert "= _dot(s[_i0], V[0:5]) + s[_i1][:, None]  # W[1, 0] * x[0] + c[1] + W[1, 1] * x[1]" in source
     assert " ... ×12" in source
 
 
