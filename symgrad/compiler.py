@@ -38,6 +38,7 @@ from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive,
 from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
+from symgrad.simplify import REWRITES
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
 CODEGEN_VERSION = 9
@@ -191,6 +192,7 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
             "n_wrt": len(self.wrt), "n_params": len(self.params), "order": self.order,
             "outputs": self._options.outputs, "output_shape": list(self._options.output_shape),
             "bare_gradient": self._options.bare_gradient, "strategy": self._options.strategy,
+            "rewrites": self._options.rewrites,
             "wrt_shapes": [(p.name, list(p.shape)) for p in self.wrt_parameters],
             "param_shapes": [(p.name, list(p.shape)) for p in self.parameters],
             "backend": self.backend, "batch": [b.param for b in self.batch], "reduce": self.reduce,
@@ -225,7 +227,8 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     params = stored_parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
-                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"])
+                      tuple(state["output_shape"]), state["bare_gradient"], state["strategy"],
+                      state.get("rewrites", "all"))  # checked; absent from pickles made before the option
     full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
     emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:
@@ -276,6 +279,7 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     reduce: str | None = None,
     strategy: str = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
+    rewrites: str = "all",
 ) -> CompiledFunction:
     """Compile ``output`` to a function returning its value and gradient.
 
@@ -302,6 +306,10 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     ``cache_dir`` (default: the environment variable ``SYMGRAD_CACHE_DIR``, if set): a directory
     of your own where compiled functions are kept for later processes (``symgrad.diskcache``).
 
+    ``rewrites="exact"`` applies only the rewrites that keep every float bit for bit (no like
+    terms collected, no constants gathered, no ``0*x → 0``): the value is computed as the
+    expression is written, up to the order of a commutative op's arguments.
+
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
         >>> sg.compile(x**2 * y, wrt=[x, y], order=2)(1.0, 3.0)
@@ -327,10 +335,12 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
         raise ValueError("backend='numpy' compiles one output's value and gradient (no order=2, no list)")
     arrays.check_reduction(reduce)
     key = cache_key([*outputs, *aux], (wrt, args, batch), output_shape, form, len(aux), order, name, annotate,
-                    backend, reduce, strategy) if cache else None
+                    backend, reduce, strategy, rewrites) if cache else None
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, got {strategy!r}")
-    settings = (name, annotate, form, output_shape, backend, reduce, strategy)
+    if rewrites not in REWRITES:
+        raise ValueError(f"rewrites must be one of {', '.join(map(repr, REWRITES))}, got {rewrites!r}")
+    settings = (name, annotate, form, output_shape, backend, reduce, strategy, rewrites)
     make = functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings)
     disk = diskcache.level(cache_dir, f"codegen {CODEGEN_VERSION}", CompiledFunction, _straight_function) \
         if key is not None else None
@@ -373,18 +383,18 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
 
 
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
-                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str]) -> CompiledFunction:
+                 settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str, str]) -> CompiledFunction:
     with no_gc_pauses(), progress.tracking(f"compile {settings[0]}"):
         clock = time.perf_counter()
         graph_order, wrt_params, params = shapes.signature([*outputs, *aux], wrt, args)
-        name, annotate, form, output_shape, backend, reduce, strategy = settings
+        name, annotate, form, output_shape, backend, reduce, strategy, rewrites = settings
         bare = len(wrt_params) == 1 and wrt_params[0].is_array and not isinstance(wrt, (list, tuple))
         batch_symbols = shapes.batch_symbols(batch, params)
-        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy)
+        options = Options(name, annotate, form, backend, batch_symbols, reduce, output_shape, bare, strategy, rewrites)
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         progress.step("signature", f"{len(graph_order):,} nodes")
-        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats)
+        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats, rewrites)
         emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)

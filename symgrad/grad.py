@@ -186,11 +186,11 @@ class Differentiator:
         >>> d = Differentiator()
         >>> (f,) = d.prepare([x**2 * y])
         >>> d.gradient(f, [x, y])
-        [y * (2 * x), x**2]
+        [2 * x * y, x**2]
     """
 
-    def __init__(self, simplify: bool = True) -> None:
-        self.rewriter = Rewriter() if simplify else None
+    def __init__(self, simplify: bool = True, rewrites: str = "all") -> None:
+        self.rewriter = Rewriter(rewrites) if simplify else None
 
     def prepare(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """The (rewritten) roots to differentiate; ``order``: their topological order, if known."""
@@ -251,7 +251,7 @@ def hessian(output: Any, wrt: Any, *, simplify: bool = True) -> list[list[Expr]]
         >>> import symgrad as sg
         >>> x, y = sg.symbols("x y")
         >>> sg.hessian(x**2 * y, [x, y])
-        [[y * 2, 2 * x], [2 * x, 0.0]]
+        [[2 * y, 2 * x], [2 * x, 0.0]]
     """
     output = as_expr(output, "hessian() output")
     targets = as_symbols(wrt, among=lambda: free_symbols([output]))

@@ -29,7 +29,7 @@ import builtins
 import math
 from typing import Any
 
-from symgrad import numerics, stabilise
+from symgrad import algebra, numerics, stabilise
 from symgrad.arithmetic import give_operators
 from symgrad.core import _TABLE as _TABLE  # the table itself, read by tests
 from symgrad.core import (
@@ -63,7 +63,7 @@ from symgrad.rules import Rule, drop_unit, is_number, rule
 # ---- rewrite rules (used by symgrad.simplify through each op's ``rewrites``) --------
 
 
-@rule("0*x → 0", (0,))
+@rule("0*x → 0", (0,), exact=False)
 def _mul_by_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     # Assumes x is finite (0*inf is nan): the documented price of this identity.
     for i, other in ((0, 1), (1, 0)):
@@ -117,7 +117,7 @@ def _sub_of_negation(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return add(args[0], args[1].args[0]) if args[1].op is neg else None
 
 
-@rule("0 - x → -x", (0,))
+@rule("0 - x → -x", (0,), exact=False)  # 0 - 0.0 is 0.0, -0.0 is -0.0
 def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return neg(args[1]) if is_number(args[0], 0) else None
 
@@ -127,7 +127,7 @@ def _is_scale(value: int | float) -> bool:
     return 1 <= builtins.abs(value) <= 2.0**1000 and math.frexp(value)[0] in (0.5, -0.5)
 
 
-@rule("c*(2^k*x) → (c*2^k)*x", ("mul",))
+@rule("c*(2^k*x) → (c*2^k)*x", ("mul",), exact=False)
 def _merge_power_of_two_scale(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     # Exact: 2^k*x (k ≥ 0) is exact, so both sides are one rounding of c*2^k*x, except where 2^k*x
     # overflows (then the merged form gives the finite true value). Reverse mode makes this shape
@@ -197,7 +197,8 @@ add = _register(Op(
     sympy=lambda sp, a, b: a + b,
     vjp=lambda g, out, a, b: (g, g),
     impl=lambda a, b: a + b,
-    rewrites=(drop_unit(0, "left right", "x + 0 → x"), _add_of_negation),
+    # x + 0 → x is not exact for x = -0.0 (-0.0 + 0 is 0.0).
+    rewrites=(drop_unit(0, "left right", "x + 0 → x", exact=False), _add_of_negation, algebra.sum_rule("add")),
 ))
 sub = _register(Op(
     "sub", 2, label=fixed_label("-"), printer=infix_printer("-", ADD),
@@ -205,7 +206,8 @@ sub = _register(Op(
     sympy=lambda sp, a, b: a - b,
     vjp=lambda g, out, a, b: (g, -g),
     impl=lambda a, b: a - b,
-    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation, *stabilise.SUB),
+    rewrites=(drop_unit(0, "right", "x - 0 → x"), _zero_minus, _sub_of_negation, *stabilise.SUB,
+              *algebra.SUB_RULES),
 ))
 mul = _register(Op(
     "mul", 2, label=fixed_label("*"), printer=infix_printer("*", MUL),
@@ -214,7 +216,8 @@ mul = _register(Op(
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
     rewrites=(drop_unit(1, "left right", "x * 1 → x"), _mul_by_zero, _mul_by_minus_one,
-              _negation_outwards("*"), _merge_power_of_two_scale),
+              _negation_outwards("*"), _merge_power_of_two_scale, algebra.scales, algebra.reciprocal,
+              algebra.product_rule),
 ))
 div = _register(Op(
     "div", 2, label=fixed_label("/"), printer=infix_printer("/", MUL),
@@ -231,7 +234,7 @@ neg = _register(Op(
     sympy=lambda sp, a: -a,
     vjp=lambda g, out, a: (-g,),
     impl=lambda a: -a,
-    rewrites=(_double_negation,),
+    rewrites=(_double_negation, algebra.signs),
 ))
 # The three power ops. Their op names ("powi", "powc", "pow", as LLVM's powi) are what pickles
 # and error messages carry, so they stay; the Python names say which exponent each takes.
@@ -255,6 +258,7 @@ real_power: Op = _register(Op(
     doc="x**c for a real, non-integer constant c (the param); math.pow semantics.",
     param_check=numerics.check_real_exponent,
 ))
+algebra.use_ops(add, sub, mul, neg, int_power, div)
 xlogy = _register(Op(
     "xlogy", 2, label=fixed_label("xlogy"),
     printer=fixed_printer(Template("0.0 if {0} == 0.0 else {0} * log({1})", (ATOM, 0), COND)),

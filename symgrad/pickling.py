@@ -28,6 +28,7 @@ from symgrad.errors import SymgradError
 from symgrad.expr import Expr
 from symgrad.pipeline import STRATEGIES, CompileStats
 from symgrad.shapes import Parameter
+from symgrad.simplify import REWRITES
 
 # Every global a pickle of an Expr or a CompiledFunction names (pickle protocol 2 and later).
 _ALLOWED = frozenset({
@@ -98,6 +99,10 @@ def check_compiled_state(state: Any) -> None:
         if key not in state or not valid(state[key]):
             raise SymgradError(f"refusing to load a compiled function: its field {key!r} is missing or not valid "
                                f"({reprlib.repr(state.get(key))})")
+    rewrites = state.get("rewrites", "all")  # absent from pickles made before the option
+    if type(rewrites) is not str or rewrites not in REWRITES:
+        raise SymgradError(f"refusing to load a compiled function: its field 'rewrites' is not valid "
+                           f"({reprlib.repr(rewrites)})")
 
 
 def stored_parameters(symbols: list[Expr], stored: list[tuple[str, list[int]]]) -> list[Parameter]:

@@ -76,6 +76,7 @@ class Options:
     output_shape: tuple[int, ...] = ()  # of an "array" of outputs
     bare_gradient: bool = False  # wrt was one array of symbols: its gradient is returned alone, not in a tuple
     strategy: str = "auto"  # "straight", "vectorised", or "auto": chosen from the graph's shape
+    rewrites: str = "all"  # "exact": only the rewrites that keep every float bit for bit (symgrad.simplify)
 
     @property
     def several(self) -> bool:
@@ -117,11 +118,11 @@ class Derived:
 
 
 def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: bool,
-            order: list[Expr], stats: CompileStats) -> tuple[Derived, list[Expr]]:
-    """Rewrite the outputs, differentiate them (rewriting as it goes); also the final topological order.
-    ``order`` is the topological order of the outputs and ``aux``."""
+            order: list[Expr], stats: CompileStats, rewrites: str = "all") -> tuple[Derived, list[Expr]]:
+    """Rewrite the outputs (with ``rewrites``: "all" or "exact"), differentiate them (rewriting as it
+    goes); also the final topological order. ``order`` is the topological order of the outputs and ``aux``."""
     clock = time.perf_counter()
-    d = Differentiator()
+    d = Differentiator(rewrites=rewrites)
     rewriter: Rewriter = d.rewriter  # type: ignore[assignment]  # Differentiator() rewrites: it has one
     roots = d.prepare([*outputs, *aux], order)
     values, aux = roots[: len(outputs)], roots[len(outputs) :]

@@ -13,7 +13,7 @@ outputs no longer reach are dropped simply by not being reachable.
     >>> x = sg.symbols("x")
     >>> (out,), stats = sg.simplify([x * 1 + 0 * sg.exp(x) + sg.const(2) * 3])
     >>> out, stats.folded
-    (x + 6.0, 1)
+    (6.0 + x, 1)
 """
 
 from __future__ import annotations
@@ -65,51 +65,81 @@ def _fold(op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
 class _Triggers:
     """What lets one of an op's rules (or constant folding) possibly apply to a node.
 
-    Checking it first skips the rule calls of most nodes, which no rule could touch.
+    Checking it first skips the rule calls of most nodes, which no rule could touch; a node
+    is offered only to the rules its arguments trigger, and those tried always.
     """
 
-    always: bool  # some rule must always be tried
-    ops: frozenset[Any]  # an argument with one of these ops
-    constants: frozenset[float]  # a constant argument equal to one of these
+    rules: tuple[Any, ...]  # the op's rules (its exact ones, for ``rewrites="exact"``)
+    always: tuple[Any, ...]  # those of them to try whatever the arguments
+    keys: frozenset[Any]  # an argument's op, or a constant argument's value, that triggers rules
     params: frozenset[Any]  # the node's param is one of these
     foldable: bool  # all arguments constant: fold
+    # trigger keys found among a node's arguments -> the rules to try, in the op's order
+    triggered: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+
+    def rules_for(self, keys: tuple[Any, ...]) -> tuple[Any, ...]:
+        found = self.triggered.get(keys)
+        if found is None:
+            found = self.triggered[keys] = tuple(
+                rule for rule in self.rules
+                if rule.triggers is None or any(_key(t) in keys for t in rule.triggers))
+        return found
 
 
-_TRIGGERS: dict[Any, _Triggers] = {}
+def _key(trigger: str | float) -> Any:
+    """A trigger as a key: an op name means the op; a number, a constant of that value."""
+    return by_name(trigger) if isinstance(trigger, str) else trigger
 
 
-def _triggers(op: Any) -> _Triggers:
-    names: set[str] = set()
-    constants: set[float] = set()
-    params: set[Any] = set()
-    always = False
-    for rule in op.rewrites:
-        if rule.triggers is None:
-            always = True
-        for trigger in rule.triggers or ():
-            (names if isinstance(trigger, str) else constants).add(trigger)
-        params.update(getattr(rule, "params", ()))
-    found = _Triggers(always, frozenset(by_name(n) for n in names), frozenset(constants), frozenset(params),
+_TRIGGERS: dict[Any, _Triggers] = {}  # of all an op's rules
+_EXACT_TRIGGERS: dict[Any, _Triggers] = {}  # of its exact ones (``rewrites="exact"``)
+REWRITES = ("all", "exact")
+
+
+def _triggers(op: Any, found_by: dict[Any, _Triggers]) -> _Triggers:
+    exact_only = found_by is _EXACT_TRIGGERS
+    # Under rewrites="exact" an inexact rule gives way to its exact variant, if it has one.
+    exact = [getattr(rule, "exact", True) for rule in op.rewrites]  # a rule not marked is taken as exact
+    rules = tuple(rule if is_exact or not exact_only else rule.exact_variant
+                  for rule, is_exact in zip(op.rewrites, exact)
+                  if is_exact or not exact_only or hasattr(rule, "exact_variant"))
+    keys = frozenset(_key(t) for rule in rules for t in rule.triggers or ())
+    params = frozenset(p for rule in rules for p in getattr(rule, "params", ()))
+    found = _Triggers(rules, tuple(rule for rule in rules if rule.triggers is None), keys, params,
                       op.impl is not None)
-    _TRIGGERS[op] = found
+    found_by[op] = found
     return found
 
 
-def _may_apply(op: Any, args: tuple[Expr, ...], param: Any) -> bool:
-    """Can folding or one of the op's rules possibly change ``op(args)`` with ``param``?"""
-    triggers = _TRIGGERS.get(op) or _triggers(op)
-    if triggers.always or (param is not None and param in triggers.params):
-        return True
+def _rules_for(op: Any, args: tuple[Expr, ...], param: Any,
+               found_by: dict[Any, _Triggers] = _TRIGGERS) -> tuple[Any, ...] | None:
+    """The rules that may change ``op(args)`` with ``param`` (``found_by``: of all rules, or of the
+    exact ones): those its arguments trigger and those tried always; None if neither they nor
+    folding can."""
+    triggers = found_by.get(op) or _triggers(op, found_by)
+    if param is not None and param in triggers.params:
+        return triggers.rules
+    keys = triggers.keys
+    first = second = None  # the trigger keys found
     all_constant = triggers.foldable
     for arg in args:
         if arg.op is CONST:
-            if arg.param in triggers.constants:
-                return True
+            key = arg.param
         else:
             all_constant = False
-            if arg.op in triggers.ops:
-                return True
-    return all_constant
+            key = arg.op
+        if key in keys:
+            if first is None:
+                first = key
+            elif key != first and key != second:
+                if second is not None:
+                    return triggers.rules  # three kinds of trigger: try every rule
+                second = key
+    if all_constant:
+        return triggers.rules
+    if first is None:
+        return triggers.always or None
+    return triggers.rules_for((first,) if second is None else (first, second))
 
 
 class Rewriter:
@@ -121,9 +151,15 @@ class Rewriter:
     every node made in this thread goes through ``build``, so no node that a
     rule would replace is ever made. ``image`` maps each node of a graph
     passed to ``graph`` to its rewritten form, so each is rewritten once.
+    ``rewrites="exact"`` applies only the rules marked exact (``symgrad.rules.rule``): the
+    rewritten node computes the same float as the node written, bit for bit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rewrites: str = "all") -> None:
+        if rewrites not in REWRITES:
+            raise ValueError(f"rewrites must be one of {', '.join(map(repr, REWRITES))}, got {rewrites!r}")
+        self.exact = rewrites == "exact"
+        self._triggers = _EXACT_TRIGGERS if self.exact else _TRIGGERS
         self.image: dict[Expr, Expr] = {}
         self._lookup = self.image.__getitem__
         self.stats = RewriteStats()
@@ -141,10 +177,11 @@ class Rewriter:
         if not args:  # a symbol or a constant: nothing to rewrite, and not an operation asked for
             return intern_node(op, args, param)
         self.operations_seen += 1
-        if _may_apply(op, args, param) and self._depth < _MAX_NESTED_REWRITES:
+        rules = _rules_for(op, args, param, self._triggers)
+        if rules is not None and self._depth < _MAX_NESTED_REWRITES:
             self._depth += 1
             try:
-                replacement = self._rewrite_once(op, args, param)
+                replacement = self._rewrite_once(op, args, param, rules)
             finally:
                 self._depth -= 1
             if replacement is not None:
@@ -154,9 +191,9 @@ class Rewriter:
         self._made.append(node)
         return node
 
-    def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
-        """Fold ``op(args)`` or apply the first of its op's rules that applies; None if none does."""
-        if op.impl is not None:
+    def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any, rules: tuple[Any, ...]) -> Expr | None:
+        """Fold ``op(args)`` or apply the first of ``rules`` that applies; None if none does."""
+        if op.impl is not None and args[0].op is CONST:
             for arg in args:
                 if arg.op is not CONST:
                     break
@@ -165,16 +202,37 @@ class Rewriter:
                 if folded is not None:
                     self.stats.folded += 1
                     return folded
-        for rule in op.rewrites:
-            replacement: Expr | None = rule(args, param)
+        for rule in rules:
+            replacement: Any = rule(args, param)
             if replacement is not None:
-                self.stats.identities[rule.description] += 1
-                return replacement
+                if type(replacement) is tuple:  # a rule that makes several rewrites names the one it made
+                    description, replacement = replacement
+                else:
+                    description = rule.description
+                self.stats.identities[description] += 1
+                return replacement  # type: ignore[no-any-return]  # an Expr, once a description is taken off
         return None
+
+    def _as_written(self, node: Expr, triggers: dict[Any, _Triggers]) -> Expr:
+        """The image of a node whose arguments are their own images: itself (not made again) if no
+        rule changes it, the usual case."""
+        self.operations_seen += 1
+        rules = _rules_for(node.op, node.args, node.param, triggers) if node.args else None
+        if rules is None:
+            return node
+        self._depth += 1
+        try:
+            replacement = self._rewrite_once(node.op, node.args, node.param, rules)
+        finally:
+            self._depth -= 1
+        if replacement is None:
+            return node
+        self._made.append(replacement)
+        return replacement
 
     def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """Rewrite every node under ``roots`` (``order``: their topological order, if known)."""
-        image, lookup, build = self.image, self._lookup, self.build
+        image, lookup, build, triggers = self.image, self._lookup, self.build, self._triggers
         with self.building():
             for node in topological_order(roots) if order is None else order:
                 if node in image:
@@ -184,13 +242,10 @@ class Rewriter:
                     if lookup(arg) is not arg:
                         args = tuple(map(lookup, args))
                         break
-                # The usual case: a node whose arguments are unchanged and that no rule can
-                # touch is its own image, and is not rebuilt.
-                if args and (args is not node.args or _may_apply(node.op, args, node.param)):
+                if args is not node.args:
                     current = image[node] = build(node.op, args, node.param)  # build counts it
                 else:
-                    self.operations_seen += 1
-                    current = image[node] = node
+                    current = image[node] = self._as_written(node, triggers)
                 if current is not node:
                     self.changed = True
                     image.setdefault(current, current)
@@ -209,9 +264,10 @@ class Rewriter:
         return self.stats
 
 
-def simplify(roots: Sequence[Expr]) -> tuple[list[Expr], RewriteStats]:
-    """Rewrite the graph under ``roots``; return the new roots and what was done."""
-    rewriter = Rewriter()
+def simplify(roots: Sequence[Expr], rewrites: str = "all") -> tuple[list[Expr], RewriteStats]:
+    """Rewrite the graph under ``roots`` (with only the exact rules: ``rewrites="exact"``); return
+    the new roots and what was done."""
+    rewriter = Rewriter(rewrites)
     order = topological_order(roots)
     new_roots = rewriter.graph(roots, order)
     return new_roots, rewriter.finish(topological_order(new_roots))

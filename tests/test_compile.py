@@ -142,7 +142,7 @@ def test_a_function_collected_while_linecache_checks_its_cache_leaves_it_readabl
 def test_annotated_source_computes_the_same_numbers():
     plain = sg.compile(QUICKSTART, wrt=[x, y])
     annotated = sg.compile(QUICKSTART, wrt=[x, y], annotate=True)
-    assert "  # tanh(x * y)" in annotated.source
+    assert "  # x * y\n" in annotated.source
     assert annotated(0.7, 1.3) == plain(0.7, 1.3)
 
 
@@ -512,8 +512,8 @@ def test_pickled_function_still_explains_domain_errors():
 
 def test_a_pickled_function_whose_source_was_altered_is_refused():
     data = pickle.dumps(sg.compile(x * y + 1.0, wrt=[x, y]))
-    assert b"value = x * y + 1.0" in data
-    tampered = data.replace(b"value = x * y + 1.0", b"value = y * x + 1.0")  # same length: still a valid pickle
+    assert b"value = 1.0 + x * y" in data
+    tampered = data.replace(b"value = 1.0 + x * y", b"value = 1.0 + y * x")  # same length: still a valid pickle
     with pytest.raises(sg.SymgradError, match="refusing to load a compiled function"):
         pickle.loads(tampered)
 

@@ -75,7 +75,7 @@ def test_negated_contributions_to_an_adjoint_are_subtracted():
 
 def test_an_adjoint_of_only_negated_contributions_is_one_negated_sum():
     z = sg.symbols("z")
-    assert sg.grad(1.0 - x * y - x * z, [x]) == [-(z + y)]
+    assert sg.grad(1.0 - x * y - x * z, [x]) == [-(y + z)]
 
 
 def test_forward_mode_sums_tangents_by_sign_too():
@@ -106,7 +106,7 @@ IDENTITIES = [
     (lambda: x**0, "1.0", "x**0 → 1"),
     (lambda: -1 * x, "-x", "-1*x → -x"),
     (lambda: y + (-x), "y - x", "a + -b → a - b"),
-    (lambda: y - (-x), "y + x", "a - -b → a + b"),
+    (lambda: y - (-x), "x + y", "a - -b → a + b"),
     (lambda: (-x) * y, "-(x * y)", "(-a)*b → -(a*b)"),
     (lambda: (-x) / y, "-(x / y)", "(-a)/b → -(a/b)"),
     (lambda: 100.0 * (2 * x), "200.0 * x", "c*(2^k*x) → (c*2^k)*x"),
@@ -115,9 +115,9 @@ IDENTITIES = [
 
 
 @pytest.mark.parametrize("build", [lambda: 3 * (0.5 * x), lambda: 3 * (6 * x), lambda: 2 * (3 * x)])
-def test_only_an_inner_power_of_two_scale_is_merged(build):
-    (out,), stats = sg.simplify([build()])
-    assert out is build() and not stats.identities["c*(2^k*x) → (c*2^k)*x"]
+def test_only_an_inner_power_of_two_scale_is_merged_exactly(build):
+    _, stats = sg.simplify([build()])
+    assert not stats.identities["c*(2^k*x) → (c*2^k)*x"] and stats.identities["c1*(c2*x) → (c1*c2)*x"] == 1
 
 
 @given(st.floats(-1e300, 1e300), st.sampled_from([2, 4.0, -8, 1024.0]), st.floats(-1e300, 1e300))
@@ -144,7 +144,7 @@ def test_rewrites_are_exact_in_floating_point():
 
 def test_constants_are_folded():
     (out,), stats = sg.simplify([x * (sg.exp(sg.const(0.0)) + sg.const(2) * 3)])
-    assert repr(out) == "x * 7.0" and stats.folded == 3
+    assert repr(out) == "7.0 * x" and stats.folded == 3
 
 
 def test_folding_never_hides_a_domain_error():

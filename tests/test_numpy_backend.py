@@ -303,7 +303,7 @@ def test_array_code_equals_scalar_code_element_wise(f):
 
 def test_an_error_inside_array_code_names_the_failing_subexpression():
     fn = sg.compile(sg.exp(x * t) + sg.sin(x), wrt=[x], backend="numpy", batch=["x"])
-    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression x \* t\n.*xp\.exp\(x \* t\)"):
+    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression t \* x\n.*xp\.exp\(t \* x\)"):
         fn(np.zeros(3), np.zeros(4))
 
 
@@ -312,7 +312,7 @@ def test_an_error_after_an_in_place_update_names_the_failing_subexpression():
     updated = sg.cos(exp_x + sin_x) * exp_x * sin_x  # written as `t0 *= ...` twice
     fn = sg.compile(sg.tanh(updated * t) + updated * updated, wrt=[t], backend="numpy", batch=["x"])
     assert " *= " in fn.source
-    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression cos\(.*\) \* t\n"):
+    with pytest.raises(sg.EvaluationError, match=r"mul failed .*\n  in the subexpression .*cos\(.*\) \* t\n"):
         fn(np.zeros(4), np.zeros(3))
 
 
@@ -386,7 +386,7 @@ def test_an_entry_whose_product_another_entry_reads_is_passed_whole():
     # d_b = t * tanh' is a product, but d_w = d_b * x reads it: it is computed, not split
     f = sg.tanh(w * x + b) * t
     fn = sg.compile(f, wrt=[w, b], backend="numpy", batch=["x", "t"], reduce="sum")
-    assert re.search(r"(g\d+) = t \* g\d+\n.*\(\1, x\), \(w, b\), \(\), products=\(\(0, 1\), \(0, -1\)\)",
+    assert re.search(r"(g\d+) = g\d+ \* t\n.*\(\1, x\), \(w, b\), \(\), products=\(\(0, 1\), \(0, -1\)\)",
                      fn.source, re.S)
     _, grads = fn(0.3, -0.1, x=XS[:50], t=TS[:50])
     _, per_sample = _per_sample_scalar(f, [w, b], (0.3, -0.1), x=XS[:50], t=TS[:50])
