@@ -126,16 +126,18 @@ def test_a_function_collected_while_linecache_checks_its_cache_leaves_it_readabl
         if not dropped:
             dropped.append(filename)
             del holder[:]  # the last reference to the function goes, and a collection runs
-            sg.clear_cache()
             gc.collect()
         return real_stat(path, *args, **kwargs)
 
     holder = [fn]
     del fn
+    sg.clear_cache()
+    gc.collect()  # earlier garbage first (SymPy's lambdified functions leave linecache the unsafe way)
     monkeypatch.setattr(os, "stat", stat_collecting)
     linecache.checkcache()
     assert dropped and linecache.getlines(filename) == []
-    sg.compile(x * y, wrt=[x])  # the next registration drops the collected one's entry
+    sg.clear_cache()
+    sg.compile(x * y, wrt=[x])  # the next registration (compiled anew) drops the collected one's entry
     assert filename not in linecache.cache
 
 
