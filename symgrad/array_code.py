@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from symgrad.expr import Expr
 from symgrad.ops import CONST, mul, neg
 from symgrad.sections import Section, tuple_text
+from symgrad.shapes import array_shapes
 
 if TYPE_CHECKING:
     from symgrad.shapes import Parameter
@@ -68,7 +69,7 @@ def array_helper_spec(reduce: str | None, wrt: Sequence[Parameter] | None, param
     positions = None if wrt is None else [at[p.elements[0]] for p in wrt]
     if not any(p.is_array for p in (*params, *(wrt or ()))):
         return (reduce, positions)  # scalars only: the helpers of before array parameters
-    groups = [p.shape for p in wrt] if wrt is not None and any(p.is_array for p in wrt) else None
+    groups = None if wrt is None else array_shapes(wrt)
     return (reduce, positions, [p.shape for p in params], groups, bare)
 
 

@@ -24,7 +24,7 @@ from symgrad.names import identifier
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
 from symgrad.settings import Switch
-from symgrad.shapes import Parameter, flat, packed_text
+from symgrad.shapes import Parameter, array_shapes, flat, packed_text
 from symgrad.simplify import Rewriter, RewriteStats
 
 
@@ -288,7 +288,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     its inputs, which unpickling relies on to check a stored source."""
     clock = time.perf_counter()
     second_order = derived.hessian is not None
-    found, stats.strategy = _strategy(derived, wrt, params, options, full_order)
+    found, stats.strategy, reduced = _strategy(derived, wrt, params, options, full_order)
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.several:
         what, suffix = "values and jacobian", "_jacobian"
@@ -309,7 +309,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
                                            header({}))
     else:
         emitted, helper_spec = _straight(f"{options.name}{suffix}", derived, wrt, params, options, full_order,
-                                         header)
+                                         header, reduced)
         stats.shared_nodes = emitted.shared
     stats.lines = emitted.source.count("\n")
     stats.seconds["emit"] = time.perf_counter() - clock
@@ -317,28 +317,39 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     return emitted, helper_spec
 
 
-def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
-              full_order: list[Expr], header: Callable[[Mapping[Expr, str]], str]) -> tuple[Emitted, dict[str, Any]]:
-    """Straight-line code: a line per shared node (``symgrad.codegen``)."""
+def _reduced(derived: Derived, wrt: Sequence[Parameter], options: Options, order: list[Expr]
+             ) -> tuple[Layout, BatchSums, list[Expr]]:
+    """Array code with a reduction: its layout, whose gradient section is the distinct factors
+    ``BatchSums`` sums over the batch, those sums, and ``order`` without what they replaced."""
     layout = arrange(derived, wrt, options)
-    position = {p: i for i, p in enumerate(flat(params))}
+    sums, layout.sections[1] = BatchSums.of(layout.sections, order)
+    return layout, sums, without_unused(order, sums.replaced)
+
+
+def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
+              full_order: list[Expr], header: Callable[[Mapping[Expr, str]], str],
+              reduced: tuple[Layout, BatchSums, list[Expr]] | None = None) -> tuple[Emitted, dict[str, Any]]:
+    """Straight-line code: a line per shared node (``symgrad.codegen``); ``reduced``: ``_reduced``'s
+    result, if the strategy's choice made it already."""
+    symbols = flat(params)
+    position = {p: i for i, p in enumerate(symbols)}
     wrt_positions = [position[w] for w in flat(wrt)]
     array_code = options.backend == ARRAY.name
+    sums = None
+    if array_code and options.reduce is not None:
+        layout, sums, full_order = reduced or _reduced(derived, wrt, options, full_order)
+    else:
+        layout = arrange(derived, wrt, options)
     if array_code:
-        sums = None
-        if options.reduce is not None:
-            sums, layout.sections[1] = BatchSums.of(layout.sections, full_order)
-            full_order = without_unused(full_order, sums.replaced)
         layout.returns = array_returns(len(derived.aux), wrt_positions, sums)
     arrays_in = any(p.is_array for p in params)
-    emitted = emit_function(name, flat(params), layout.sections, layout.returns,
+    emitted = emit_function(name, symbols, layout.sections, layout.returns,
                             annotate=options.annotate, header=header, order=full_order,
                             backend=BACKENDS[options.backend], batch=options.batch,
                             signature=params if arrays_in else None)
     helper_spec: dict[str, Any] = {}
     if layout.matrix_cells is not None:
-        blocks = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
-        helper_spec["matrix"] = (len(wrt_positions), layout.matrix_cells, blocks, options.bare_gradient)
+        helper_spec["matrix"] = (len(wrt_positions), layout.matrix_cells, array_shapes(wrt), options.bare_gradient)
     if array_code:
         helper_spec["arrays"] = array_helper_spec(options.reduce, wrt, params, options.bare_gradient)
     return emitted, helper_spec
@@ -348,24 +359,25 @@ STRATEGIES = ("auto", "straight", "vectorised")
 
 
 def _strategy(derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
-              order: list[Expr]) -> tuple[vectorise.Plan | batched.Plan | None, str]:
-    """The vectorised (or batched, for array code) plan of the code (None: straight-line code), and why."""
+              order: list[Expr]) -> tuple[vectorise.Plan | batched.Plan | None, str,
+                                          tuple[Layout, BatchSums, list[Expr]] | None]:
+    """The vectorised (or batched, for array code) plan of the code (None: straight-line code), why,
+    and for reduced array code ``_reduced``'s result, which straight-line code reuses."""
     if options.strategy == "straight":
-        return None, "strategy='straight'"
+        return None, "strategy='straight'", None
     array_code = options.backend == ARRAY.name
     unsupported = batched.unsupported(options, derived.hessian is not None, wrt) if array_code else \
         "order=2" if derived.hessian is not None else None
     if unsupported is not None:
         if options.strategy == "vectorised":
             raise ValueError(f"strategy='vectorised' does not take {unsupported} yet; use 'straight' or 'auto'")
-        return None, f"auto: straight-line for {unsupported}"
+        return None, f"auto: straight-line for {unsupported}", None
     if array_code:
-        sums, section = BatchSums.of(arrange(derived, wrt, options).sections, order)
-        groups = [p.shape for p in wrt] if any(p.is_array for p in wrt) else None
-        result = batched.Reduced(derived.values[0], derived.aux, section.outputs, sums.products, sums.negated,
-                                 options.reduce, groups, options.bare_gradient)
-        return batched.choose(without_unused(order, sums.replaced), params, options.batch, result, options.strategy)
-    return vectorise.choose(order, params, derived.roots(), options.strategy)
+        reduced = layout, sums, trimmed = _reduced(derived, wrt, options, order)
+        result = batched.Reduced(derived.values[0], derived.aux, layout.sections[1].outputs, sums.products,
+                                 sums.negated, options.reduce, array_shapes(wrt), options.bare_gradient)
+        return (*batched.choose(trimmed, params, options.batch, result, options.strategy), reduced)
+    return (*vectorise.choose(order, params, derived.roots(), options.strategy), None)
 
 
 def _vectorised(name: str, found: vectorise.Plan, derived: Derived, wrt: Sequence[Parameter],

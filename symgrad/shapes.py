@@ -216,6 +216,12 @@ def as_parameters(items: Any, what: str, among: Callable[[], Sequence[Parameter]
     return found
 
 
+def array_shapes(parameters: Sequence[Parameter]) -> list[tuple[int, ...]] | None:
+    """Each parameter's shape where any of them is an array (its results come in those
+    shapes); None where all are scalars."""
+    return [p.shape for p in parameters] if any(p.is_array for p in parameters) else None
+
+
 def flat(parameters: Iterable[Parameter]) -> list[Expr]:
     """The symbols of ``parameters``, in order."""
     return [e for p in parameters for e in p.elements]
