@@ -222,8 +222,18 @@ def _factor(e: Expr) -> tuple[Any, Expr | None] | None:
     return None
 
 
+POWER_OF_TWO_SCALE = "c*(2^k*x) → (c*2^k)*x"  # reverse mode makes it from every x**2: g * (2 * x)
+
+
+def _is_scale(value: int | float) -> bool:
+    """``value`` is ±2^k with k ≥ 0: multiplying by it only moves the exponent."""
+    return 1 <= abs(value) <= 2.0**1000 and math.frexp(value)[0] in (0.5, -0.5)
+
+
 @rule("c1*(c2*x) → (c1*c2)*x", ("mul",), exact=False)
-def scales(args: tuple[Expr, ...], _param: Any) -> Expr | None:
+def scales(args: tuple[Expr, ...], _param: Any) -> Any:
+    """Gather a product's constants; named apart where the inner one is ±2^k, whose product is one
+    rounding of c*2^k*x either way (not exact only where 2^k*x overflows)."""
     fa, fb = _factor(args[0]), _factor(args[1])
     if fa is None or fb is None:
         return None
@@ -231,9 +241,10 @@ def scales(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     product = ca * cb
     if (ta is None) == (tb is None) or product == 0 or not math.isfinite(product):
         return None  # one number and one scaled term; a product that over- or underflows is left as written
-    rest = tb if ta is None else ta
+    rest, inner = (tb, cb) if ta is None else (ta, ca)
     assert rest is not None  # one side is a scaled term
-    return make(MUL, (const(product), rest))
+    gathered = make(MUL, (const(product), rest))
+    return (POWER_OF_TWO_SCALE, gathered) if _is_scale(inner) else gathered
 
 
 # What a rule made, named in ``RewriteStats``: the rules below each make one of several rewrites.

@@ -122,26 +122,6 @@ def _zero_minus(args: tuple[Expr, ...], _param: Any) -> Expr | None:
     return neg(args[1]) if is_number(args[0], 0) else None
 
 
-def _is_scale(value: int | float) -> bool:
-    """``value`` is ±2^k with k ≥ 0: multiplying by it only moves the exponent."""
-    return 1 <= builtins.abs(value) <= 2.0**1000 and math.frexp(value)[0] in (0.5, -0.5)
-
-
-@rule("c*(2^k*x) → (c*2^k)*x", ("mul",), exact=False)
-def _merge_power_of_two_scale(args: tuple[Expr, ...], _param: Any) -> Expr | None:
-    # Exact: 2^k*x (k ≥ 0) is exact, so both sides are one rounding of c*2^k*x, except where 2^k*x
-    # overflows (then the merged form gives the finite true value). Reverse mode makes this shape
-    # from every x**2: g * (2 * x) with a constant g.
-    for outer, inner in ((args[0], args[1]), (args[1], args[0])):
-        if outer.op is not CONST or inner.op is not mul or not math.isfinite(outer.param):
-            continue
-        for scale, rest in ((inner.args[0], inner.args[1]), (inner.args[1], inner.args[0])):
-            if scale.op is CONST and not is_number(rest) and _is_scale(scale.param):
-                merged = outer.param * scale.param
-                return mul(const(merged), rest) if math.isfinite(merged) else None
-    return None
-
-
 @rule("x**1 → x", (), params=(1,))
 def _power_one(args: tuple[Expr, ...], k: int) -> Expr | None:
     return args[0] if k == 1 else None
@@ -216,7 +196,7 @@ mul = _register(Op(
     vjp=lambda g, out, a, b: (g * b, g * a),
     impl=lambda a, b: a * b,
     rewrites=(drop_unit(1, "left right", "x * 1 → x"), _mul_by_zero, _mul_by_minus_one,
-              _negation_outwards("*"), _merge_power_of_two_scale, algebra.scales, algebra.reciprocal,
+              _negation_outwards("*"), algebra.scales, algebra.reciprocal,
               algebra.product_rule),
 ))
 div = _register(Op(
