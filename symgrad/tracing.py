@@ -80,6 +80,8 @@ class Jitted:
             if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 raise TypeError(f"@sg.jit needs plain parameters; {fn.__name__} has {p}")
         self.arg_names = tuple(self.signature.parameters)
+        # Whether a call giving every argument by position needs no binding (a keyword-only one cannot be).
+        self._positional = all(p.kind != p.KEYWORD_ONLY for p in self.signature.parameters.values())
         self._inputs = {n for n, p in self.signature.parameters.items() if p.default is p.empty}
         self._all_floats = ("float",) * len(self.arg_names)
         self._traces: LRUCache[_Trace] = LRUCache(_TRACES)
@@ -88,11 +90,12 @@ class Jitted:
 
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[_Trace, list[Any]]:
         """The trace for this kind of call, and the values of its run-time arguments."""
-        if not kwargs and len(args) == len(self.arg_names) and all(type(a) is float for a in args):
+        in_order = self._positional and not kwargs and len(args) == len(self.arg_names)  # no binding needed
+        if in_order and all(type(a) is float for a in args):
             kinds: tuple[Any, ...] = self._all_floats  # the hot path: floats, every one given
             values = list(args)
         else:
-            if not kwargs and len(args) == len(self.arg_names):  # every argument given, in order: no binding
+            if in_order:
                 arguments = dict(zip(self.arg_names, args))
             else:
                 bound = self.signature.bind(*args, **kwargs)

@@ -310,6 +310,18 @@ def test_jit_honours_defaults_and_keywords():
     assert loss(p=[0.0, 0.0], shift=1.0) == 3.0
 
 
+def test_jit_refuses_a_keyword_only_argument_given_by_position_as_python_does():
+    @sg.jit
+    def loss(x, *, s=2.0):
+        return s * x * x
+
+    with pytest.raises(TypeError):
+        loss.value_and_grad(1.0, 3.0)
+    with pytest.raises(TypeError):
+        loss.value_and_grad([1.0], 3.0)
+    assert loss.value_and_grad(1.0, s=3.0) == (3.0, (6.0,))
+
+
 def test_jit_takes_a_float_default_at_run_time_without_tracing_again():
     @sg.jit
     def loss(p, scale=2.0):
