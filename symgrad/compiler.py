@@ -118,7 +118,7 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     def _forward_program(self) -> Program:
         with self._forward_lock:
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
-            if self.backend != ARRAY.name:  # a wide graph's value is vectorised as its gradient is
+            if self.backend != ARRAY.name and self._options.strategy != "straight":  # vectorised as its gradient is
                 values = list(self.value_exprs)
                 found, _ = vectorise.choose(topological_order(values), self.parameters, values, self._options.strategy)
                 if found is not None:
@@ -229,7 +229,7 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
                       tuple(state["output_shape"]), state["bare_gradient"], state["strategy"],
                       state.get("rewrites", "all"))  # checked; absent from pickles made before the option
-    full_order = topological_order(derived.roots(), prefix=topological_order([*derived.values, *derived.aux]))
+    full_order = derived.full_order()
     emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
     if emitted.source != state["source"]:
         raise SymgradError(

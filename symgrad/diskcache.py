@@ -176,7 +176,7 @@ def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
         "wrt": [(p.name, p.shape, [index[e] for e in p.elements]) for p in fn.wrt_parameters],
         "options": (options.name, options.annotate, options.outputs, options.backend, options.reduce,
                     tuple(options.output_shape), options.bare_gradient, options.strategy,
-                    [index[b] for b in options.batch]),
+                    [index[b] for b in options.batch], options.rewrites),
         "derived": (columns(tail, index), [index[e] for e in flat_derived], len(derived.values),
                     len(fn.wrt), derived.hessian is not None),
         "stats": _plain_stats(fn.stats),
@@ -226,9 +226,6 @@ class _LazyDerived(Derived):
         found = Derived.unflatten([nodes[i] for i in self._roots], *self._shape)
         self.__dict__.update(values=found.values, jacobian=found.jacobian, hessian=found.hessian, aux=found.aux)
         return self.__dict__[name]
-
-    def full_order(self) -> list[Expr]:
-        return topological_order(self.roots(), prefix=topological_order([*self.values, *self.aux]))
 
 
 class _LineNodes(Mapping[int, Expr]):
@@ -325,9 +322,9 @@ class DiskCache:
                           shared, backend, symbol_names, scalar_names)
         params, wrt = ([Parameter(p, tuple(shape), tuple(map(order.__getitem__, ids))) for p, shape, ids in state[k]]
                        for k in ("params", "wrt"))
-        f_name, annotate, form, f_backend, reduce, output_shape, bare, strategy, batch = state["options"]
+        f_name, annotate, form, f_backend, reduce, output_shape, bare, strategy, batch, rewrites = state["options"]
         options = Options(f_name, annotate, form, f_backend, [order[i] for i in batch], reduce, tuple(output_shape),
-                          bare, strategy)
+                          bare, strategy, rewrites)
         outputs = [order[i] for i in state["outputs"]]
         spec = dict(state["helpers"])
         if needs_fallback(spec):

@@ -108,6 +108,11 @@ class Derived:
         upper = [e for i, row in enumerate(self.hessian) for e in row[i:]] if self.hessian else []
         return list(dict.fromkeys([*self.values, *(e for row in self.jacobian for e in row), *upper, *self.aux]))
 
+    def full_order(self) -> list[Expr]:
+        """Every node of the function, in the order ``derive`` returns it: the values' (and aux
+        outputs') graph first, then the derivatives'."""
+        return topological_order(self.roots(), prefix=topological_order([*self.values, *self.aux]))
+
     @classmethod
     def unflatten(cls, exprs: list[Expr], n_values: int, n_wrt: int, hessian: bool) -> Derived:
         rest = iter(exprs)

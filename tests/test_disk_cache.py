@@ -363,3 +363,10 @@ def test_a_restored_batched_function_falls_back_to_the_straight_array_code_where
     with np.errstate(all="ignore"):
         assert np.isnan(again(weights, biases, samples, targets)[0]) and np.isnan(first(weights, biases, samples,
                                                                                             targets)[0])
+
+
+def test_a_restored_function_keeps_its_rewrites_option(tmp_path):
+    x, y = sg.symbols("x y")
+    first, again = _compile_twice(tmp_path, (x + y) - y, wrt=[x, y], rewrites="exact")
+    assert _restored(again) and again._options.rewrites == first._options.rewrites == "exact"
+    assert pickle.loads(pickle.dumps(again))._options.rewrites == "exact"
