@@ -306,7 +306,7 @@ def sum_rule(name: str, collect: bool = True) -> Rule:
             found = _like_terms(a, b, second)
             if found is not None:
                 return LIKE_TERMS, found
-        if second == 1 and a is not b and precedes(b, a):
+        if second == 1 and precedes(b, a):  # (a is b returned above)
             # Every rule of add treats its two arguments alike: the swapped node needs none again.
             return ORDERED[name], intern_node(ADD, (b, a))
         return None

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from symgrad import vectorise
 from symgrad.backends import ARRAY, reserved_names
 from symgrad.batched import Group, Plan
 from symgrad.codegen import Emitted, TemplateCache
@@ -292,10 +293,7 @@ def runtime_names(spec: dict[str, Any], fallback: Callable[[], Callable[..., Any
     ``_straight``, the straight array code of the same graph (made when first needed)."""
     import numpy
 
-    straight = functools.cache(fallback)
-    found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.intp) for name, values in spec["arrays"].items()}
-    found.update(xp=numpy, _empty=numpy.empty, _sum=numpy.add.reduce, _dot=numpy.matmul, _isfinite=math.isfinite,
-                 _row_sums=functools.partial(numpy.einsum, "ij->i"),  # 3x faster than add.reduce over rows
-                 _quiet=functools.partial(numpy.errstate, all="ignore"), _load=_loader(spec), _done=_finisher(spec),
-                 _straight=lambda *args: straight()(*args))
+    found = vectorise.runtime_names(spec["arrays"], fallback)  # index arrays, NumPy, _straight...
+    found.update(_dot=numpy.matmul, _row_sums=functools.partial(numpy.einsum, "ij->i"),  # 3x add.reduce's speed
+                 _load=_loader(spec), _done=_finisher(spec))
     return found

@@ -344,10 +344,11 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
     make = functools.partial(_compile_new, outputs, aux, wrt, args, batch, order, settings)
     disk = diskcache.level(cache_dir, f"codegen {CODEGEN_VERSION}", CompiledFunction, _straight_function) \
         if key is not None else None
-    if disk is None or key is None:
+    if disk is None or key is None:  # (no key, no disk level)
         return memoised(_cache, key, make)
-    # In memory, per directory: a function found there came through the directory (read or written).
-    return memoised(_cache, (key, disk.directory), make, functools.partial(disk.through, key))
+    # In memory, per directory: a function found there came through the directory (read or written);
+    # on a miss the directory is the slower level of the same lookup.
+    return memoised(_cache, (key, disk.directory), functools.partial(disk.through, key, make))
 
 
 def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],

@@ -72,14 +72,11 @@ class LRUCache(Generic[_Value]):
             self._entries.popitem(last=False)
 
 
-def memoised(store: LRUCache[_Value], key: Hashable | None, make: Callable[[], _Value],
-             below: Callable[[Callable[[], _Value]], _Value] | None = None) -> _Value:
-    """What ``store`` holds under ``key``, else ``make()``, stored (no key: made, not stored).
-    On a miss, ``below(make)``, a slower level of the same lookup (``symgrad.diskcache``), is
-    asked in ``make``'s place."""
+def memoised(store: LRUCache[_Value], key: Hashable | None, make: Callable[[], _Value]) -> _Value:
+    """What ``store`` holds under ``key``, else ``make()``, stored (no key: made, not stored)."""
     if key is None:
         return make()
     found = store.get(key)
     if found is not None:
         return found
-    return store.put(key, make() if below is None else below(make))
+    return store.put(key, make())
