@@ -13,15 +13,18 @@ every other rule does, as nodes are made (``symgrad.simplify``):
 - ``twice`` (``x + x → 2*x``) and ``square`` (``x*x → x**2``, ``x**2*x → x**3``, which print as
   the same products): exact.
 - ``like_terms``: a sum's terms, looked at two levels deep (each argument, and the two terms of an
-  argument that is itself a sum), collected as coefficient × base (``c*x``, ``-x``, ``x``) with
+  argument that is itself a sum), collected as coefficient × base (``c*x``, ``-x``, ``x``; a
+  scaled product ``(c*p)*q`` is c × ``p*q``) with
   the constants added up, when that takes fewer operations: ``x + 3*x → 4*x``,
   ``d + (2*d + r) → 3*d + r``, ``(x + 1) + 2 → x + 3``. Deeper like terms meet as a chain is built,
   since each link is collected as it is made; two levels keep every build O(1). It reassociates
   and rounds coefficients, so a result may differ in the last bits (the README has the measure);
   a coefficient that cancels drops its term, which assumes the term finite, as ``0*x → 0`` does.
-- ``scales``: ``c1*(c2*x) → (c1*c2)*x``: the constants of a product gathered (not exact: ``c1*c2``
-  is rounded). Not ``(c1*x)*(c2*y)``, nor ``(c*x)*y → c*(x*y)``: reverse mode shares its scaled
-  adjoints, which those would compute again.
+- ``scales``: ``c1*(c2*x) → (c1*c2)*x``: the constants of a product gathered, through ``/`` too
+  (``(c1*x)*(c2/y) → (c1*c2)*x/y``, ``(c1*x)*(y/c2) → (c1/c2)*x*y``), and a scaled product in one
+  factor order, ``(c*b)*a → (c*a)*b`` as ``precedes`` orders ``a`` and ``b`` (not exact: ``c1*c2``
+  is rounded, and the factors round in another order). The constant stays with its factor, not
+  ``c*(x*y)``: reverse mode shares its scaled adjoints, which that would compute again.
 - ``signs``: ``-(x/c) → x/(-c)`` (exact: negating a constant is); ``reciprocal``: ``(1/a)*b → b/a``
   (one rounding fewer: not exact, and the more accurate).
 """
@@ -33,7 +36,7 @@ import re
 from typing import Any
 
 from symgrad.core import Op, all_ops
-from symgrad.expr import CONST, SYMBOL, Expr, const, intern_node, make
+from symgrad.expr import CONST, SYMBOL, Expr, const, existing_node, intern_node, make
 from symgrad.rules import Rule, rule
 
 # ``precedes`` compares two structures this many levels down at most; past it, the written order
@@ -116,18 +119,26 @@ def precedes(x: Expr, y: Expr) -> bool:
 
 
 def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
-    """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``-x`` (-1, x), a number (c, None)."""
+    """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``(c*p)*q`` (c, p*q), ``-x``
+    (-1, x), a number (c, None)."""
     base = _base(e)
     if base is None:
         terms.append((sign * e.param, None))
         return
     if e.op is NEG:
         e, sign = e.args[0], -sign
-    terms.append((sign, base) if e is base else (sign * e.args[0].param, base))
+    if e is base:
+        terms.append((sign, base))
+        return
+    a, b = e.args
+    scale = a if a.op is CONST else a.args[0] if a.op is MUL and a.args[0].op is CONST else b.args[0]
+    terms.append((sign * scale.param, base))
 
 
 def _base(e: Expr) -> Expr | None:
-    """What ``_scaled`` takes ``e`` to be a multiple of (None: a number)."""
+    """What ``_scaled`` takes ``e`` to be a multiple of (None: a number). The base of ``(c*p)*q`` is
+    the node ``p*q`` (canonical order writes them so, ``scales``) where it exists, else ``e``: no node
+    is made to compare."""
     op = e.op
     if op is CONST:
         return None
@@ -136,8 +147,15 @@ def _base(e: Expr) -> Expr | None:
         op = e.op
     if op is MUL:
         a, b = e.args
-        if a.op is CONST and b.op is not CONST:
-            return b
+        if a.op is CONST:
+            return b if b.op is not CONST else e
+        product = None
+        if a.op is MUL and b.op is not CONST and a.args[0].op is CONST:
+            product = existing_node(MUL, (a.args[1], b))
+        elif b.op is MUL and b.args[0].op is CONST:
+            product = existing_node(MUL, (b.args[1], a))
+        if product is not None:
+            return product
     return e
 
 
@@ -180,18 +198,26 @@ def _cost(terms: list[tuple[Any, Expr | None]]) -> int:
     return len(terms) - 1 + scaled + negated
 
 
+def _times(c: Any, base: Expr) -> Expr:
+    """``c * base``, written ``(c*p)*q`` when ``base`` is a product ``p*q`` (as ``scales`` writes it)."""
+    if base.op is MUL and base.args[0].op is not CONST:
+        p, q = base.args
+        return make(MUL, (make(MUL, (const(c), p)), q))
+    return make(MUL, (const(c), base))
+
+
 def _sum_of(terms: list[tuple[Any, Expr | None]]) -> Expr:
     """The sum of (coefficient, base) terms, in their order but for a positive one first."""
     first = next((i for i, (c, _) in enumerate(terms) if c > 0), None)
     if first is None and len(terms) == 1:  # -3*x: one multiplication, not a negation of 3*x
         c, base = terms[0]
-        return const(c) if base is None else make(NEG, (base,)) if c == -1 else make(MUL, (const(c), base))
+        return const(c) if base is None else make(NEG, (base,)) if c == -1 else _times(c, base)
     if first is None:
         return make(NEG, (_sum_of([(-c, base) for c, base in terms]),))
     total = None
     for c, base in [terms[first], *terms[:first], *terms[first + 1 :]]:
         size = -c if c < 0 else c
-        node = const(size) if base is None else base if size == 1 else make(MUL, (const(size), base))
+        node = const(size) if base is None else base if size == 1 else _times(size, base)
         total = node if total is None else make(ADD if c > 0 else SUB, (total, node))
     assert total is not None
     return total
@@ -210,19 +236,23 @@ def _collected(terms: list[tuple[Any, Expr | None]]) -> Expr | None:
     return _sum_of(collected) if collected else const(0.0)
 
 
-def _factor(e: Expr) -> tuple[Any, Expr | None] | None:
-    """``e`` as (constant factor, the rest): ``c*x`` is (c, x), a number (c, None); None if it has no
-    constant factor."""
-    if e.op is CONST:
-        return e.param, None
-    if e.op is MUL:
+def _constant_part(e: Expr) -> tuple[Any, Any, Expr | None, bool] | None:
+    """``e`` as (n, d, rest, over): ``e`` is ``(n/d) * rest`` (``over`` False) or ``(n/d) / rest``;
+    rest None for a number; None if ``e`` has no constant factor or divisor."""
+    op = e.op
+    if op is CONST:
+        return e.param, 1, None, False
+    if op is MUL or op is DIV:
         a, b = e.args
         if a.op is CONST and b.op is not CONST:
-            return a.param, b
+            return a.param, 1, b, op is DIV
+        if op is DIV and b.op is CONST and a.op is not CONST and b.param != 0:
+            return 1, b.param, a, False
     return None
 
 
 POWER_OF_TWO_SCALE = "c*(2^k*x) → (c*2^k)*x"  # reverse mode makes it from every x**2: g * (2 * x)
+GATHERED, FACTOR_ORDER = "c1*(c2*x) → (c1*c2)*x", "(c*b)*a → (c*a)*b (canonical order)"
 
 
 def _is_scale(value: int | float) -> bool:
@@ -230,21 +260,52 @@ def _is_scale(value: int | float) -> bool:
     return 1 <= abs(value) <= 2.0**1000 and math.frexp(value)[0] in (0.5, -0.5)
 
 
-@rule("c1*(c2*x) → (c1*c2)*x", ("mul",), exact=False)
+def _in_factor_order(scaled: Expr, other: Expr) -> Any:
+    """``(c*p)*q`` with ``p`` before ``q`` (``c*p**2`` if they are one): the one node for either."""
+    c, p = scaled.args
+    if p is other:
+        return FACTOR_ORDER, make(MUL, (c, make(POWI, (p,), 2)))
+    if precedes(other, p):
+        return FACTOR_ORDER, make(MUL, (make(MUL, (c, other)), p))
+    return None
+
+
+@rule("c1*(c2*x) → (c1*c2)*x", ("mul", "div"), exact=False)
 def scales(args: tuple[Expr, ...], _param: Any) -> Any:
-    """Gather a product's constants; named apart where the inner one is ±2^k, whose product is one
-    rounding of c*2^k*x either way (not exact only where 2^k*x overflows)."""
-    fa, fb = _factor(args[0]), _factor(args[1])
+    """Gather a product's constants, through ``/`` too (``(c1*x)*(c2/y) → (c1*c2)*x/y``), and write
+    a scaled product ``(c*p)*q`` in one factor order. Named apart where the inner constant is ±2^k,
+    whose product is one rounding of c*2^k*x either way (not exact only where 2^k*x overflows)."""
+    a, b = args
+    fa, fb = _constant_part(a), _constant_part(b)
     if fa is None or fb is None:
+        if fa is None and fb is None:
+            return None
+        scaled, other = (a, b) if fb is None else (b, a)
+        if scaled.op is MUL and scaled.args[0].op is CONST and other.op is not CONST:
+            return _in_factor_order(scaled, other)
         return None
-    (ca, ta), (cb, tb) = fa, fb
-    product = ca * cb
-    if (ta is None) == (tb is None) or product == 0 or not math.isfinite(product):
-        return None  # one number and one scaled term; a product that over- or underflows is left as written
-    rest, inner = (tb, cb) if ta is None else (ta, ca)
-    assert rest is not None  # one side is a scaled term
-    gathered = make(MUL, (const(product), rest))
-    return (POWER_OF_TWO_SCALE, gathered) if _is_scale(inner) else gathered
+    (na, da, ra, over_a), (nb, db, rb, over_b) = fa, fb
+    if ra is None and rb is None:
+        return None  # folded
+    n, d = na * nb, da * db
+    c = n if d == 1 else n / d
+    if c == 0 or not math.isfinite(c) or not math.isfinite(n) or d == 0:
+        return None  # a product that over- or underflows is left as written
+    if ra is None or rb is None:
+        rest, over = (rb, over_b) if ra is None else (ra, over_a)
+        assert rest is not None
+        gathered = make(DIV if over else MUL, (const(c), rest))
+        inner = nb if ra is None else na
+        plain = d == 1 and not over
+        return (POWER_OF_TWO_SCALE if plain and _is_scale(inner) else GATHERED), gathered
+    if over_a and over_b:
+        return GATHERED, make(DIV, (const(c), make(MUL, (ra, rb))))
+    if over_a or over_b:
+        top, bottom = (rb, ra) if over_a else (ra, rb)
+        return GATHERED, make(DIV, (make(MUL, (const(c), top)), bottom))
+    if d == 1 and c != 1 and c != -1:
+        return None  # (c1*x)*(c2*y): reverse mode shares its scaled adjoints, which this would compute again
+    return GATHERED, make(MUL, (make(MUL, (const(c), ra)), rb))
 
 
 # What a rule made, named in ``RewriteStats``: the rules below each make one of several rewrites.

@@ -89,6 +89,16 @@ LIKE_TERMS = [
     (lambda: x * x * x, "x**3"),
     (lambda: y - (-3) * x, "3 * x + y"),
     (lambda: -(x / 2.0), "x / -2.0"),
+    (lambda: y + x - x, "y"),
+    (lambda: 2 * x * y - 2 * y * x, "0.0"),
+    (lambda: (3 * x) * x, "3 * x**2"),
+    (lambda: x * sg.exp(y) + 3 * x * sg.exp(y) - sg.exp(y) * x, "3 * exp(y) * x"),
+    (lambda: (2 * x) * (0.5 / y), "x / y"),
+    (lambda: (2 * x) * (y / -2), "-(x * y)"),
+    (lambda: 3 * (x / 2), "1.5 * x"),
+    (lambda: 2 * (3 / y), "6 / y"),
+    (lambda: (2 / x) * (3 / y), "6 / (x * y)"),
+    (lambda: (2 * x) * (0.5 * y), "x * y"),
 ]
 
 
@@ -102,11 +112,66 @@ def test_like_terms_are_collected_only_where_it_saves_operations():
     assert rewritten(s + x).args[0] is rewritten(s)
 
 
+def test_a_scaled_product_has_one_factor_order():
+    assert rewritten((2 * y) * x) is rewritten((2 * x) * y)
+
+
+def test_a_scaled_product_is_a_like_term_of_the_product():
+    assert rewritten(3 * x * y + y * x) is rewritten(4 * x * y)
+
+
+def test_a_product_like_term_is_found_beyond_a_subtraction():
+    s = 3 * x * sg.exp(y) + sg.log(z)
+    assert rewritten(s + x * sg.exp(y) - sg.exp(y) * x) is rewritten(s)
+
+
+def test_the_factor_order_is_not_an_exact_rewrite():
+    kept = rewritten(2 * x * y - 2 * y * x, "exact")
+    assert repr(kept) == "2 * x * y - 2 * y * x"
+
+
+def test_gathering_constants_through_a_division_saves_the_shared_quotient_nothing():
+    # The gradient of sqrt(x**2 + y**2): 2*x times 0.5/value, gathered to one division each.
+    fn = sg.compile(sg.sqrt(x**2 + y**2), wrt=[x, y], cache=False)
+    assert "d_x = x / value" in fn.source and "d_y = y / value" in fn.source
+
+
 def test_deeper_like_terms_meet_as_a_chain_is_built():
     total = x
     for _ in range(5):
         total = total + 2 * x
     assert repr(rewritten(total)) == "11 * x"
+
+
+def _tree(symbol_names):
+    leaf = st.one_of(st.sampled_from(symbol_names), st.sampled_from([2, 3, 0.5, -2, 1.5]))
+    divisor = st.one_of(st.sampled_from(symbol_names), st.sampled_from([2, 0.5, -3]))
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.tuples(st.sampled_from("+-*"), inner, inner),
+        st.tuples(st.just("/"), inner, divisor)), max_leaves=12)
+
+
+def _evaluate(tree, values, magnitude=False):
+    """The tree as written, in floats (``magnitude``: a bound on its terms' sizes, for the tolerance)."""
+    if isinstance(tree, str):
+        return abs(values[tree]) if magnitude else values[tree]
+    if not isinstance(tree, tuple):
+        return abs(tree) if magnitude else tree
+    symbol, left, right = tree
+    a, b = _evaluate(left, values, magnitude), _evaluate(right, values, magnitude)
+    if symbol == "+" or (magnitude and symbol == "-"):
+        return a + b
+    return a - b if symbol == "-" else a * b if symbol == "*" else a / b
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_tree("xyz"), st.lists(st.floats(0.5, 2.0), min_size=3, max_size=3))
+def test_the_rewritten_value_agrees_with_the_value_as_written(tree, point):
+    values = dict(zip("xyz", point))
+    expr = _evaluate(tree, {name: sg.symbol(name) for name in "xyz"})
+    fn = sg.compile(sg.const(0) + expr, wrt=[], args=[x, y, z], cache=False)
+    want = _evaluate(tree, values)
+    assert abs(fn.forward(*point) - want) <= 1e-12 * _evaluate(tree, values, magnitude=True)
 
 
 # ---- rewrites="exact": bit for bit ----
