@@ -14,7 +14,8 @@ every other rule does, as nodes are made (``symgrad.simplify``):
   the same products): exact.
 - ``like_terms``: a sum's terms, looked at two levels deep (each argument, and the two terms of an
   argument that is itself a sum), collected as coefficient × base (``c*x``, ``-x``, ``x``; a
-  scaled product ``(c*p)*q`` is c × ``p*q``) with
+  scaled product ``(c*p)*q`` is c × ``p*q``; a constant times a sum with a constant, ``c*(k ± s)``,
+  the two terms ``c*k`` and ``±c*s``, so ``3*(x + 1) + 2 → 5 + 3*x``) with
   the constants added up, when that takes fewer operations: ``x + 3*x → 4*x``,
   ``d + (2*d + r) → 3*d + r``, ``(x + 1) + 2 → x + 3``. Deeper like terms meet as a chain is built,
   since each link is collected as it is made; two levels keep every build O(1). It reassociates
@@ -23,8 +24,9 @@ every other rule does, as nodes are made (``symgrad.simplify``):
 - ``scales``: ``c1*(c2*x) → (c1*c2)*x``: the constants of a product gathered, through ``/`` too
   (``(c1*x)*(c2/y) → (c1*c2)*x/y``, ``(c1*x)*(y/c2) → (c1/c2)*x*y``), and a scaled product in one
   factor order, ``(c*b)*a → (c*a)*b`` as ``precedes`` orders ``a`` and ``b`` (not exact: ``c1*c2``
-  is rounded, and the factors round in another order). The constant stays with its factor, not
-  ``c*(x*y)``: reverse mode shares its scaled adjoints, which that would compute again.
+  is rounded, and the factors round in another order). Not ``(c1*x)*(c2*y)`` unless ``c1*c2`` is
+  ±1, and the constant stays with its factor, not ``c*(x*y)``: reverse mode shares its scaled
+  adjoints, which those would compute again (measured: Rosenbrock's set-up makes more nodes).
 - ``signs``: ``-(x/c) → x/(-c)`` (exact: negating a constant is); ``reciprocal``: ``(1/a)*b → b/a``
   (one rounding fewer: not exact, and the more accurate).
 """
@@ -118,15 +120,20 @@ def precedes(x: Expr, y: Expr) -> bool:
     return False
 
 
-def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
+def _scaled(e: Expr, sign: Any, terms: list[tuple[Any, Expr | None]]) -> None:
     """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``(c*p)*q`` (c, p*q), ``-x``
-    (-1, x), a number (c, None)."""
-    base = _base(e)
-    if base is None:
+    (-1, x), a number (c, None), and ``c*(k ± s)`` the two terms (c*k, None) and (±c, s)."""
+    if e.op is CONST:
         terms.append((sign * e.param, None))
         return
     if e.op is NEG:
         e, sign = e.args[0], -sign
+    base = _base(e)
+    if base is None:  # c*(k ± s)
+        c, (k, rest) = e.args[0].param * sign, e.args[1].args
+        terms.append((c * k.param, None))
+        terms.append((c if e.args[1].op is ADD else -c, rest))
+        return
     if e is base:
         terms.append((sign, base))
         return
@@ -136,9 +143,9 @@ def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
 
 
 def _base(e: Expr) -> Expr | None:
-    """What ``_scaled`` takes ``e`` to be a multiple of (None: a number). The base of ``(c*p)*q`` is
-    the node ``p*q`` (canonical order writes them so, ``scales``) where it exists, else ``e``: no node
-    is made to compare."""
+    """What ``_scaled`` takes ``e`` to be a multiple of (None: a number, or ``c*(k ± s)``, whose
+    constant is gathered with a sum's). The base of ``(c*p)*q`` is the node ``p*q`` (canonical order
+    writes them so, ``scales``) where it exists, else ``e``: no node is made to compare."""
     op = e.op
     if op is CONST:
         return None
@@ -148,6 +155,8 @@ def _base(e: Expr) -> Expr | None:
     if op is MUL:
         a, b = e.args
         if a.op is CONST:
+            if (b.op is ADD or b.op is SUB) and b.args[0].op is CONST:
+                return None
             return b if b.op is not CONST else e
         product = None
         if a.op is MUL and b.op is not CONST and a.args[0].op is CONST:

@@ -99,6 +99,9 @@ LIKE_TERMS = [
     (lambda: 2 * (3 / y), "6 / y"),
     (lambda: (2 / x) * (3 / y), "6 / (x * y)"),
     (lambda: (2 * x) * (0.5 * y), "x * y"),
+    (lambda: 3 * (x + 1) + 2, "5 + 3 * x"),
+    (lambda: 2 * (1 - x) - 2, "-2 * x"),
+    (lambda: ((x + 1) + 2) * 3 + 4 * (5 * y) - (z + 6), "3 + 3 * x + 20 * y - z"),
 ]
 
 
@@ -134,6 +137,10 @@ def test_gathering_constants_through_a_division_saves_the_shared_quotient_nothin
     # The gradient of sqrt(x**2 + y**2): 2*x times 0.5/value, gathered to one division each.
     fn = sg.compile(sg.sqrt(x**2 + y**2), wrt=[x, y], cache=False)
     assert "d_x = x / value" in fn.source and "d_y = y / value" in fn.source
+
+
+def test_a_constant_times_a_sum_is_opened_only_where_its_constant_meets_another():
+    assert repr(rewritten(2 * (1 - x) + y)) == "2 * (1 - x) + y"
 
 
 def test_deeper_like_terms_meet_as_a_chain_is_built():
