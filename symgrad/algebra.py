@@ -152,20 +152,22 @@ def _base(e: Expr) -> Expr | None:
     if op is NEG:
         e = e.args[0]
         op = e.op
-    if op is MUL:
-        a, b = e.args
-        if a.op is CONST:
-            if (b.op is ADD or b.op is SUB) and b.args[0].op is CONST:
-                return None
-            return b if b.op is not CONST else e
-        product = None
-        if a.op is MUL and b.op is not CONST and a.args[0].op is CONST:
+    if op is not MUL:
+        return e
+    a, b = e.args
+    a_op, b_op = a.op, b.op
+    if a_op is CONST:
+        if b_op is ADD or b_op is SUB:
+            return None if b.args[0].op is CONST else b
+        return b if b_op is not CONST else e
+    product = None
+    if a_op is MUL:
+        # (c1*p)*(c2*r) is not c1 × p*(c2*r): that product is never canonical, so it is not looked for
+        if a.args[0].op is CONST and b_op is not CONST and not (b_op is MUL and b.args[0].op is CONST):
             product = existing_node(MUL, (a.args[1], b))
-        elif b.op is MUL and b.args[0].op is CONST:
-            product = existing_node(MUL, (b.args[1], a))
-        if product is not None:
-            return product
-    return e
+    elif b_op is MUL and b.args[0].op is CONST:
+        product = existing_node(MUL, (b.args[1], a))
+    return e if product is None else product
 
 
 def _may_share_a_base(a: Expr, b: Expr) -> bool:
@@ -294,27 +296,30 @@ def scales(args: tuple[Expr, ...], _param: Any) -> Any:
             return _in_factor_order(scaled, other)
         return None
     (na, da, ra, over_a), (nb, db, rb, over_b) = fa, fb
+    n, d = na * nb, da * db
     if ra is None and rb is None:
         return None  # folded
-    n, d = na * nb, da * db
-    c = n if d == 1 else n / d
-    if c == 0 or not math.isfinite(c) or not math.isfinite(n) or d == 0:
+    if d == 1 and n != 1 and n != -1 and ra is not None and rb is not None and not over_a and not over_b:
+        return None  # (c1*x)*(c2*y): reverse mode shares its scaled adjoints, which this would compute again
+    if d != 1:
+        if d == 0 or not math.isfinite(d):
+            return None
+        n /= d
+    if n == 0 or not math.isfinite(n):
         return None  # a product that over- or underflows is left as written
     if ra is None or rb is None:
         rest, over = (rb, over_b) if ra is None else (ra, over_a)
         assert rest is not None
-        gathered = make(DIV if over else MUL, (const(c), rest))
+        gathered = make(DIV if over else MUL, (const(n), rest))
         inner = nb if ra is None else na
         plain = d == 1 and not over
         return (POWER_OF_TWO_SCALE if plain and _is_scale(inner) else GATHERED), gathered
     if over_a and over_b:
-        return GATHERED, make(DIV, (const(c), make(MUL, (ra, rb))))
+        return GATHERED, make(DIV, (const(n), make(MUL, (ra, rb))))
     if over_a or over_b:
         top, bottom = (rb, ra) if over_a else (ra, rb)
-        return GATHERED, make(DIV, (make(MUL, (const(c), top)), bottom))
-    if d == 1 and c != 1 and c != -1:
-        return None  # (c1*x)*(c2*y): reverse mode shares its scaled adjoints, which this would compute again
-    return GATHERED, make(MUL, (make(MUL, (const(c), ra)), rb))
+        return GATHERED, make(DIV, (make(MUL, (const(n), top)), bottom))
+    return GATHERED, make(MUL, (make(MUL, (const(n), ra)), rb))
 
 
 # What a rule made, named in ``RewriteStats``: the rules below each make one of several rewrites.

@@ -58,19 +58,39 @@ def test_comparing_two_structures_looks_only_so_deep():
     assert not precedes(a, b) and not precedes(b, a)  # past the bound: the written order is kept
 
 
+def _operands(node, op, sign, found):
+    """The operands of a chain of ``op`` (+ and -, signed; or *) with their signs."""
+    if isinstance(node, ast.BinOp):
+        if op is ast.Add and isinstance(node.op, (ast.Add, ast.Sub)):
+            _operands(node.left, op, sign, found)
+            _operands(node.right, op, sign if isinstance(node.op, ast.Add) else -sign, found)
+            return
+        if op is ast.Mult and isinstance(node.op, ast.Mult):
+            _operands(node.left, op, sign, found)
+            _operands(node.right, op, sign, found)
+            return
+    found.append((sign, ast.dump(node)))
+
+
 def _commutative_keys(source):
-    """Every + and * subexpression of the code, and the same with its operands' order forgotten."""
+    """Every sum and product of the code, keyed by its terms (factors) with their order forgotten."""
     found = {}
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
-            operands = sorted([ast.dump(node.left), ast.dump(node.right)])
-            found.setdefault((type(node.op).__name__, *operands), set()).add(ast.dump(node))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            op = ast.Mult if isinstance(node.op, ast.Mult) else ast.Add
+            operands = []
+            _operands(node, op, 1, operands)
+            found.setdefault((op.__name__, *sorted(operands)), set()).add(ast.dump(node))
     return found
 
 
-def test_the_micrograd_code_has_no_two_expressions_equal_up_to_argument_order():
-    a, b = sg.symbols("a b")
-    source = sg.compile(micrograd_expression(a, b, sg.relu), wrt=[a, b], cache=False).source
+@pytest.mark.parametrize("name", list(EXPRESSIONS))
+def test_no_two_expressions_are_equal_up_to_the_order_of_their_terms_or_factors(name):
+    text = EXPRESSIONS[name]
+    names = symbols_of(text)
+    symbols = [sg.symbol(n) for n in names]
+    expr = build(text, dict(zip(names, symbols)), {f: getattr(sg, f) for f in FUNCTIONS}, sg.relu)
+    source = sg.compile(expr, wrt=symbols, cache=False).source
     assert all(len(written) == 1 for written in _commutative_keys(source).values())
 
 
