@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 import symgrad as sg
 from benchmarks.expressions import EXPRESSIONS, FUNCTIONS, build, symbols_of
 from symgrad.algebra import DESCENT, precedes
-from symgrad.demo import micrograd_expression
 
 x, y, z = sg.symbols("x y z")
 
