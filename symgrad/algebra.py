@@ -120,7 +120,7 @@ def precedes(x: Expr, y: Expr) -> bool:
     return False
 
 
-def _scaled(e: Expr, sign: Any, terms: list[tuple[Any, Expr | None]]) -> None:
+def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
     """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``(c*p)*q`` (c, p*q), ``-x``
     (-1, x), a number (c, None), and ``c*(k ± s)`` the two terms (c*k, None) and (±c, s)."""
     if e.op is CONST:

@@ -170,24 +170,58 @@ def test_deeper_like_terms_meet_as_a_chain_is_built():
 
 
 def _tree(symbol_names):
-    leaf = st.one_of(st.sampled_from(symbol_names), st.sampled_from([2, 3, 0.5, -2, 1.5]))
-    divisor = st.one_of(st.sampled_from(symbol_names), st.sampled_from([2, 0.5, -3]))
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.tuples(st.sampled_from("+-*"), inner, inner),
-        st.tuples(st.just("/"), inner, divisor)), max_leaves=12)
+    """Trees of + - * / over symbols, constants and scaled symbols (``c*x``: what the rules gather)."""
+    symbol, number = st.sampled_from(symbol_names), st.sampled_from([2, 3, 0.5, -2, 1.5])
+    scaled = st.one_of(st.tuples(st.just("*"), number, symbol), st.tuples(st.just("/"), number, symbol),
+                       st.tuples(st.just("/"), symbol, number))
+    leaf = st.one_of(symbol, number, scaled)
+    return st.recursive(leaf, lambda inner: st.tuples(st.sampled_from("+-*"), inner, inner), max_leaves=8)
 
 
-def _evaluate(tree, values, magnitude=False):
-    """The tree as written, in floats (``magnitude``: a bound on its terms' sizes, for the tolerance)."""
+def _evaluate(tree, values):
+    """The tree as written, over ``values`` (floats, symbols or ``_Bound``s)."""
     if isinstance(tree, str):
-        return abs(values[tree]) if magnitude else values[tree]
+        return values[tree]
     if not isinstance(tree, tuple):
-        return abs(tree) if magnitude else tree
+        return tree
     symbol, left, right = tree
-    a, b = _evaluate(left, values, magnitude), _evaluate(right, values, magnitude)
-    if symbol == "+" or (magnitude and symbol == "-"):
-        return a + b
-    return a - b if symbol == "-" else a * b if symbol == "*" else a / b
+    a, b = _evaluate(left, values), _evaluate(right, values)
+    return a + b if symbol == "+" else a - b if symbol == "-" else a * b if symbol == "*" else a / b
+
+
+class _Bound:
+    """Bounds on the size of a term and of its derivative by one symbol, as a tree is evaluated:
+    rounding differences between two ways of computing the tree are relative to these."""
+
+    def __init__(self, size, slope=0.0):
+        self.size, self.slope = size, slope
+
+    @staticmethod
+    def of(value):
+        return value if isinstance(value, _Bound) else _Bound(abs(value))
+
+    def __add__(self, other):
+        other = _Bound.of(other)
+        return _Bound(self.size + other.size, self.slope + other.slope)
+
+    __radd__ = __sub__ = __rsub__ = __add__
+
+    def __mul__(self, other):
+        other = _Bound.of(other)
+        return _Bound(self.size * other.size, self.slope * other.size + self.size * other.slope)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        other = _Bound.of(other)
+        return _Bound(self.size / other.size, self.slope / other.size + self.size * other.slope / other.size**2)
+
+    def __rtruediv__(self, other):
+        return _Bound.of(other) / self
+
+
+def _bound(tree, values, symbol=None):
+    return _Bound.of(_evaluate(tree, {n: _Bound(abs(v), float(n == symbol)) for n, v in values.items()}))
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -196,8 +230,18 @@ def test_the_rewritten_value_agrees_with_the_value_as_written(tree, point):
     values = dict(zip("xyz", point))
     expr = _evaluate(tree, {name: sg.symbol(name) for name in "xyz"})
     fn = sg.compile(sg.const(0) + expr, wrt=[], args=[x, y, z], cache=False)
-    want = _evaluate(tree, values)
-    assert abs(fn.forward(*point) - want) <= 1e-12 * _evaluate(tree, values, magnitude=True)
+    assert abs(fn.forward(*point) - _evaluate(tree, values)) <= 1e-12 * _bound(tree, values).size
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(_tree("xyz"), st.lists(st.floats(0.5, 2.0), min_size=3, max_size=3))
+def test_the_rewritten_gradient_agrees_with_the_gradient_of_the_exact_rewrites(tree, point):
+    values = dict(zip("xyz", point))
+    expr = sg.const(0) + _evaluate(tree, {name: sg.symbol(name) for name in "xyz"})
+    _, rewritten_gradient = sg.compile(expr, wrt=[x, y, z], cache=False)(*point)
+    _, exact_gradient = sg.compile(expr, wrt=[x, y, z], rewrites="exact", cache=False)(*point)
+    for name, got, want in zip("xyz", rewritten_gradient, exact_gradient):
+        assert abs(got - want) <= 1e-12 * _bound(tree, values, name).slope
 
 
 # ---- rewrites="exact": bit for bit ----
