@@ -381,7 +381,8 @@ def sum_rule(name: str, collect: bool = True) -> Rule:
             found = _like_terms(a, b, second)
             if found is not None:
                 return LIKE_TERMS, found
-        if second == 1 and precedes(b, a):  # (a is b returned above)
+        # (a is b returned above; a constant first is in order, the usual case, asked without a call)
+        if second == 1 and (a.op is not CONST or b.op is CONST) and precedes(b, a):
             # Every rule of add treats its two arguments alike: the swapped node needs none again.
             return ORDERED[name], intern_node(ADD, (b, a))
         return None
@@ -402,7 +403,7 @@ def product_rule(args: tuple[Expr, ...], _param: Any) -> Any:
         return CUBE, make(POWI, (b,), 3)
     if b.op is POWI and b.param == 2 and b.args[0] is a:
         return CUBE, make(POWI, (a,), 3)
-    if precedes(b, a):
+    if (a.op is not CONST or b.op is CONST) and precedes(b, a):  # a constant first is in order
         # Every rule of mul treats its two arguments alike: the swapped node needs none again.
         return ORDERED["mul"], intern_node(MUL, (b, a))
     return None
