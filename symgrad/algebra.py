@@ -38,7 +38,7 @@ import re
 from typing import Any
 
 from symgrad.core import Op, all_ops
-from symgrad.expr import CONST, SYMBOL, Expr, const, existing_node, intern_node, make
+from symgrad.expr import CONST, SYMBOL, Expr, const, intern_node, make
 from symgrad.rules import Rule, rule
 
 # ``precedes`` compares two structures this many levels down at most; past it, the written order
@@ -120,9 +120,10 @@ def precedes(x: Expr, y: Expr) -> bool:
     return False
 
 
-def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
-    """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``(c*p)*q`` (c, p*q), ``-x``
-    (-1, x), a number (c, None), and ``c*(k ± s)`` the two terms (c*k, None) and (±c, s)."""
+def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Base]]) -> None:
+    """Append ``sign * e`` as (coefficient, base): ``c*x`` is (c, x), ``(c*p)*q`` (c, the product
+    ``(p, q)``), ``-x`` (-1, x), a number (c, None), and ``c*(k ± s)`` the two terms (c*k, None)
+    and (±c, s)."""
     if e.op is CONST:
         terms.append((sign * e.param, None))
         return
@@ -134,7 +135,7 @@ def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
         terms.append((c * k.param, None))
         terms.append((c if e.args[1].op is ADD else -c, rest))
         return
-    if e is base:
+    if base is e or base is e.args:
         terms.append((sign, base))
         return
     a, b = e.args
@@ -142,10 +143,16 @@ def _scaled(e: Expr, sign: int, terms: list[tuple[Any, Expr | None]]) -> None:
     terms.append((sign * scale.param, base))
 
 
-def _base(e: Expr) -> Expr | None:
+# What a term is a multiple of: a node, or a product of two factors as the pair of them (so that
+# ``(c*p)*q`` and ``p*q`` meet without making or looking up the node ``p*q``: the rewrite depends
+# on the graph alone, not on which other nodes happen to be alive).
+Base = Expr | tuple[Expr, ...] | None
+
+
+def _base(e: Expr) -> Base:
     """What ``_scaled`` takes ``e`` to be a multiple of (None: a number, or ``c*(k ± s)``, whose
-    constant is gathered with a sum's). The base of ``(c*p)*q`` is the node ``p*q`` (canonical order
-    writes them so, ``scales``) where it exists, else ``e``: no node is made to compare."""
+    constant is gathered with a sum's). A product ``p*q``, scaled as ``(c*p)*q`` (canonical order
+    writes them so, ``scales``) or not, is the pair ``(p, q)``."""
     op = e.op
     if op is CONST:
         return None
@@ -159,84 +166,90 @@ def _base(e: Expr) -> Expr | None:
     if a_op is CONST:
         if b_op is ADD or b_op is SUB:
             return None if b.args[0].op is CONST else b
-        return b if b_op is not CONST else e
-    product = None
+        if b_op is CONST:
+            return e
+        return b.args if b_op is MUL and b.args[0].op is not CONST else b
     if a_op is MUL:
-        # (c1*p)*(c2*r) is not c1 × p*(c2*r): that product is never canonical, so it is not looked for
+        # (c1*p)*(c2*r) is not c1 × p*(c2*r): that product is never canonical
         if a.args[0].op is CONST and b_op is not CONST and not (b_op is MUL and b.args[0].op is CONST):
-            product = existing_node(MUL, (a.args[1], b))
+            return a.args[1], b
     elif b_op is MUL and b.args[0].op is CONST:
-        product = existing_node(MUL, (b.args[1], a))
-    return e if product is None else product
+        return b.args[1], a
+    return e.args
+
+
+def _node_of(base: Expr | tuple[Expr, ...]) -> Expr:
+    """The node a base stands for."""
+    return make(MUL, base) if isinstance(base, tuple) else base
 
 
 def _may_share_a_base(a: Expr, b: Expr) -> bool:
     """Whether ``a`` or one of its two terms (if it is a sum) has the base of ``b`` or of one of its
     (written out: every ``add`` and ``sub`` node made asks it)."""
     left, right = _base(a), _base(b)
-    if left is right:
+    if left == right:
         return True
     b_sum = b.op is ADD or b.op is SUB
     if b_sum:
         right0, right1 = _base(b.args[0]), _base(b.args[1])
-        if right0 is left or right1 is left:
+        if right0 == left or right1 == left:
             return True
     if a.op is ADD or a.op is SUB:
         left0, left1 = _base(a.args[0]), _base(a.args[1])
-        if left0 is right or left1 is right:
+        if left0 == right or left1 == right:
             return True
         if b_sum:
-            return right0 is left0 or right0 is left1 or right1 is left0 or right1 is left1
+            return right0 == left0 or right0 == left1 or right1 == left0 or right1 == left1
     return False
 
 
-def _opened(e: Expr, sign: int) -> list[tuple[Any, Expr | None]] | None:
+def _opened(e: Expr, sign: int) -> list[tuple[Any, Base]] | None:
     """The two terms of ``sign * e`` if it is a sum or a difference, else None."""
     op = e.op
     if op is not ADD and op is not SUB:
         return None
-    terms: list[tuple[Any, Expr | None]] = []
+    terms: list[tuple[Any, Base]] = []
     p, q = e.args
     _scaled(p, sign, terms)
     _scaled(q, sign if op is ADD else -sign, terms)
     return terms
 
 
-def _cost(terms: list[tuple[Any, Expr | None]]) -> int:
+def _cost(terms: list[tuple[Any, Base]]) -> int:
     """Operations a sum of ``terms`` takes: the additions, the coefficients, a final negation."""
     scaled = sum(1 for c, base in terms if base is not None and c != 1 and c != -1)
     negated = 0 if any(c > 0 for c, _ in terms) else 1
     return len(terms) - 1 + scaled + negated
 
 
-def _times(c: Any, base: Expr) -> Expr:
-    """``c * base``, written ``(c*p)*q`` when ``base`` is a product ``p*q`` (as ``scales`` writes it)."""
-    if base.op is MUL and base.args[0].op is not CONST:
-        p, q = base.args
+def _times(c: Any, base: Expr | tuple[Expr, ...]) -> Expr:
+    """``c * base``, written ``(c*p)*q`` for a product ``(p, q)`` (as ``scales`` writes it)."""
+    if isinstance(base, tuple):
+        p, q = base
         return make(MUL, (make(MUL, (const(c), p)), q))
     return make(MUL, (const(c), base))
 
 
-def _sum_of(terms: list[tuple[Any, Expr | None]]) -> Expr:
+def _sum_of(terms: list[tuple[Any, Base]]) -> Expr:
     """The sum of (coefficient, base) terms, in their order but for a positive one first."""
     first = next((i for i, (c, _) in enumerate(terms) if c > 0), None)
     if first is None and len(terms) == 1:  # -3*x: one multiplication, not a negation of 3*x
         c, base = terms[0]
-        return const(c) if base is None else make(NEG, (base,)) if c == -1 else _times(c, base)
+        return const(c) if base is None else make(NEG, (_node_of(base),)) if c == -1 else _times(c, base)
     if first is None:
         return make(NEG, (_sum_of([(-c, base) for c, base in terms]),))
     total = None
     for c, base in [terms[first], *terms[:first], *terms[first + 1 :]]:
         size = -c if c < 0 else c
-        node = const(size) if base is None else base if size == 1 else _times(size, base)
+        node = const(size) if base is None else _node_of(base) if size == 1 else _times(size, base)
         total = node if total is None else make(ADD if c > 0 else SUB, (total, node))
     assert total is not None
     return total
 
 
-def _collected(terms: list[tuple[Any, Expr | None]]) -> Expr | None:
+def _collected(terms: list[tuple[Any, Base]]) -> Expr | None:
     """The sum of ``terms`` with like terms collected, if that takes fewer operations; else None."""
-    merged: dict[Expr | None, Any] = {}
+    merged: dict[Base, Any] = {}
     for c, base in terms:
         merged[base] = merged.get(base, 0) + c
     if len(merged) == len(terms):
@@ -334,8 +347,8 @@ def _like_terms(a: Expr, b: Expr, second: int) -> Expr | None:
 
     Each side is itself, or its two terms if it is a sum: the first pairing, in that order, whose
     collected form is cheaper is taken."""
-    left: list[tuple[Any, Expr | None]] = []
-    right: list[tuple[Any, Expr | None]] = []
+    left: list[tuple[Any, Base]] = []
+    right: list[tuple[Any, Base]] = []
     _scaled(a, 1, left)
     _scaled(b, second, right)
     left_open, right_open = _opened(a, 1), _opened(b, second)

@@ -186,13 +186,6 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
     return node
 
 
-def existing_node(op: Op, args: tuple[Expr, ...]) -> Expr | None:
-    """The node for ``op(args)`` (no param) if one is alive, else None: nothing is made."""
-    table = _interned.get(op)
-    ref = table.get(args) if table is not None else None
-    return ref() if ref is not None else None
-
-
 def _call_op(op: Op, *args: Any) -> Any:
     """``op(*args)``: the node of ``op`` over the arguments (Python numbers become constants)."""
     if op.takes_param:

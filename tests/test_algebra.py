@@ -147,6 +147,12 @@ def test_a_product_like_term_is_found_beyond_a_subtraction():
     assert rewritten(s + x * sg.exp(y) - sg.exp(y) * x) is rewritten(s)
 
 
+def test_like_scaled_products_meet_whether_or_not_their_product_was_ever_built():
+    # The rewrite depends on the graph alone: not on which other nodes are alive in the process.
+    difference = rewritten((3 * x) * sg.exp(y) - (2 * x) * sg.exp(y))
+    assert difference is rewritten(x * sg.exp(y))
+
+
 def test_the_factor_order_is_not_an_exact_rewrite():
     kept = rewritten(2 * x * y - 2 * y * x, "exact")
     assert repr(kept) == "2 * x * y - 2 * y * x"
