@@ -32,7 +32,7 @@ from symgrad.names import comment_text
 from symgrad.ops import CONST
 from symgrad.pipeline import CompileStats, Derived, Options, describe, gradient_text, values_text
 from symgrad.shapes import Parameter, flat
-from symgrad.vectorise import INLINE_TERMS, Group, Plan, Reverse, Writer
+from symgrad.vectorise import INLINE_TERMS, Group, Plan, Reverse, Writer, same_slot
 
 # What an op's pullback is applied to, once per group: its adjoint, its output, its arguments.
 _ADJOINT, _OUT = symbol("_adjoint_"), symbol("_out_")
@@ -90,12 +90,15 @@ class _Pullbacks:
             return lines
         if signs is not None:
             streams = [[self.writer.plan.sums[m][0][j] for m in members] for j in range(len(terms))]
-            parts: list[tuple[str | None, int]] = [(adjoint, s) for s in signs]
         else:
             streams = [[m.args[j] for m in members] for j in range(len(terms))]
+        positions = [[slots[n] for n in nodes] for nodes in streams]
+        if signs is not None:
+            parts: list[tuple[str | None, int]] = [(adjoint, s) for s in signs]
+        else:
             # Arguments as slots, constants too: a literal in every operand of a pulled-back op would
             # compute in Python's numbers, not NumPy's.
-            texts = [self.writer.stream([slots[n] for n in nodes]) for nodes in streams]
+            texts = [self.writer.stream(at) for at in positions]
             arguments = _arguments(len(terms))
             names = {_ADJOINT: adjoint, _OUT: self.writer.stream(range(start, start + len(members))),
                      **dict(zip(arguments, texts))}
@@ -106,7 +109,7 @@ class _Pullbacks:
             if text is None or group.arg_groups[j] not in self.active:
                 continue
             target = comment_text(to_text(nodes[0], limit=30))
-            lines.append(self.add([slots[n] for n in nodes], text, sign, len(members))
+            lines.append(self.add(positions[j], text, sign, len(members))
                          + f"  # d/d({target}) of {shown}{count}")
         return lines
 
@@ -114,7 +117,7 @@ class _Pullbacks:
         """The line adding ``sign`` × ``value`` (``members`` values, or one for all) at ``positions`` of ``a``."""
         first, writer = positions[0], self.writer
         operator = "+=" if sign > 0 else "-="
-        if all(p == first for p in positions):
+        if same_slot(positions):
             if len(positions) == 1:
                 return f"        a[{first}] {operator} {value}"
             total = f"_sum({value})" if members > 1 else f"{len(positions)} * {value}"

@@ -75,7 +75,7 @@ class Plan:
 def _sums(order: Sequence[Expr], outputs: set[Expr]) -> tuple[dict[Expr, tuple[tuple[Expr, ...], Any]], set[Expr]]:
     """The sums: each add/sub node heading a left-deep chain, its terms and their signs; and the
     add/sub nodes a sum absorbed (used once, as the left operand of the next link)."""
-    uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
+    uses = Counter(a for a in itertools.chain.from_iterable(map(_args_of, order)) if a.op is add or a.op is sub)
     chains: dict[Expr, tuple[list[Expr], list[int]]] = {}
     absorbed: set[Expr] = set()
     for node in order:
@@ -142,6 +142,7 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
             depth.append(groups[-1].depth)
         groups[number - first].members.append(node)
         group_of[node] = number
+    del group_of, group_number, skipped, numbers  # before the slots of the computed nodes: a node's entry each
     ordered = sorted(groups, key=lambda g: g.depth)
     for group in ordered:
         for node in group.members:
@@ -223,12 +224,12 @@ class Writer:
 
     def stream(self, positions: Sequence[int], buffer: str = "v") -> str:
         """``buffer`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
-        first = positions[0]
-        if len(positions) == 1 or all(p == first for p in positions):
-            return f"{buffer}[{first}]"
-        step = positions[1] - first
-        if step > 0 and all(b - a == step for a, b in itertools.pairwise(positions)):
-            stop = first + step * len(positions)
+        if same_slot(positions):
+            return f"{buffer}[{positions[0]}]"
+        first, step = positions[0], positions[1] - positions[0]
+        stop = first + step * len(positions)
+        # (list comparisons run in C: a group may have 10^5 members)
+        if step > 0 and (positions if type(positions) is list else list(positions)) == list(range(first, stop, step)):
             return f"{buffer}[{first}:{stop}]" if step == 1 else f"{buffer}[{first}:{stop}:{step}]"
         return f"{buffer}[{self.index(positions)}]"
 
@@ -258,6 +259,11 @@ class Writer:
             code = format_parts(self.operands([[m.args[j] for m in members] for j in range(len(terms))]))
         shown = comment_text(to_text(members[0], limit=60))
         return f"    {target} = {code}  # {shown}" + ("" if len(members) == 1 else f" ... ×{len(members)}")
+
+
+def same_slot(positions: Sequence[int]) -> bool:
+    """Whether every position is the first."""
+    return len(positions) == 1 or positions.count(positions[0]) == len(positions)
 
 
 def _long_sum(writer: Writer, terms: Sequence[Expr], signs: Sequence[int]) -> str:
@@ -326,7 +332,7 @@ def scalar_text(slot: int, buffer: str = "v") -> str:
 def packed(writer: Writer, slots: Sequence[int], shape: tuple[int, ...], buffer: str = "v") -> str:
     """A float64 array of ``shape`` holding the slots of ``buffer``: a copy, so that no result keeps
     the buffer alive."""
-    if len(slots) == 1 or all(s == slots[0] for s in slots):
+    if same_slot(slots):
         text = f"{buffer}[{writer.index(slots)}]"  # a gather makes a new array
     else:
         text = writer.stream(slots, buffer)
