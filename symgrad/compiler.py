@@ -99,7 +99,8 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
         self._forward_lock = threading.Lock()
 
     # The derived expressions, read from ``_derived`` when first asked for (a function restored from
-    # the disk cache rebuilds its derived graph only then).
+    # the disk cache rebuilds its derived graph only then; one whose reverse pass was written per
+    # group derives it then: ``pipeline.LazyDerived``).
     value_exprs: tuple[Expr, ...] = _view(lambda d: tuple(d.values))
     value_expr: Expr = _view(lambda d: d.values[0])
     jacobian_exprs: tuple[tuple[Expr, ...], ...] = _view(lambda d: tuple(map(tuple, d.jacobian)))
