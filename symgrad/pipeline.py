@@ -229,7 +229,7 @@ def _same(entry: Any) -> Any:
 
 
 def gradient_text(slots: Sequence[Any], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool,
-                   scalar: Callable[[Any], str], pack: Callable[[list[Any], tuple[int, ...]], str]) -> str:
+                  scalar: Callable[[Any], str], pack: Callable[[list[Any], tuple[int, ...]], str]) -> str:
     """The return text of the derivatives ``slots`` (C order over ``shape`` + the flat ``wrt``
     elements): one entry per parameter, a float, or an array of ``shape`` + its shape."""
     entries, start = [], 0
@@ -363,7 +363,7 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
 
 
 def describe(outputs: list[Expr], wrt: Sequence[Parameter], options: Options, second_order: bool
-              ) -> tuple[str, Callable[[Mapping[Expr, str]], str]]:
+             ) -> tuple[str, Callable[[Mapping[Expr, str]], str]]:
     """The generated function's name suffix, and its opening comment given each parameter's identifier."""
     what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
     if options.several:

@@ -8,7 +8,8 @@ the arguments) gives each argument's contribution as an expression, printed with
 templates over the group's slices of ``v`` and of ``a``, the adjoint buffer laid out like ``v``.
 A contribution is added where its argument's slots are: a slice (``a[s:e] += ...``), one slot
 that every member reads (the sum), distinct gathered slots, or slots that repeat
-(``numpy.add.at``, which adds every occurrence). A sum sends its adjoint, with each term's sign,
+(``numpy.add.at``, which adds every occurrence); the first contribution to slots no other has
+reached is assigned (``a`` starts as zeros). A sum sends its adjoint, with each term's sign,
 to its terms. Constants and what depends on no ``wrt`` symbol get no adjoint.
 
 The rounding may differ from the straight-line code's (other rewrites of the derivative, other
@@ -63,6 +64,7 @@ class _Pullbacks:
     def __init__(self, writer: Writer, templates: TemplateCache, active: set[int]) -> None:
         self.writer, self.templates, self.active = writer, templates, active
         self.names: set[str] = set()  # the namespace names the lines use
+        self.written = bytearray(writer.plan.size)  # 1: the slot of ``a`` has had a contribution
 
     def template_of(self, node: Expr) -> Any:
         if node.op is CONST:
@@ -117,6 +119,10 @@ class _Pullbacks:
         """The line adding ``sign`` × ``value`` (``members`` values, or one for all) at ``positions`` of ``a``."""
         first, writer = positions[0], self.writer
         operator = "+=" if sign > 0 else "-="
+        if sign > 0 and not any(self.written[p] for p in positions) and len(set(positions)) == len(positions):
+            operator = "="  # the first contribution to these slots: no zeros to add it to
+        for p in positions:
+            self.written[p] = 1
         if same_slot(positions):
             if len(positions) == 1:
                 return f"        a[{first}] {operator} {value}"
@@ -145,6 +151,7 @@ def reverse_pass(found: Plan, output: Expr, params: Sequence[Parameter], wrt: Se
     def write(writer: Writer, templates: TemplateCache) -> tuple[list[str], set[str]]:
         active = active_groups(found, params, wrt)
         pullbacks = _Pullbacks(writer, templates, active)
+        pullbacks.written[found.slots[output]] = 1
         lines = [f"        a = _zeros({found.size})  # the adjoints, slot by slot as v",
                  f"        a[{found.slots[output]}] = 1.0  # d/d(the output)"]
         for group in reversed(found.groups):

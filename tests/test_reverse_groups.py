@@ -105,3 +105,17 @@ def test_a_random_wide_graph_with_gathers_and_signed_sums_computes_what_straight
     assert "reverse pass written per group" in fn.stats.strategy
     _assert_agrees(_outcome(fn, point, 0.3),
                    _outcome(sg.compile(f, wrt=[x, s], strategy="straight", cache=False), point, 0.3))
+
+
+def test_auto_writes_the_reverse_pass_of_a_wide_graph_per_group():
+    assert "reverse pass written per group" in sg.compile(rosenbrock(X), wrt=X, cache=False).stats.strategy
+
+
+def test_a_pullback_through_an_op_without_an_array_form_keeps_the_scalar_derived_graph():
+    square = sg.primitive("square_without_array_form", impl=lambda x: x * x, derivative=lambda x: 2 * x,
+                          replace=True)
+    cube = sg.primitive("cube_whose_derivative_has_none", impl=lambda x: x ** 3, derivative=lambda x: 3 * square(x),
+                        array_impl=lambda x: x ** 3, replace=True)
+    fn = sg.compile(sum(cube(X[i]) for i in range(1000)), wrt=X, cache=False)
+    assert "no array form" in fn.stats.strategy and fn.stats.backward_nodes_after > 0
+    np.testing.assert_allclose(fn(POINT)[1], 3 * POINT ** 2, rtol=1e-15)
