@@ -144,6 +144,10 @@ class Rewritten:
     aux: list[Expr]
     forward_order: list[Expr]
 
+    def finish(self) -> RewriteStats:
+        """The rewriter's counts, for a function whose graph is the forward graph alone."""
+        return self.differentiator.rewriter.finish(self.forward_order)  # type: ignore[union-attr]
+
 
 def rewrite(outputs: list[Expr], aux: list[Expr], order: list[Expr], stats: CompileStats,
             rewrites: str = "all") -> Rewritten:

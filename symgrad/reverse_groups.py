@@ -162,14 +162,20 @@ def reverse_pass(found: Plan, output: Expr, params: Sequence[Parameter], wrt: Se
     return write
 
 
+def applies(options: Options, order: int, aux: bool) -> bool:
+    """Whether a function with these options may have its reverse pass written per group (then
+    ``per_group`` plans it): one output's value and gradient, no aux, scalar code, not forced straight."""
+    return options.strategy != "straight" and options.backend != ARRAY.name and not options.several \
+        and order == 1 and not aux
+
+
 def per_group(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter],
               options: Options, forward_order: list[Expr] | None, stats: CompileStats
               ) -> tuple[Emitted, dict[str, Any]] | None:
     """Vectorised code of one output's value and gradient (no aux) whose reverse pass is written a
     group at a time (``symgrad.reverse_groups``) from the forward graph alone: ``derived`` is read
     for its values, order and aux only. None where that does not apply (then ``generate``)."""
-    if options.strategy == "straight" or options.backend == ARRAY.name or options.several or derived.order != 1 \
-            or derived.aux:
+    if not applies(options, derived.order, bool(derived.aux)):
         return None
     clock = time.perf_counter()
     values = derived.values
