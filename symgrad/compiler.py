@@ -420,9 +420,12 @@ def _per_group_first(outputs: list[Expr], aux: list[Expr], wrt_symbols: list[Exp
             stats.rewrites = rewritten.finish()
         return found, lazy
     # Declined: differentiated from the rewritten graph, or (an op of a pullback has no array form)
-    # derived again from the outputs.
-    derived, full_order = differentiate(rewritten, wrt_symbols, False, stats) if kept else \
-        derive(outputs, aux, wrt_symbols, False, graph_order, stats, options.rewrites)
+    # derived again from the outputs; the rewriter's tables go before the code is generated.
+    if kept:
+        derived, full_order = differentiate(rewritten, wrt_symbols, False, stats)
+        del rewritten
+    else:
+        derived, full_order = derive(outputs, aux, wrt_symbols, False, graph_order, stats, options.rewrites)
     return generate(outputs, derived, wrt, params, options, full_order, stats), derived
 
 
