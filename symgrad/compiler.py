@@ -38,16 +38,12 @@ from symgrad.pipeline import (
     STRATEGIES,
     CompileStats,
     Derived,
-    LazyDerived,
     Options,
-    derive,
-    differentiate,
     generate,
     no_gc_pauses,
-    rewrite,
     values_text,
 )
-from symgrad.reverse_groups import applies, per_group
+from symgrad.reverse_groups import code_and_derived, per_group
 from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
@@ -384,51 +380,6 @@ def _with_fallback(generated: tuple[Any, dict[str, Any]], outputs: list[Expr], d
     return emitted, helper_spec
 
 
-def _derive_later(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], rewrites: str, stats: CompileStats
-                  ) -> Derived:
-    """The scalar derived graph of a function whose code did without it, when something first asks
-    for it (its expressions, pickling, the straight-line fallback); ``stats`` gets its counts."""
-    with no_gc_pauses():
-        later = CompileStats()
-        derived, _ = derive(outputs, aux, wrt, False, topological_order([*outputs, *aux]), later, rewrites)
-        stats.backward_nodes_before = later.backward_nodes_before
-        stats.backward_nodes_after = later.backward_nodes_after
-        stats.seconds["differentiate (on demand)"] = later.seconds["rewrite"] + later.seconds["differentiate"]
-        return derived
-
-
-def _per_group_first(outputs: list[Expr], aux: list[Expr], wrt_symbols: list[Expr], wrt: list[Parameter],
-                     params: list[Parameter], options: Options, order: int, graph_order: list[Expr],
-                     stats: CompileStats) -> tuple[tuple[Any, dict[str, Any]], Derived]:
-    """The code and the derived graph: with the reverse pass written per group (the derived graph
-    made lazily) where that applies, else as ``derive`` and ``generate`` make them."""
-    if not applies(options, order, bool(aux)):
-        derived, full_order = derive(outputs, aux, wrt_symbols, order == 2, graph_order, stats, options.rewrites)
-        return generate(outputs, derived, wrt, params, options, full_order, stats), derived
-    rewritten = rewrite(outputs, aux, graph_order, stats, options.rewrites)
-    lazy = LazyDerived(functools.partial(_derive_later, outputs, aux, wrt_symbols, options.rewrites, stats), order,
-                       values=rewritten.values, aux=rewritten.aux)
-    forward_order = rewritten.forward_order
-    # With "vectorised" a plan is all but certain: the rewriter's tables (a node's entry each) go before it.
-    kept = options.strategy != "vectorised"
-    if not kept:
-        stats.rewrites = rewritten.finish()
-        del rewritten
-    found = per_group(outputs, lazy, wrt, params, options, forward_order, stats)
-    if found is not None:
-        if kept:
-            stats.rewrites = rewritten.finish()
-        return found, lazy
-    # Declined: differentiated from the rewritten graph, or (an op of a pullback has no array form)
-    # derived again from the outputs; the rewriter's tables go before the code is generated.
-    if kept:
-        derived, full_order = differentiate(rewritten, wrt_symbols, False, stats)
-        del rewritten
-    else:
-        derived, full_order = derive(outputs, aux, wrt_symbols, False, graph_order, stats, options.rewrites)
-    return generate(outputs, derived, wrt, params, options, full_order, stats), derived
-
-
 def _straight_function(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
                        options: Options, full_order: list[Expr]) -> Callable[..., Any]:
     """The straight-line function of a vectorised one's graph: what it falls back on."""
@@ -464,8 +415,8 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         stats.seconds["signature"] = time.perf_counter() - clock
         progress.step("signature", f"{len(graph_order):,} nodes")
         wrt_symbols = shapes.flat(wrt_params)
-        found, derived = _per_group_first(outputs, aux, wrt_symbols, wrt_params, params, options, order, graph_order,
-                                          stats)
+        found, derived = code_and_derived(outputs, aux, wrt_symbols, wrt_params, params, options, order,
+                                          graph_order, stats)
         emitted, helper_spec = _with_fallback(found, outputs, derived, wrt_params, params, options)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)

@@ -12,6 +12,10 @@ that every member reads (the sum), distinct gathered slots, or slots that repeat
 reached is assigned (``a`` starts as zeros). A sum sends its adjoint, with each term's sign,
 to its terms. Constants and what depends on no ``wrt`` symbol get no adjoint.
 
+``code_and_derived`` is ``sg.compile``'s choice: this code, whose scalar derived graph is made when
+something first asks for it (``pipeline.LazyDerived``), where it applies (``applies``, and a plan
+``vectorise.choose`` takes); else the derived graph and ``pipeline.generate``'s code, as before.
+
 The rounding may differ from the straight-line code's (other rewrites of the derivative, other
 orders of adding contributions); agreement is to rounding, and every non-finite slot still sends
 the call to the straight-line code.
@@ -19,6 +23,7 @@ the call to the straight-line code.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +36,20 @@ from symgrad.expr import Expr, infix_text, symbol, to_text, topological_order
 from symgrad.literals import format_number
 from symgrad.names import comment_text
 from symgrad.ops import CONST
-from symgrad.pipeline import CompileStats, Derived, Options, describe, gradient_text, values_text
+from symgrad.pipeline import (
+    CompileStats,
+    Derived,
+    LazyDerived,
+    Options,
+    derive,
+    describe,
+    differentiate,
+    generate,
+    gradient_text,
+    no_gc_pauses,
+    rewrite,
+    values_text,
+)
 from symgrad.shapes import Parameter, flat
 from symgrad.vectorise import INLINE_TERMS, Group, Plan, Reverse, Writer, same_slot
 
@@ -204,3 +222,48 @@ def per_group(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], p
     stats.seconds["emit"] = time.perf_counter() - clock
     progress.step("emit", f"{stats.lines:,} lines")
     return emitted, {"vectorised": arrays}
+
+
+def _derive_later(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], rewrites: str, stats: CompileStats
+                  ) -> Derived:
+    """The scalar derived graph of a function whose code did without it, when something first asks
+    for it (its expressions, pickling, the straight-line fallback); ``stats`` gets its counts."""
+    with no_gc_pauses():
+        later = CompileStats()
+        derived, _ = derive(outputs, aux, wrt, False, topological_order([*outputs, *aux]), later, rewrites)
+        stats.backward_nodes_before = later.backward_nodes_before
+        stats.backward_nodes_after = later.backward_nodes_after
+        stats.seconds["differentiate (on demand)"] = later.seconds["rewrite"] + later.seconds["differentiate"]
+        return derived
+
+
+def code_and_derived(outputs: list[Expr], aux: list[Expr], wrt_symbols: list[Expr], wrt: list[Parameter],
+                     params: list[Parameter], options: Options, order: int, graph_order: list[Expr],
+                     stats: CompileStats) -> tuple[tuple[Any, dict[str, Any]], Derived]:
+    """The code and the derived graph: with the reverse pass written per group (the derived graph
+    made lazily) where that applies, else as ``derive`` and ``generate`` make them."""
+    if not applies(options, order, bool(aux)):
+        derived, full_order = derive(outputs, aux, wrt_symbols, order == 2, graph_order, stats, options.rewrites)
+        return generate(outputs, derived, wrt, params, options, full_order, stats), derived
+    rewritten = rewrite(outputs, aux, graph_order, stats, options.rewrites)
+    lazy = LazyDerived(functools.partial(_derive_later, outputs, aux, wrt_symbols, options.rewrites, stats), order,
+                       values=rewritten.values, aux=rewritten.aux)
+    forward_order = rewritten.forward_order
+    # With "vectorised" a plan is all but certain: the rewriter's tables (a node's entry each) go before it.
+    kept = options.strategy != "vectorised"
+    if not kept:
+        stats.rewrites = rewritten.finish()
+        del rewritten
+    found = per_group(outputs, lazy, wrt, params, options, forward_order, stats)
+    if found is not None:
+        if kept:
+            stats.rewrites = rewritten.finish()
+        return found, lazy
+    # Declined: differentiated from the rewritten graph, or (an op of a pullback has no array form)
+    # derived again from the outputs; the rewriter's tables go before the code is generated.
+    if kept:
+        derived, full_order = differentiate(rewritten, wrt_symbols, False, stats)
+        del rewritten
+    else:
+        derived, full_order = derive(outputs, aux, wrt_symbols, False, graph_order, stats, options.rewrites)
+    return generate(outputs, derived, wrt, params, options, full_order, stats), derived
