@@ -19,10 +19,10 @@ from symgrad.expr import Expr, to_text
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST
 from symgrad.shapes import Parameter, gradients
-from symgrad.vectorise import _literal, _Writer
+from symgrad.vectorise import Writer, _literal
 
 
-class _BatchWriter(_Writer):
+class _BatchWriter(Writer):
     """The source of one batched function: operand texts over ``V`` and ``s``, index arrays, lines."""
 
     def __init__(self, found: Plan) -> None:

@@ -34,14 +34,23 @@ from symgrad.errors import SymgradError
 from symgrad.expr import Expr, as_expr, rebuild_graph, serialise_graph, symbol, to_text, topological_order
 from symgrad.lru import LRUCache, memoised
 from symgrad.pickling import check_compiled_state, stored_parameters
-from symgrad.pipeline import STRATEGIES, CompileStats, Derived, Options, derive, generate, no_gc_pauses, values_text
+from symgrad.pipeline import (
+    STRATEGIES,
+    CompileStats,
+    Derived,
+    Options,
+    generate,
+    no_gc_pauses,
+    values_text,
+)
+from symgrad.reverse_groups import code_and_derived, per_group
 from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.shapes import Parameter
 from symgrad.simplify import REWRITES
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 9
+CODEGEN_VERSION = 10
 
 
 def _view(read: Callable[[Derived], Any]) -> Any:
@@ -86,7 +95,8 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
         self._forward_lock = threading.Lock()
 
     # The derived expressions, read from ``_derived`` when first asked for (a function restored from
-    # the disk cache rebuilds its derived graph only then).
+    # the disk cache rebuilds its derived graph only then; one whose reverse pass was written per
+    # group derives it then: ``pipeline.LazyDerived``).
     value_exprs: tuple[Expr, ...] = _view(lambda d: tuple(d.values))
     value_expr: Expr = _view(lambda d: d.values[0])
     jacobian_exprs: tuple[tuple[Expr, ...], ...] = _view(lambda d: tuple(map(tuple, d.jacobian)))
@@ -229,8 +239,7 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
                       tuple(state["output_shape"]), state["bare_gradient"], state["strategy"],
                       state.get("rewrites", "all"))  # checked; absent from pickles made before the option
-    full_order = derived.full_order()
-    emitted, helper_spec = _generated(outputs, derived, wrt, params, options, full_order, CompileStats())
+    emitted, helper_spec = _generated(outputs, derived, wrt, params, options, CompileStats())
     if emitted.source != state["source"]:
         raise SymgradError(
             "refusing to load a compiled function: its stored source is not what symgrad generates from its "
@@ -352,12 +361,22 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 
 
 def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
-               options: Options, full_order: list[Expr], stats: CompileStats) -> tuple[Any, dict[str, Any]]:
-    """``generate``, and for vectorised code how to make its straight-line fallback when first needed."""
-    emitted, helper_spec = generate(outputs, derived, wrt, params, options, full_order, stats)
+               options: Options, stats: CompileStats) -> tuple[Any, dict[str, Any]]:
+    """The code of a derived graph: ``per_group``'s where it applies, else ``generate``'s."""
+    found = per_group(outputs, derived, wrt, params, options, None, stats)
+    if found is None:
+        found = generate(outputs, derived, wrt, params, options, derived.full_order(), stats)
+    return _with_fallback(found, outputs, derived, wrt, params, options)
+
+
+def _with_fallback(generated: tuple[Any, dict[str, Any]], outputs: list[Expr], derived: Derived,
+                   wrt: list[Parameter], params: list[Parameter], options: Options) -> tuple[Any, dict[str, Any]]:
+    """``generated``, and for vectorised code how to make its straight-line fallback when first needed
+    (from the scalar derived graph, derived then if it was not before)."""
+    emitted, helper_spec = generated
     if needs_fallback(helper_spec):
-        helper_spec["fallback"] = functools.partial(_straight_function, outputs, derived, wrt, params, options,
-                                                    full_order)
+        helper_spec["fallback"] = lambda: _straight_function(outputs, derived, wrt, params, options,
+                                                             derived.full_order())
     return emitted, helper_spec
 
 
@@ -395,8 +414,10 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         progress.step("signature", f"{len(graph_order):,} nodes")
-        derived, full_order = derive(outputs, aux, shapes.flat(wrt_params), order == 2, graph_order, stats, rewrites)
-        emitted, helper_spec = _generated(outputs, derived, wrt_params, params, options, full_order, stats)
+        wrt_symbols = shapes.flat(wrt_params)
+        found, derived = code_and_derived(outputs, aux, wrt_symbols, wrt_params, params, options, order,
+                                          graph_order, stats)
+        emitted, helper_spec = _with_fallback(found, outputs, derived, wrt_params, params, options)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)
         stats.seconds["exec"] = time.perf_counter() - clock

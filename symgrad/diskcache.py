@@ -33,7 +33,7 @@ from symgrad.cachekey import MAGIC, PACKAGE_DIR, columns, key_digest
 from symgrad.codegen import Emitted
 from symgrad.core import by_name
 from symgrad.expr import Expr, rebuild_graph, topological_order
-from symgrad.pipeline import CompileStats, Derived, Options, no_gc_pauses
+from symgrad.pipeline import CompileStats, Derived, LazyDerived, Options, no_gc_pauses
 from symgrad.runtime import code_installer, code_objects, needs_fallback, run
 from symgrad.shapes import Parameter, flat
 from symgrad.simplify import RewriteStats
@@ -209,25 +209,6 @@ class _Graph:
             return self._nodes
 
 
-class _LazyDerived(Derived):
-    """A ``Derived`` whose expressions are rebuilt from the entry when first read."""
-
-    def __init__(self, graph: _Graph, roots: list[int], n_values: int, n_wrt: int, hessian: bool) -> None:
-        self._graph, self._roots, self._shape = graph, roots, (n_values, n_wrt, hessian)
-
-    @property
-    def order(self) -> int:
-        return 2 if self._shape[2] else 1
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in ("values", "jacobian", "hessian", "aux"):
-            raise AttributeError(name)
-        nodes = self._graph.nodes()
-        found = Derived.unflatten([nodes[i] for i in self._roots], *self._shape)
-        self.__dict__.update(values=found.values, jacobian=found.jacobian, hessian=found.hessian, aux=found.aux)
-        return self.__dict__[name]
-
-
 class _LineNodes(Mapping[int, Expr]):
     """Line number -> the node assigned there, for a restored function's error messages."""
 
@@ -316,7 +297,9 @@ class DiskCache:
 
     def _restore(self, state: dict[str, Any], order: list[Expr], seconds: dict[str, float], path: str) -> Any:
         graph = _Graph(order, state["derived"][0])
-        derived = _LazyDerived(graph, *state["derived"][1:])
+        roots, n_values, n_wrt, hessian = state["derived"][1:]
+        derived = LazyDerived(lambda: Derived.unflatten([graph.nodes()[i] for i in roots], n_values, n_wrt, hessian),
+                              2 if hessian else 1)
         source, name, param_names, namespace_names, shared, backend, symbol_names, scalar_names = state["emitted"]
         emitted = Emitted(source, name, param_names, set(namespace_names), _LineNodes(graph, *state["line_nodes"]),
                           shared, backend, symbol_names, scalar_names)

@@ -8,6 +8,7 @@ import contextlib
 import gc
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,8 @@ class CompileStats:
     """What compiling did: node counts, rewrites, size of the code, time per stage."""
 
     forward_nodes: int = 0
-    backward_nodes_before: int = 0
-    backward_nodes_after: int = 0
+    backward_nodes_before: int | None = 0  # None: not derived (the reverse pass was written per group)
+    backward_nodes_after: int | None = 0
     rewrites: RewriteStats = field(default_factory=RewriteStats)
     shared_nodes: int = 0
     lines: int = 0
@@ -46,12 +47,16 @@ class CompileStats:
         rules = self.rewrites.identities.most_common()
         return f" ({', '.join(f'{k} ×{n}' for k, n in rules)})" if rules else ""
 
+    def _backward(self) -> str:
+        if self.backward_nodes_before is None:
+            return "none derived: the reverse pass is written per group (the scalar graph is made if asked for)"
+        return f"{self.backward_nodes_before} asked for, {self.backward_nodes_after} after rewrites"
+
     def __str__(self) -> str:
         stages = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in self.seconds.items())
         return "\n".join([
             f"forward nodes          {self.forward_nodes}",
-            f"backward nodes         {self.backward_nodes_before} asked for, "
-            f"{self.backward_nodes_after} after rewrites",
+            f"backward nodes         {self._backward()}",
             f"constants folded       {self.rewrites.folded}",
             f"identities applied     {sum(self.rewrites.identities.values())}{self._rules()}",
             f"dead nodes dropped     {self.rewrites.dead}",
@@ -126,29 +131,80 @@ def derive(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], second_order: 
             order: list[Expr], stats: CompileStats, rewrites: str = "all") -> tuple[Derived, list[Expr]]:
     """Rewrite the outputs (with ``rewrites``: "all" or "exact"), differentiate them (rewriting as it
     goes); also the final topological order. ``order`` is the topological order of the outputs and ``aux``."""
+    return differentiate(rewrite(outputs, aux, order, stats, rewrites), wrt, second_order, stats)
+
+
+@dataclass
+class Rewritten:
+    """The rewritten outputs and aux expressions, their graph's order, and the differentiator
+    that rewrote them (whose rewriting their derivatives go on with)."""
+
+    differentiator: Differentiator
+    values: list[Expr]
+    aux: list[Expr]
+    forward_order: list[Expr]
+
+    def finish(self) -> RewriteStats:
+        """The rewriter's counts, for a function whose graph is the forward graph alone."""
+        return self.differentiator.rewriter.finish(self.forward_order)  # type: ignore[union-attr]
+
+
+def rewrite(outputs: list[Expr], aux: list[Expr], order: list[Expr], stats: CompileStats,
+            rewrites: str = "all") -> Rewritten:
+    """``derive``'s first stage: the outputs and ``aux`` rewritten."""
     clock = time.perf_counter()
     d = Differentiator(rewrites=rewrites)
     rewriter: Rewriter = d.rewriter  # type: ignore[assignment]  # Differentiator() rewrites: it has one
     roots = d.prepare([*outputs, *aux], order)
-    values, aux = roots[: len(outputs)], roots[len(outputs) :]
     forward_order = topological_order(roots) if rewriter.changed else order
+    stats.forward_nodes = len(order)
     stats.seconds["rewrite"] = time.perf_counter() - clock
     progress.step("rewrite", f"{len(forward_order):,} forward nodes")
+    return Rewritten(d, roots[: len(outputs)], roots[len(outputs) :], forward_order)
 
+
+def differentiate(rewritten: Rewritten, wrt: list[Expr], second_order: bool, stats: CompileStats
+                  ) -> tuple[Derived, list[Expr]]:
+    """``derive``'s second stage: the derivatives of the rewritten outputs, and the final order."""
     clock = time.perf_counter()
+    d, values, forward_order = rewritten.differentiator, rewritten.values, rewritten.forward_order
+    rewriter: Rewriter = d.rewriter  # type: ignore[assignment]
     operations_seen = rewriter.operations_seen
     single = len(values) == 1
     jacobian = [d.gradient(v, wrt, forward_order if single else None) for v in values]
     hessian = d.hessian(jacobian[0], wrt) if second_order else None
-    derived = Derived(values, jacobian, hessian, aux)
+    derived = Derived(values, jacobian, hessian, rewritten.aux)
     full_order = topological_order(derived.roots(), prefix=forward_order)
-    stats.forward_nodes = len(order)
     stats.backward_nodes_before = rewriter.operations_seen - operations_seen
     stats.backward_nodes_after = len(full_order) - len(forward_order)
     stats.rewrites = rewriter.finish(full_order)
     stats.seconds["differentiate"] = time.perf_counter() - clock
     progress.step("differentiate", f"{stats.backward_nodes_after:,} backward nodes")
     return derived, full_order
+
+
+class LazyDerived(Derived):
+    """A ``Derived`` whose expressions are made by ``make`` when first read (those in ``known``
+    are given now): a function restored from the disk cache, or whose code needed no scalar
+    backward graph, derives it only when something asks for it."""
+
+    def __init__(self, make: Callable[[], Derived], order: int, **known: Any) -> None:
+        self._make, self._order, self._lock = make, order, threading.Lock()
+        self.__dict__.update(known)
+
+    @property
+    def order(self) -> int:
+        return self._order
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("values", "jacobian", "hessian", "aux"):
+            raise AttributeError(name)
+        with self._lock:
+            if name not in self.__dict__:
+                found = self._make()
+                for field_name in ("values", "jacobian", "hessian", "aux"):
+                    self.__dict__.setdefault(field_name, getattr(found, field_name))
+        return self.__dict__[name]
 
 
 _ZERO = const(0.0)
@@ -176,8 +232,8 @@ def _same(entry: Any) -> Any:
     return entry
 
 
-def _gradient_text(slots: Sequence[Any], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool,
-                   scalar: Callable[[Any], str], pack: Callable[[list[Any], tuple[int, ...]], str]) -> str:
+def gradient_text(slots: Sequence[Any], wrt: Sequence[Parameter], shape: tuple[int, ...], bare: bool,
+                  scalar: Callable[[Any], str], pack: Callable[[list[Any], tuple[int, ...]], str]) -> str:
     """The return text of the derivatives ``slots`` (C order over ``shape`` + the flat ``wrt``
     elements): one entry per parameter, a float, or an array of ``shape`` + its shape."""
     entries, start = [], 0
@@ -207,9 +263,9 @@ def return_parts(values: Sequence[Any], rows: Sequence[Sequence[Any]], wrt: Sequ
     (``values_text``'s entries and writers)."""
     bare = options.bare_gradient
     if options.outputs == "array":
-        gradient = _gradient_text([s for row in rows for s in row], wrt, options.output_shape, bare, scalar, pack)
+        gradient = gradient_text([s for row in rows for s in row], wrt, options.output_shape, bare, scalar, pack)
     else:
-        texts = [_gradient_text(row, wrt, (), bare, scalar, pack) for row in rows]
+        texts = [gradient_text(row, wrt, (), bare, scalar, pack) for row in rows]
         gradient = tuple_text(texts) if options.several else texts[0]
     return [values_text(values, options, scalar, pack), gradient]
 
@@ -292,20 +348,8 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     """The generated source of a derived graph, and the helpers it calls: a pure function of
     its inputs, which unpickling relies on to check a stored source."""
     clock = time.perf_counter()
-    second_order = derived.hessian is not None
     found, stats.strategy, reduced = _strategy(derived, wrt, params, options, full_order)
-    what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
-    if options.several:
-        what, suffix = "values and jacobian", "_jacobian"
-
-    def header(names: Mapping[Expr, str]) -> str:
-        shown_wrt = [names.get(p.elements[0]) or identifier(p.name) for p in wrt[:_HEADER_NAMES]]
-        if len(wrt) > _HEADER_NAMES:
-            shown_wrt.append(f"... {len(wrt)} in all")
-        wrt_text = ", ".join(shown_wrt)
-        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
-        return f"{what} wrt ({wrt_text}) of {shown}"
-
+    suffix, header = describe(outputs, wrt, options, derived.hessian is not None)
     if isinstance(found, batched.Plan):
         emitted, helper_spec = batched_code.emit_batched(f"{options.name}{suffix}", found, params, header({}))
         helper_spec = {"batched": helper_spec}
@@ -320,6 +364,24 @@ def generate(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], pa
     stats.seconds["emit"] = time.perf_counter() - clock
     progress.step("emit", f"{stats.lines:,} lines")
     return emitted, helper_spec
+
+
+def describe(outputs: list[Expr], wrt: Sequence[Parameter], options: Options, second_order: bool
+             ) -> tuple[str, Callable[[Mapping[Expr, str]], str]]:
+    """The generated function's name suffix, and its opening comment given each parameter's identifier."""
+    what, suffix = ("value, gradient and hessian", "_hessian") if second_order else ("value and gradient", "_and_grad")
+    if options.several:
+        what, suffix = "values and jacobian", "_jacobian"
+
+    def header(names: Mapping[Expr, str]) -> str:
+        shown_wrt = [names.get(p.elements[0]) or identifier(p.name) for p in wrt[:_HEADER_NAMES]]
+        if len(wrt) > _HEADER_NAMES:
+            shown_wrt.append(f"... {len(wrt)} in all")
+        wrt_text = ", ".join(shown_wrt)
+        shown = "; ".join(to_text(o, limit=60 // len(outputs) + 10, names=names) for o in outputs)
+        return f"{what} wrt ({wrt_text}) of {shown}"
+
+    return suffix, header
 
 
 def _reduced(derived: Derived, wrt: Sequence[Parameter], options: Options, order: list[Expr]

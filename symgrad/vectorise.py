@@ -49,10 +49,12 @@ VECTOR_NS_PER_CALL = 4500.0
 
 
 @dataclass
-class _Group:
+class Group:
     key: Any
     members: list[Expr] = field(default_factory=list)
     depth: int = 0
+    number: int = 0  # what other groups' keys call it (leaves: 0 the constants, 1... the parameters)
+    arg_groups: tuple[int, ...] = ()  # the numbers of its arguments' (a sum's terms') groups
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Plan:
 
     slots: dict[Expr, int]
     leaves: int  # slots [0, leaves) hold the parameters and constants
-    groups: list[_Group]
+    groups: list[Group]
     sums: dict[Expr, tuple[tuple[Expr, ...], tuple[int, ...]]]  # a sum's node -> its terms and their signs
     size: int
 
@@ -73,7 +75,7 @@ class Plan:
 def _sums(order: Sequence[Expr], outputs: set[Expr]) -> tuple[dict[Expr, tuple[tuple[Expr, ...], Any]], set[Expr]]:
     """The sums: each add/sub node heading a left-deep chain, its terms and their signs; and the
     add/sub nodes a sum absorbed (used once, as the left operand of the next link)."""
-    uses = Counter(itertools.chain.from_iterable(map(_args_of, order)))
+    uses = Counter(a for a in itertools.chain.from_iterable(map(_args_of, order)) if a.op is add or a.op is sub)
     chains: dict[Expr, tuple[list[Expr], list[int]]] = {}
     absorbed: set[Expr] = set()
     for node in order:
@@ -108,7 +110,7 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
     skipped = dict.fromkeys(absorbed, _ABSORBED)  # a node's sum, or that a sum absorbed it
     skipped.update(sums)
     numbers: dict[Any, int] = {}  # a group's key -> its number: keys hold numbers, never keys
-    groups: list[_Group] = []
+    groups: list[Group] = []
     depth = [0] * (len(params) + 1)
     first = len(depth)
     group_number = group_of.__getitem__
@@ -135,10 +137,12 @@ def plan(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence[E
         if number is None:
             number = numbers[key] = first + len(groups)
             arg_groups = key[-1] if type(key) is tuple else tuple(map(group_number, terms[0]))
-            groups.append(_Group(key, depth=1 + max([depth[g] for g in arg_groups])))
+            groups.append(Group(key, depth=1 + max([depth[g] for g in arg_groups]), number=number,
+                                 arg_groups=arg_groups))
             depth.append(groups[-1].depth)
         groups[number - first].members.append(node)
         group_of[node] = number
+    del group_of, group_number, skipped, numbers  # before the slots of the computed nodes: a node's entry each
     ordered = sorted(groups, key=lambda g: g.depth)
     for group in ordered:
         for node in group.members:
@@ -201,7 +205,7 @@ def _levels(order: Sequence[Expr]) -> tuple[int, int]:
     return deepest, computed
 
 
-class _Writer:
+class Writer:
     """The source of one vectorised function: operand texts, index arrays, the lines."""
 
     def __init__(self, plan: Plan) -> None:
@@ -220,12 +224,12 @@ class _Writer:
 
     def stream(self, positions: Sequence[int], buffer: str = "v") -> str:
         """``buffer`` read at ``positions``: one slot (broadcast), a slice, or a gather."""
-        first = positions[0]
-        if len(positions) == 1 or all(p == first for p in positions):
-            return f"{buffer}[{first}]"
-        step = positions[1] - first
-        if step > 0 and all(b - a == step for a, b in itertools.pairwise(positions)):
-            stop = first + step * len(positions)
+        if same_slot(positions):
+            return f"{buffer}[{positions[0]}]"
+        first, step = positions[0], positions[1] - positions[0]
+        stop = first + step * len(positions)
+        # (list comparisons run in C: a group may have 10^5 members)
+        if step > 0 and (positions if type(positions) is list else list(positions)) == list(range(first, stop, step)):
             return f"{buffer}[{first}:{stop}]" if step == 1 else f"{buffer}[{first}:{stop}:{step}]"
         return f"{buffer}[{self.index(positions)}]"
 
@@ -239,7 +243,7 @@ class _Writer:
         return [t if t is not None else self.stream([self.plan.slots[n] for n in nodes])
                 for t, nodes in zip(texts, streams)]
 
-    def group_line(self, group: _Group, templates: TemplateCache) -> str:
+    def group_line(self, group: Group, templates: TemplateCache) -> str:
         members = group.members
         start = self.plan.slots[members[0]]
         target = f"v[{start}]" if len(members) == 1 else f"v[{start}:{start + len(members)}]"
@@ -257,7 +261,12 @@ class _Writer:
         return f"    {target} = {code}  # {shown}" + ("" if len(members) == 1 else f" ... ×{len(members)}")
 
 
-def _long_sum(writer: _Writer, terms: Sequence[Expr], signs: Sequence[int]) -> str:
+def same_slot(positions: Sequence[int]) -> bool:
+    """Whether every position is the first."""
+    return len(positions) == 1 or positions.count(positions[0]) == len(positions)
+
+
+def _long_sum(writer: Writer, terms: Sequence[Expr], signs: Sequence[int]) -> str:
     slots = writer.plan.slots
     plus = [slots[t] for t, s in zip(terms, signs) if s > 0]
     minus = [slots[t] for t, s in zip(terms, signs) if s < 0]
@@ -272,11 +281,17 @@ def _literal(value: int | float) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def emit_vectorised(name: str, found: Plan, params: Sequence[Parameter], returns: Callable[[_Writer], str],
-                    header: str) -> tuple[Emitted, dict[str, Any]]:
-    """The source of the plan's function and the data it reads (index arrays, constants)."""
-    writer = _Writer(found)
-    namer = Namer(reserved_names() | {"v", "finite"})
+# (the writer, the op templates) -> the lines of a reverse pass after the forward groups, into the
+# adjoint buffer ``a``, and the namespace names they use (symgrad.reverse_groups)
+Reverse = Callable[[Writer, TemplateCache], tuple[list[str], set[str]]]
+
+
+def emit_vectorised(name: str, found: Plan, params: Sequence[Parameter], returns: Callable[[Writer], str],
+                    header: str, reverse: Reverse | None = None) -> tuple[Emitted, dict[str, Any]]:
+    """The source of the plan's function and the data it reads (index arrays, constants); ``reverse``
+    writes the lines of a reverse pass over its groups, if it has one."""
+    writer = Writer(found)
+    namer = Namer(reserved_names() | {"v", "finite"} | ({"a"} if reverse else set()))
     name = namer.claim(identifier(name))
     names = [namer.claim(identifier(p.name)) for p in params]
     scalar_names = [n for n, p in zip(names, params) if not p.is_array]
@@ -296,29 +311,32 @@ def emit_vectorised(name: str, found: Plan, params: Sequence[Parameter], returns
     lines.append("    with _quiet():  # NumPy's inf and nan where math raises: see below")
     templates = TemplateCache(ARRAY)
     lines.extend("    " + writer.group_line(g, templates) for g in found.groups)
+    reverse_lines, reverse_names = reverse(writer, templates) if reverse else ([], set())
+    lines.extend(reverse_lines)
     # A sum is finite only if every slot is (a huge one may overflow it: the fallback is then merely slower).
-    lines.append("        finite = _isfinite(_sum(v))")
+    lines.append("        finite = _isfinite(_sum(v) + _sum(a))" if reverse else "        finite = _isfinite(_sum(v))")
     lines.append("    if not finite:  # the straight-line code raises, or returns what it returns")
     lines.append(f"        return _straight({', '.join(names)})")
     lines.append(f"    return {returns(writer)}")
     source = "\n".join(lines) + "\n"
     namespace_names = {"xp"} | set().union(*(ARRAY.namespace(g.members[0].op) for g in found.groups
-                                              if g.members[0] not in found.sums))
+                                              if g.members[0] not in found.sums)) | reverse_names
     emitted = Emitted(source, name, names, namespace_names, {}, 0, ARRAY.name, [], scalar_names)  # ops' array forms
     return emitted, writer.arrays
 
 
-def scalar_text(slot: int) -> str:
-    return f"v.item({slot})"
+def scalar_text(slot: int, buffer: str = "v") -> str:
+    return f"{buffer}.item({slot})"
 
 
-def packed(writer: _Writer, slots: Sequence[int], shape: tuple[int, ...]) -> str:
-    """A float64 array of ``shape`` holding the slots: a copy, so that no result keeps the buffer alive."""
-    if len(slots) == 1 or all(s == slots[0] for s in slots):
-        text = f"v[{writer.index(slots)}]"  # a gather makes a new array
+def packed(writer: Writer, slots: Sequence[int], shape: tuple[int, ...], buffer: str = "v") -> str:
+    """A float64 array of ``shape`` holding the slots of ``buffer``: a copy, so that no result keeps
+    the buffer alive."""
+    if same_slot(slots):
+        text = f"{buffer}[{writer.index(slots)}]"  # a gather makes a new array
     else:
-        text = writer.stream(slots)
-        if not text.startswith("v[_i"):
+        text = writer.stream(slots, buffer)
+        if not text.startswith(f"{buffer}[_i"):
             text += ".copy()"
     return text if len(shape) == 1 else f"{text}.reshape({shape!r})"
 
@@ -330,6 +348,7 @@ def runtime_names(arrays: dict[str, Any], fallback: Callable[[], Callable[..., A
     straight = functools.cache(fallback)
     found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.float64 if name == "_constants" else numpy.intp)
                              for name, values in arrays.items()}
-    found.update(xp=numpy, _empty=numpy.empty, _sum=numpy.add.reduce, _isfinite=math.isfinite, _flat=flat_values,
+    found.update(xp=numpy, _empty=numpy.empty, _zeros=numpy.zeros, _add_at=numpy.add.at,
+                 _subtract_at=numpy.subtract.at, _sum=numpy.add.reduce, _isfinite=math.isfinite, _flat=flat_values,
                  _quiet=functools.partial(numpy.errstate, all="ignore"), _straight=lambda *args: straight()(*args))
     return found
