@@ -19,9 +19,9 @@ from symgrad.hvp import HVPFunction, compile_hvp
 from symgrad.latex import to_latex
 from symgrad.ops import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from symgrad.pickling import load, loads
-from symgrad.pipeline import set_gc_pause
 from symgrad.plot import plot
 from symgrad.primitives import primitive
+from symgrad.settings import set_gc_pause
 from symgrad.shapes import matrix, symbols, vector
 from symgrad.simplify import simplify
 from symgrad.special import (

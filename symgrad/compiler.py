@@ -40,12 +40,12 @@ from symgrad.pipeline import (
     Derived,
     Options,
     generate,
-    no_gc_pauses,
     values_text,
 )
 from symgrad.reverse_groups import code_and_derived, per_group
 from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
+from symgrad.settings import no_gc_pauses
 from symgrad.shapes import Parameter
 from symgrad.simplify import REWRITES
 

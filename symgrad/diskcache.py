@@ -33,8 +33,9 @@ from symgrad.cachekey import MAGIC, PACKAGE_DIR, columns, key_digest
 from symgrad.codegen import Emitted
 from symgrad.core import by_name
 from symgrad.expr import Expr, rebuild_graph, topological_order
-from symgrad.pipeline import CompileStats, Derived, LazyDerived, Options, no_gc_pauses
+from symgrad.pipeline import CompileStats, Derived, LazyDerived, Options
 from symgrad.runtime import code_installer, code_objects, needs_fallback, run
+from symgrad.settings import no_gc_pauses
 from symgrad.shapes import Parameter, flat
 from symgrad.simplify import RewriteStats
 

@@ -13,9 +13,9 @@ from symgrad.expr import Expr, as_expr, symbol, to_text
 from symgrad.grad import Differentiator
 from symgrad.lru import memoised
 from symgrad.names import Namer, identifier
-from symgrad.pipeline import no_gc_pauses
 from symgrad.runtime import Program, run
 from symgrad.sections import Section, tuple_text
+from symgrad.settings import no_gc_pauses
 
 
 class HVPFunction:

@@ -4,13 +4,11 @@ which unpickling relies on)."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,6 @@ from symgrad.literals import format_number
 from symgrad.names import identifier
 from symgrad.ops import CONST
 from symgrad.sections import Section, tuple_text
-from symgrad.settings import Switch
 from symgrad.shapes import Parameter, array_shapes, flat, packed_text
 from symgrad.simplify import Rewriter, RewriteStats
 
@@ -460,41 +457,3 @@ def _vectorised(name: str, found: vectorise.Plan, derived: Derived, wrt: Sequenc
 
     emitted, arrays = vectorise.emit_vectorised(name, found, params, returns, f"{header}; {found.size} slots")
     return emitted, {"vectorised": arrays}
-
-
-_gc_pause = Switch("set_gc_pause")  # whether compiling pauses the cyclic GC
-
-
-def set_gc_pause(enabled: bool = True) -> bool:
-    """Whether compiling pauses Python's cyclic garbage collector (default: True); returns
-    the previous setting.
-
-    The pause is process-wide while it lasts: ``gc.disable()`` for the length of one
-    ``sg.compile`` (or ``compile_hvp``), then the collector's previous state is restored
-    (it is left off where it was off). Other threads of the process run without cyclic
-    collections meanwhile. ``set_gc_pause(False)`` leaves the collector alone, at the
-    cost of those collections (README, "What symgrad changes in your process").
-
-        >>> import symgrad as sg
-        >>> previous = sg.set_gc_pause(False)  # compiling never touches the collector
-        >>> _ = sg.set_gc_pause(previous)
-    """
-    return _gc_pause.set(enabled)
-
-
-@contextlib.contextmanager
-def no_gc_pauses() -> Iterator[None]:
-    """Pause the cyclic GC (unless ``set_gc_pause(False)``): the passes allocate millions of
-    acyclic objects, and collections triggered by those allocations rescan the whole heap,
-    over and over. Process-wide while it lasts;
-    the collector's previous state is restored on leaving."""
-    if not _gc_pause:
-        yield
-        return
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -46,10 +46,10 @@ from symgrad.pipeline import (
     differentiate,
     generate,
     gradient_text,
-    no_gc_pauses,
     rewrite,
     values_text,
 )
+from symgrad.settings import no_gc_pauses
 from symgrad.shapes import Parameter, flat
 from symgrad.vectorise import INLINE_TERMS, Group, Plan, Reverse, Writer, same_slot
 
