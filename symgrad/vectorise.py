@@ -162,11 +162,13 @@ def choose(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence
     if requested == "auto" and len(order) < VECTORISE_FROM:
         return None, f"auto: {len(order)} nodes, fewer than {VECTORISE_FROM}"
     if requested == "auto":  # a deep graph loses whatever its groups: known without planning them
-        levels, computed = _levels(order)
-        least, straight = VECTOR_NS_PER_CALL + VECTOR_NS_PER_GROUP * levels, STRAIGHT_NS_PER_NODE * computed
+        computed = sum(map(bool, map(_args_of, order)))
+        straight = STRAIGHT_NS_PER_NODE * computed
+        levels = _levels(order, enough=math.ceil((straight - VECTOR_NS_PER_CALL) / VECTOR_NS_PER_GROUP))
+        least = VECTOR_NS_PER_CALL + VECTOR_NS_PER_GROUP * levels
         if least >= straight:
-            return None, (f"auto: {levels} levels deep over {computed} computed nodes (a group a level at least); "
-                          f"estimated {least / 1e3:.3g} µs a call vectorised or more, "
+            return None, (f"auto: at least {levels} levels deep over {computed} computed nodes (a group a level "
+                          f"at least); estimated {least / 1e3:.3g} µs a call vectorised or more, "
                           f"{straight / 1e3:.3g} µs straight-line")
     found = plan(order, params, outputs)
     if found is None:
@@ -186,23 +188,26 @@ def choose(order: Sequence[Expr], params: Sequence[Parameter], outputs: Sequence
     return found, f"strategy={requested!r}: {reason}"
 
 
-def _levels(order: Sequence[Expr]) -> tuple[int, int]:
-    """A lower bound on the groups ``plan`` makes of ``order``, and its computed nodes: a group
-    is one level deeper than its arguments' groups, and a sum (which absorbs a chain of add/sub
-    nodes) one deeper than its terms', so the longest path counting every op but add and sub."""
+def _levels(order: Sequence[Expr], enough: int) -> int:
+    """A lower bound on the groups ``plan`` makes of ``order``, found no higher than ``enough`` (the
+    walk stops there: a chain need not be walked to its end to be known too deep): a group is one
+    level deeper than its arguments' groups, and a sum (which absorbs a chain of add/sub nodes) one
+    deeper than its terms', so the longest path counting every op but add and sub."""
     level: dict[Expr, int] = {}
     get = level.get
-    deepest = computed = 0
+    deepest = 0
     for node in order:
         args = node.args
         if args:
-            computed += 1
             found = max([get(a, 0) for a in args])
             if node.op is not add and node.op is not sub:
                 found += 1
-                deepest = max(deepest, found)
+                if found > deepest:
+                    deepest = found
+                    if deepest >= enough:
+                        break
             level[node] = found
-    return deepest, computed
+    return deepest
 
 
 class Writer:
