@@ -104,17 +104,18 @@ def adjoints(
             parts = take(node, None)
             if parts is None:
                 continue
-            adjoint[node] = g = _signed_sum(parts)
+            adjoint[node] = g = parts[0] if len(parts) == 1 else _signed_sum(parts)
             args = node.args
             if not args:
                 continue
             parts = node.op.pullback(g, node, args, node.param)  # type: ignore[assignment]
             for arg, part in zip(args, parts):
                 if part is not None and arg in active:
-                    if arg in sent:
-                        sent[arg].append(part)
-                    else:
+                    found = sent.get(arg)
+                    if found is None:
                         sent[arg] = [part]
+                    else:
+                        found.append(part)
     return adjoint
 
 
