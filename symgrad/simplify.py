@@ -134,7 +134,7 @@ class Rewriter:
         self.stats = RewriteStats()
         self.changed = False  # did any node of a graph get a different image?
         self.operations_seen = 0  # nodes of graphs seen, and operations asked of build, so far
-        self._made: list[Expr] = []  # what build returned (for the count of dead nodes)
+        self._made: list[Expr] = []  # what build and the graph pass returned (for the count of dead nodes)
         self._depth = 0
 
     def building(self) -> contextlib.AbstractContextManager[None]:
@@ -210,10 +210,9 @@ class Rewriter:
         rule changes it, the usual case."""
         self.operations_seen += 1
         replacement = self._rewrite_once(node.op, node.args, node.param) if node.args else None
-        if replacement is None:
-            return node
-        self._made.append(replacement)
-        return replacement
+        image = node if replacement is None else replacement
+        self._made.append(image)
+        return image
 
     def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """Rewrite every node under ``roots`` (``order``: their topological order, if known)."""
@@ -242,8 +241,7 @@ class Rewriter:
         self.stats.nodes_after = len(new_order)
         # One set, emptied in place of what is kept: a set of the whole order besides it would
         # double this pass's memory on a graph of millions of nodes.
-        made = set(self._made)
-        made.update(k for k, v in self.image.items() if k is v)
+        made = set(self._made)  # every image included: build and the graph pass list what they return
         made.difference_update(new_order)
         self.stats.dead = len(made)
         return self.stats
