@@ -30,12 +30,13 @@ _PER_LINE = 16  # names per line of a chunk's loads
 
 def _reads_and_target(line: str) -> tuple[list[str], str | None]:
     """The names ``line`` (a body line) reads and the one it assigns (None for a comment or the return)."""
-    code = line.split("#", 1)[0].strip()  # generated code has no strings: "#" starts a comment
+    # Generated code has no strings: "#" starts a comment (most lines have none: no split for them).
+    code = (line.split("#", 1)[0] if "#" in line else line).strip()
     if not code:
         return [], None
-    if code.startswith("return "):
-        return _NAME.findall(code, 7), None
     target, rest = code.split(None, 1)
+    if target == "return":
+        return _NAME.findall(rest), None
     reads = _NAME.findall(rest)
     if not rest.startswith("= "):  # augmented: ``t0 *= x`` reads t0 too
         reads.insert(0, target)

@@ -116,16 +116,17 @@ class TemplateCache:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._found: dict[Any, tuple[Any, Callable[[list[str]], str]]] = {}
+        # What the hot loop reads without a call, for a node without a param: its op's entry.
+        self.found: dict[Any, tuple[Any, Callable[[list[str]], str]]] = {}
 
     def __call__(self, op: Any, param: Any) -> tuple[Any, Callable[[list[str]], str]]:
         key = op if param is None else (op, param)
-        found = self._found.get(key)
+        found = self.found.get(key)
         if found is None:
             template = self._backend.template(op, param)
             found = (template, _formatter(template))
             if param is None or type(param) is int:  # a float key would merge 0.0 and -0.0
-                self._found[key] = found
+                self.found[key] = found
         return found
 
 
@@ -266,13 +267,14 @@ class _Emitter:
         text_of, uses, named_output = self.text_of, self.uses, self.named_output
         live, pending = self.temporaries.live, self.temporaries.pending
         template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
-        in_place = self.in_place
+        in_place, known_template = self.in_place, self.template_of.found.get
         forget_inlined = not in_place  # in-place updates read an operand's text after this loop
         for node in nodes:
             args = node.args
             if not args:
                 continue
-            template, format_parts = template_of(node.op, node.param)
+            found = known_template(node.op) if node.param is None else None
+            template, format_parts = template_of(node.op, node.param) if found is None else found
             parts = []
             references: list[Expr] = []
             count = 1

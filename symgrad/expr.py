@@ -188,7 +188,7 @@ def intern_node(op: Op, args: tuple[Expr, ...], param: Any = None) -> Expr:
 
 def _call_op(op: Op, *args: Any) -> Any:
     """``op(*args)``: the node of ``op`` over the arguments (Python numbers become constants)."""
-    if op.takes_param:
+    if op.param_check is not None:  # op.takes_param, read without a call: this is the hot path of sg.exp(x)
         raise TypeError(f"{op.name} nodes need a parameter: build them with operators (x ** 2, ...)")
     if len(args) != op.arity:
         raise TypeError(f"{op.name}() takes {op.arity} argument(s), got {len(args)}")

@@ -95,26 +95,31 @@ def adjoints(
                 active.add(node)
                 break
     adjoint: dict[Expr, Expr] = {}
-    # What each node's consumers sent back, summed once the last of them is done (reverse
-    # topological order: when the node itself comes up).
-    sent: dict[Expr, list[Expr]] = {output: [const(1.0)]} if output in active else {}
+    # What each node's consumers sent back (one part, or a list of them), summed once the last of
+    # them is done (reverse topological order: when the node itself comes up).
+    sent: dict[Expr, Any] = {output: const(1.0)} if output in active else {}
     with _building(rewriter):
         take = sent.pop
         for node in reversed(order):
-            parts = take(node, None)
-            if parts is None:
+            g = take(node, None)
+            if g is None:
                 continue
-            adjoint[node] = g = _signed_sum(parts)
+            if type(g) is list:
+                g = _signed_sum(g)
+            adjoint[node] = g
             args = node.args
             if not args:
                 continue
-            parts = node.op.pullback(g, node, args, node.param)  # type: ignore[assignment]
+            parts = node.op.pullback(g, node, args, node.param)
             for arg, part in zip(args, parts):
                 if part is not None and arg in active:
-                    if arg in sent:
-                        sent[arg].append(part)
+                    found = sent.get(arg)
+                    if found is None:
+                        sent[arg] = part
+                    elif type(found) is list:
+                        found.append(part)
                     else:
-                        sent[arg] = [part]
+                        sent[arg] = [found, part]
     return adjoint
 
 

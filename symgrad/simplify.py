@@ -111,37 +111,6 @@ def _triggers(op: Any, found_by: dict[Any, _Triggers]) -> _Triggers:
     return found
 
 
-def _rules_for(op: Any, args: tuple[Expr, ...], param: Any,
-               found_by: dict[Any, _Triggers] = _TRIGGERS) -> tuple[Any, ...] | None:
-    """The rules that may change ``op(args)`` with ``param`` (``found_by``: of all rules, or of the
-    exact ones): those its arguments trigger and those tried always; None if neither they nor
-    folding can."""
-    triggers = found_by.get(op) or _triggers(op, found_by)
-    if param is not None and param in triggers.params:
-        return triggers.rules
-    keys = triggers.keys
-    first = second = None  # the trigger keys found
-    all_constant = triggers.foldable
-    for arg in args:
-        if arg.op is CONST:
-            key = arg.param
-        else:
-            all_constant = False
-            key = arg.op
-        if key in keys:
-            if first is None:
-                first = key
-            elif key != first and key != second:
-                if second is not None:
-                    return triggers.rules  # three kinds of trigger: try every rule
-                second = key
-    if all_constant:
-        return triggers.rules
-    if first is None:
-        return triggers.always or None
-    return triggers.rules_for((first,) if second is None else (first, second))
-
-
 class Rewriter:
     """Rewriting as nodes are made: of a whole graph, or of everything reverse mode builds.
 
@@ -165,7 +134,7 @@ class Rewriter:
         self.stats = RewriteStats()
         self.changed = False  # did any node of a graph get a different image?
         self.operations_seen = 0  # nodes of graphs seen, and operations asked of build, so far
-        self._made: list[Expr] = []  # what build returned (for the count of dead nodes)
+        self._made: list[Expr] = []  # what build and the graph pass returned (for the count of dead nodes)
         self._depth = 0
 
     def building(self) -> contextlib.AbstractContextManager[None]:
@@ -177,62 +146,77 @@ class Rewriter:
         if not args:  # a symbol or a constant: nothing to rewrite, and not an operation asked for
             return intern_node(op, args, param)
         self.operations_seen += 1
-        rules = _rules_for(op, args, param, self._triggers)
-        if rules is not None and self._depth < _MAX_NESTED_REWRITES:
-            self._depth += 1
-            try:
-                replacement = self._rewrite_once(op, args, param, rules)
-            finally:
-                self._depth -= 1
-            if replacement is not None:
-                self._made.append(replacement)
-                return replacement
-        node = intern_node(op, args, param)
+        node = self._rewrite_once(op, args, param)
+        if node is None:
+            node = intern_node(op, args, param)
         self._made.append(node)
         return node
 
-    def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any, rules: tuple[Any, ...]) -> Expr | None:
-        """Fold ``op(args)`` or apply the first of ``rules`` that applies; None if none does."""
-        if op.impl is not None and args[0].op is CONST:
-            for arg in args:
-                if arg.op is not CONST:
-                    break
+    def _rewrite_once(self, op: Any, args: tuple[Expr, ...], param: Any) -> Expr | None:
+        """``op(args)`` folded, or what the first rule that applies returns; None if none does.
+
+        The rules tried are those the arguments trigger (their ops, or the values of constants
+        among them) and those tried always; a node that triggers none is left at once.
+        """
+        triggers = self._triggers.get(op) or _triggers(op, self._triggers)
+        keys = triggers.keys
+        first = second = None  # the trigger keys found (first is ... past two kinds)
+        all_constant = triggers.foldable
+        for arg in args:
+            if arg.op is CONST:
+                key = arg.param
             else:
-                folded = _fold(op, args, param)
-                if folded is not None:
-                    self.stats.folded += 1
-                    return folded
-        for rule in rules:
-            replacement: Any = rule(args, param)
-            if replacement is not None:
-                if type(replacement) is tuple:  # a rule that makes several rewrites names the one it made
-                    description, replacement = replacement
+                all_constant = False
+                key = arg.op
+            if key in keys and key != first and key != second:
+                if first is None:
+                    first = key
+                elif second is None:
+                    second = key
                 else:
-                    description = rule.description
-                self.stats.identities[description] += 1
-                return replacement  # type: ignore[no-any-return]  # an Expr, once a description is taken off
+                    first = ...  # three kinds of trigger: try every rule
+        if self._depth >= _MAX_NESTED_REWRITES:
+            return None
+        if all_constant:
+            folded = _fold(op, args, param)
+            if folded is not None:
+                self.stats.folded += 1
+                return folded
+        if all_constant or first is ... or (param is not None and param in triggers.params):
+            rules = triggers.rules
+        elif first is None:
+            rules = triggers.always
+        else:
+            rules = triggers.rules_for((first,) if second is None else (first, second))
+        if not rules:
+            return None
+        self._depth += 1
+        try:
+            for rule in rules:
+                replacement: Any = rule(args, param)
+                if replacement is not None:
+                    if type(replacement) is tuple:  # a rule that makes several rewrites names the one it made
+                        description, replacement = replacement
+                    else:
+                        description = rule.description
+                    self.stats.identities[description] += 1
+                    return replacement  # type: ignore[no-any-return]  # an Expr, once a description is taken off
+        finally:
+            self._depth -= 1
         return None
 
-    def _as_written(self, node: Expr, triggers: dict[Any, _Triggers]) -> Expr:
+    def _as_written(self, node: Expr) -> Expr:
         """The image of a node whose arguments are their own images: itself (not made again) if no
         rule changes it, the usual case."""
         self.operations_seen += 1
-        rules = _rules_for(node.op, node.args, node.param, triggers) if node.args else None
-        if rules is None:
-            return node
-        self._depth += 1
-        try:
-            replacement = self._rewrite_once(node.op, node.args, node.param, rules)
-        finally:
-            self._depth -= 1
-        if replacement is None:
-            return node
-        self._made.append(replacement)
-        return replacement
+        replacement = self._rewrite_once(node.op, node.args, node.param) if node.args else None
+        image = node if replacement is None else replacement
+        self._made.append(image)
+        return image
 
     def graph(self, roots: Sequence[Expr], order: list[Expr] | None = None) -> list[Expr]:
         """Rewrite every node under ``roots`` (``order``: their topological order, if known)."""
-        image, lookup, build, triggers = self.image, self._lookup, self.build, self._triggers
+        image, lookup, build = self.image, self._lookup, self.build
         with self.building():
             for node in topological_order(roots) if order is None else order:
                 if node in image:
@@ -245,7 +229,7 @@ class Rewriter:
                 if args is not node.args:
                     current = image[node] = build(node.op, args, node.param)  # build counts it
                 else:
-                    current = image[node] = self._as_written(node, triggers)
+                    current = image[node] = self._as_written(node)
                 if current is not node:
                     self.changed = True
                     image.setdefault(current, current)
@@ -257,8 +241,7 @@ class Rewriter:
         self.stats.nodes_after = len(new_order)
         # One set, emptied in place of what is kept: a set of the whole order besides it would
         # double this pass's memory on a graph of millions of nodes.
-        made = set(self._made)
-        made.update(k for k, v in self.image.items() if k is v)
+        made = set(self._made)  # every image included: build and the graph pass list what they return
         made.difference_update(new_order)
         self.stats.dead = len(made)
         return self.stats
