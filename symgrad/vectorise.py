@@ -275,10 +275,18 @@ def _long_sum(writer: Writer, terms: Sequence[Expr], signs: Sequence[int]) -> st
     slots = writer.plan.slots
     plus = [slots[t] for t, s in zip(terms, signs) if s > 0]
     minus = [slots[t] for t, s in zip(terms, signs) if s < 0]
-    code = f"_sum({writer.stream(plus)})" if len(plus) > 1 else writer.stream(plus) if plus else "0.0"
-    if minus:
-        code += f" - _sum({writer.stream(minus)})" if len(minus) > 1 else f" - {writer.stream(minus)}"
-    return code
+    code = _summed(writer, plus) if plus else "0.0"
+    return f"{code} - {_summed(writer, minus)}" if minus else code
+
+
+def _summed(writer: Writer, positions: list[int]) -> str:
+    """The sum of ``v`` at ``positions``: a slot that is every term is one product (its stream
+    would read it once)."""
+    if len(positions) == 1:
+        return writer.stream(positions)
+    if same_slot(positions):
+        return f"{len(positions)} * {writer.stream(positions)}"
+    return f"_sum({writer.stream(positions)})"
 
 
 def _literal(value: int | float) -> str:

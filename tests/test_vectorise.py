@@ -56,6 +56,20 @@ def test_a_long_sum_is_one_numpy_sum():
     assert "= _sum(v[" in sg.compile(rosenbrock(X), wrt=X, strategy="vectorised").source
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_a_long_sum_counts_a_term_it_repeats_every_time(sign):
+    # One slot as every term on a side of the sum: read once, it must still count once per term.
+    s = sg.symbol("s")
+    total = sg.const(0.0)
+    for i in range(len(X)):
+        total = total - sign * sg.exp(X[i]) + sign * s  # the other side's terms all differ
+    args = (POINT, 0.25)
+    (value, (_, d_s)), (want, (_, want_d_s)) = (sg.compile(total, wrt=[X, s], strategy=strategy)(*args)
+                                                for strategy in ("vectorised", "straight"))
+    assert value == pytest.approx(want, rel=1e-13)
+    assert d_s == want_d_s == sign * len(X)
+
+
 def test_a_domain_error_is_the_straight_line_codes_error_naming_the_element():
     fn = sg.compile(sg.log(X).sum(), wrt=X, strategy="vectorised")
     point = np.ones(1000)
