@@ -159,6 +159,18 @@ def emit_function(
     return emitter.assemble(returns, header, batch)
 
 
+def emit_statements(sections: Sequence[Section], inputs: Mapping[Expr, str], namer: Namer, *,
+                    annotate: bool = False) -> tuple[list[str], list[str], set[str]]:
+    """Lines of scalar code (indented for a function's ``try``) computing the sections' outputs from
+    ``inputs``, symbols whose values locals already hold (by name); temporaries and outputs are named
+    by ``namer``, which the caller shares with the rest of its function. Also the text each output
+    reads as (its name, or a literal), and the namespace names the lines use."""
+    emitter = _Emitter("", list(inputs), sections, None, PYTHON, annotate, None, (namer, inputs))
+    emitter.render()
+    lines, texts = emitter.statements()
+    return lines, texts, set().union(*(PYTHON.namespace(op) for op in emitter.ops_used))
+
+
 class _Emitter:
     """The making of one function, a method per step (the shape of tangent's ``ReverseAD``
     visitor and SymPy's printers): ``__init__`` names the function, its parameters and its
@@ -172,16 +184,22 @@ class _Emitter:
 
     def __init__(self, name: str, params: Sequence[Expr], sections: Sequence[Section],
                  order: list[Expr] | None, backend: Backend, annotate: bool,
-                 signature: Sequence[Parameter] | None) -> None:
-        self.namer = namer = Namer(reserved_names())
-        self.function_name = namer.claim(identifier(name))
+                 signature: Sequence[Parameter] | None,
+                 within: tuple[Namer, Mapping[Expr, str]] | None = None) -> None:
         self.params = params
-        self.signature = [scalar(p) for p in params] if signature is None else signature
-        self.param_names = [namer.claim(identifier(p.name)) for p in self.signature]
-        self.param_text = {p.elements[0]: n for p, n in zip(self.signature, self.param_names) if not p.is_array}
-        for p in self.signature:
-            if p.is_array:
-                self.param_text.update((e, namer.claim(identifier(e.param))) for e in p.elements)
+        if within is None:
+            self.namer = namer = Namer(reserved_names())
+            self.function_name = namer.claim(identifier(name))
+            self.signature = [scalar(p) for p in params] if signature is None else signature
+            self.param_names = [namer.claim(identifier(p.name)) for p in self.signature]
+            self.param_text = {p.elements[0]: n for p, n in zip(self.signature, self.param_names) if not p.is_array}
+            for p in self.signature:
+                if p.is_array:
+                    self.param_text.update((e, namer.claim(identifier(e.param))) for e in p.elements)
+        else:  # lines within a function of the caller's (emit_statements): its namer, its locals
+            self.namer = namer = within[0]
+            self.param_text = dict(within[1])
+            self.function_name, self.signature, self.param_names = name, [], []
         self.text_of: dict[Expr, _Text] = {p: (n, ATOM, 0) for p, n in self.param_text.items()}
         self.sections = sections
         self.outputs = [o for s in sections for o in s.outputs]
@@ -335,14 +353,18 @@ class _Emitter:
         self.text_of[node] = named = (local, ATOM, 0)
         return named
 
+    def statements(self) -> tuple[list[str], list[str]]:
+        """The body, closed by the aliases, and the text each output reads as."""
+        body, text_of = self.body, self.text_of
+        for out_name, out in self.aliases:
+            body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
+        return body, [text_of[out][0] if n is None else n for n, out in zip(self.output_names, self.outputs)]
+
     def assemble(self, returns: str, header: Callable[[Mapping[Expr, str]], str] | None,
                  batch: Sequence[Expr]) -> Emitted:
         """The whole ``def``: signature, header comment, prologue, and the body (closed by the
         aliases and the return) inside a ``try`` whose errors ``_explain`` rewrites."""
-        body, text_of = self.body, self.text_of
-        for out_name, out in self.aliases:
-            body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
-        returned = [text_of[out][0] if n is None else n for n, out in zip(self.output_names, self.outputs)]
+        body, returned = self.statements()
         symbol_names = [self.param_text[p] for p in self.params]
         body.append(f"{_INDENT}return {returns.format(*returned, p=symbol_names)}")
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from symgrad import arrays, diskcache, display, progress, shapes, vectorise
+from symgrad import arrays, diskcache, display, loops, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.cachekey import cache_key
@@ -38,11 +38,12 @@ from symgrad.pipeline import (
     STRATEGIES,
     CompileStats,
     Derived,
+    LazyDerived,
     Options,
     generate,
     values_text,
 )
-from symgrad.reverse_groups import code_and_derived, per_group
+from symgrad.reverse_groups import code_and_derived, derive_later, per_group
 from symgrad.runtime import Program, needs_fallback, run
 from symgrad.sections import Section
 from symgrad.settings import no_gc_pauses
@@ -50,7 +51,7 @@ from symgrad.shapes import Parameter
 from symgrad.simplify import REWRITES
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 11
+CODEGEN_VERSION = 12
 
 
 def _view(read: Callable[[Derived], Any]) -> Any:
@@ -128,9 +129,16 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     def _forward_program(self) -> Program:
         with self._forward_lock:
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
+            rolled = loops.rolled_value(self.outputs[0], self.parameters, self._options) if self.order == 1 and \
+                not self.several else None
+            if rolled is not None:  # rolled into a loop as its gradient is
+                emitted, spec = rolled
+                spec["fallback"] = lambda: self._straight_forward(shown).function
+                return run(emitted, self.params, "forward", spec)
             if self.backend != ARRAY.name and self._options.strategy != "straight":  # vectorised as its gradient is
                 values = list(self.value_exprs)
-                found, _ = vectorise.choose(topological_order(values), self.parameters, values, self._options.strategy)
+                strategy = "auto" if self._options.strategy == "loop" else self._options.strategy
+                found, _ = vectorise.choose(topological_order(values), self.parameters, values, strategy)
                 if found is not None:
                     emitted, arrays = vectorise.emit_vectorised(
                         self.name, found, self.parameters, lambda writer: self._vectorised_values(found, writer),
@@ -309,7 +317,8 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 
     ``strategy``: ``"straight"`` writes a line per shared node; ``"vectorised"`` one NumPy
     operation per group of nodes that compute the same op over arguments of the same kind
-    (``symgrad.vectorise``); ``"auto"`` picks from the graph's shape (``fn.stats`` says which
+    (``symgrad.vectorise``); ``"loop"`` writes a step the graph repeats once, in a loop
+    (``symgrad.loops``); ``"auto"`` picks from the graph's shape (``fn.stats`` says which
     and why).
 
     ``cache_dir`` (default: the environment variable ``SYMGRAD_CACHE_DIR``, if set): a directory
@@ -363,7 +372,10 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
                options: Options, stats: CompileStats) -> tuple[Any, dict[str, Any]]:
     """The code of a derived graph: ``per_group``'s where it applies, else ``generate``'s."""
-    found = per_group(outputs, derived, wrt, params, options, None, stats)
+    found = loops.rolled(outputs, wrt, params, options, derived.order, bool(derived.aux), topological_order(outputs),
+                         stats)
+    if found is None:
+        found = per_group(outputs, derived, wrt, params, options, None, stats)
     if found is None:
         found = generate(outputs, derived, wrt, params, options, derived.full_order(), stats)
     return _with_fallback(found, outputs, derived, wrt, params, options)
@@ -415,8 +427,13 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         stats.seconds["signature"] = time.perf_counter() - clock
         progress.step("signature", f"{len(graph_order):,} nodes")
         wrt_symbols = shapes.flat(wrt_params)
-        found, derived = code_and_derived(outputs, aux, wrt_symbols, wrt_params, params, options, order,
-                                          graph_order, stats)
+        found = loops.rolled(outputs, wrt_params, params, options, order, bool(aux), graph_order, stats)
+        if found is not None:
+            derived: Derived = LazyDerived(functools.partial(derive_later, outputs, aux, wrt_symbols,
+                                                             options.rewrites, stats), order)
+        else:
+            found, derived = code_and_derived(outputs, aux, wrt_symbols, wrt_params, params, options, order,
+                                              graph_order, stats)
         emitted, helper_spec = _with_fallback(found, outputs, derived, wrt_params, params, options)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)

@@ -46,7 +46,7 @@ class CompileStats:
 
     def _backward(self) -> str:
         if self.backward_nodes_before is None:
-            return "none derived: the reverse pass is written per group (the scalar graph is made if asked for)"
+            return "none derived: the code's reverse pass needs none (the scalar graph is made if asked for)"
         return f"{self.backward_nodes_before} asked for, {self.backward_nodes_after} after rewrites"
 
     def __str__(self) -> str:
@@ -419,7 +419,7 @@ def _straight(name: str, derived: Derived, wrt: Sequence[Parameter], params: Seq
     return emitted, helper_spec
 
 
-STRATEGIES = ("auto", "straight", "vectorised")
+STRATEGIES = ("auto", "straight", "vectorised", "loop")
 
 
 def _strategy(derived: Derived, wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,

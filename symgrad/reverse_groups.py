@@ -224,7 +224,7 @@ def per_group(outputs: list[Expr], derived: Derived, wrt: Sequence[Parameter], p
     return emitted, {"vectorised": arrays}
 
 
-def _derive_later(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], rewrites: str, stats: CompileStats
+def derive_later(outputs: list[Expr], aux: list[Expr], wrt: list[Expr], rewrites: str, stats: CompileStats
                   ) -> Derived:
     """The scalar derived graph of a function whose code did without it, when something first asks
     for it (its expressions, pickling, the straight-line fallback); ``stats`` gets its counts."""
@@ -246,7 +246,7 @@ def code_and_derived(outputs: list[Expr], aux: list[Expr], wrt_symbols: list[Exp
         derived, full_order = derive(outputs, aux, wrt_symbols, order == 2, graph_order, stats, options.rewrites)
         return generate(outputs, derived, wrt, params, options, full_order, stats), derived
     rewritten = rewrite(outputs, aux, graph_order, stats, options.rewrites)
-    lazy = LazyDerived(functools.partial(_derive_later, outputs, aux, wrt_symbols, options.rewrites, stats), order,
+    lazy = LazyDerived(functools.partial(derive_later, outputs, aux, wrt_symbols, options.rewrites, stats), order,
                        values=rewritten.values, aux=rewritten.aux)
     forward_order = rewritten.forward_order
     # With "vectorised" a plan is all but certain: the rewriter's tables (a node's entry each) go before it.

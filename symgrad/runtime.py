@@ -11,6 +11,7 @@ inputs.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import linecache
 import math
@@ -226,7 +227,7 @@ def code_installer(codes: dict[str, types.CodeType]) -> Callable[[str, str, dict
 
 # Helper specs of code that computes with NumPy and falls back on the straight-line code of
 # its graph (made when first needed) where NumPy would give inf or nan for an error.
-WITH_FALLBACK = ("vectorised", "batched")
+WITH_FALLBACK = ("vectorised", "batched", "loop")
 
 
 def needs_fallback(spec: dict[str, Any]) -> bool:
@@ -245,6 +246,9 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
         found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
     if spec and "batched" in spec:
         found.update(batched_code.runtime_names(spec["batched"], spec["fallback"]))
+    if spec and "loop" in spec:  # symgrad.loops: a loop's builtins, and the code an error goes to
+        straight = functools.cache(spec["fallback"])
+        found.update(_range=range, _reversed=reversed, _straight=lambda *args: straight()(*args))
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

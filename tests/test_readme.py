@@ -45,6 +45,11 @@ def test_generated_sources_shown_in_the_readme_are_what_symgrad_emits():
     batched = sg.compile((sg.tanh(W @ x + b).sum() - t) ** 2, wrt=[W, b], args=[W, b, x, t], backend="numpy",
                          batch=[x, t], reduce="mean", strategy="vectorised")
     assert batched.source in shown
+    x0 = sg.symbol("x0")
+    chain = x0
+    for _ in range(10_000):
+        chain = sg.sin(chain) * 1.01 + 0.1 * x0
+    assert sg.compile(chain, wrt=[x0]).source in shown
 
 
 def test_the_readmes_hessian_and_hvp_numbers():

@@ -51,6 +51,19 @@ def test_a_million_node_chain_compiles_and_is_correct(million_chain):
     assert grad == pytest.approx(want_grad, rel=1e-6)
 
 
+def test_a_million_node_chain_is_rolled_into_a_loop(million_chain):
+    _, _, fn = million_chain
+    assert "rolled into a loop" in fn.stats.strategy and fn.stats.lines < 40
+
+
+def test_a_million_node_chain_compiles_straight_line_in_chunks(million_chain):
+    x0, x, rolled = million_chain
+    fn = sg.compile(x, wrt=[x0], strategy="straight")
+    assert "_chunk0" in fn.source
+    value, (grad,) = fn(0.3)
+    assert value == pytest.approx(rolled(0.3)[0], rel=1e-12) and grad == pytest.approx(rolled(0.3)[1][0], rel=1e-9)
+
+
 def test_a_million_node_chain_pickles_and_its_source_is_checked_on_load(million_chain):
     _, x, fn = million_chain
     restored = pickle.loads(pickle.dumps(fn))
