@@ -9,8 +9,8 @@ Extended Rosenbrock written with scalar operations over a vector of symbols (Cas
 in alternation round after round: set-up (building the graph included, up to a function taking
 a NumPy array), per call (``timeit``, best of 5), and the process's peak RSS (``resource``).
 Medians over the rounds; the ratios are what to read (the machine is shared). ``--task chain``
-measures the deep chain ``x = sin(x)*1.01 + 0.1*x0`` instead (symgrad's choice, straight-line
-code in chunks, against CasADi SX).
+measures the deep chain ``x = sin(x)*1.01 + 0.1*x0`` instead (symgrad's choice, the step rolled
+into a loop, against CasADi SX; ``--straight`` adds symgrad's straight-line code in chunks).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from benchmarks import tasks
 kind, n = {kind!r}, {n}
 point = np.array(tasks.rosenbrock_point(n))
 start = time.perf_counter()
-if kind == "chain":
+if kind in ("chain", "chain_straight"):
     import symgrad as sg
     x0 = sg.symbol("x0")
-    fn = sg.compile(tasks.chain_expression(x0, n, sg.sin), wrt=[x0])
+    fn = sg.compile(tasks.chain_expression(x0, n, sg.sin), wrt=[x0], strategy="auto" if kind == "chain" else "straight")
     call = lambda: fn(tasks.CHAIN_START)
 elif kind == "casadi_chain":
     import casadi
@@ -104,8 +104,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--task", choices=["rosenbrock", "chain"], default="rosenbrock")
+    parser.add_argument("--straight", action="store_true", help="the chain: symgrad's straight-line code too")
     options = parser.parse_args()
     systems = CHAIN_SYSTEMS if options.task == "chain" else SYSTEMS
+    if options.task == "chain" and options.straight:
+        systems = {**systems, "symgrad straight-line": "chain_straight"}
     print("| n | system | set-up | per call | peak RSS | set-up ÷ CasADi's | per call ÷ CasADi's | per call ÷ loop |")
     print("|---|---|---|---|---|---|---|---|")
     for n in options.sizes:

@@ -42,8 +42,9 @@ from symgrad.sections import Section, tuple_text
 from symgrad.shapes import Parameter, flat
 
 # ``strategy="auto"`` rolls a run of at least this many steps covering at least half the graph:
-# shorter chains compile fast enough straight, and run a little faster so.
-AUTO_MIN_STEPS = 1000
+# a shorter chain runs faster straight-line (the loop's own work per step: its iteration, the
+# stored state), and compiles fast enough.
+AUTO_MIN_STEPS = 5000
 MAX_PERIOD = 256  # nodes in one step, at most
 _INDENT = "        "  # inside def + try
 
