@@ -217,23 +217,20 @@ class _Emitter:
         return uses
 
     def _name_outputs(self) -> None:
-        """Outputs that are computed nodes take their wanted name (``named_output``); the rest
-        are ``aliases``, assigned at the end. An output wanted under no name (None) is read,
-        in the return, under whatever text its node has."""
+        """Outputs that are computed nodes take their wanted name (``named_output``). The rest (a
+        constant, a parameter, a node returned before) and an output wanted under no name (None)
+        are read, in the return, under whatever text their node has: an all-constant gradient is
+        then a constant tuple, which the code loads rather than builds."""
         self.output_names: list[str | None] = []
         self.named_output: dict[Expr, str] = {}
-        self.aliases: list[tuple[str, Expr]] = []
         for section in self.sections:
             for out, wanted in zip(section.outputs, section.names):
-                if wanted is None:
+                if wanted is None or not out.args or out in self.named_output:
                     self.output_names.append(None)
                     continue
                 out_name = self.namer.claim(identifier(wanted))
                 self.output_names.append(out_name)
-                if out.args and out not in self.named_output:
-                    self.named_output[out] = out_name
-                else:
-                    self.aliases.append((out_name, out))
+                self.named_output[out] = out_name
 
     def _write_leaves(self) -> None:
         """The text of each constant; a symbol that is not a parameter is refused."""
@@ -338,10 +335,8 @@ class _Emitter:
     def assemble(self, returns: str, header: Callable[[Mapping[Expr, str]], str] | None,
                  batch: Sequence[Expr]) -> Emitted:
         """The whole ``def``: signature, header comment, prologue, and the body (closed by the
-        aliases and the return) inside a ``try`` whose errors ``_explain`` rewrites."""
+        return) inside a ``try`` whose errors ``_explain`` rewrites."""
         body, text_of = self.body, self.text_of
-        for out_name, out in self.aliases:
-            body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
         returned = [text_of[out][0] if n is None else n for n, out in zip(self.output_names, self.outputs)]
         symbol_names = [self.param_text[p] for p in self.params]
         body.append(f"{_INDENT}return {returns.format(*returned, p=symbol_names)}")
