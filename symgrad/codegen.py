@@ -2,8 +2,8 @@
 
 Nodes are scheduled in topological order. A node used more than once (or
 an output) gets one local; a node used once is written inside its consumer
-while the line stays short (at most ``MAX_INLINE_OPS`` operations per
-inlined piece), so no line nests deeply enough to trouble CPython's
+while the line stays short (at most the backend's ``inline_ops`` operations
+per inlined piece), so no line nests deeply enough to trouble CPython's
 compiler. Every piece of text comes from an op's ``Template`` in
 ``symgrad.ops``, a number literal, or an identifier made by ``identifier``:
 a user's label can never reach the source as code.
@@ -28,7 +28,6 @@ from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
 from symgrad.shapes import Parameter, scalar
 
-MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
 # faster: see names.Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
@@ -265,6 +264,7 @@ class _Emitter:
         live, pending = self.temporaries.live, self.temporaries.pending
         template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
         in_place, known_template = self.in_place, self.template_of.found.get
+        inline_ops = self.backend.inline_ops
         forget_inlined = not in_place  # in-place updates read an operand's text after this loop
         for node in nodes:
             args = node.args
@@ -292,7 +292,7 @@ class _Emitter:
                         del text_of[arg]
                 parts.append(f"({text})" if prec < need else text)
             code = format_parts(parts)
-            if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
+            if count <= inline_ops and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)
                 if references:
                     pending[node] = references
