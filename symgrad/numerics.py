@@ -1,9 +1,10 @@
 """The numbers behind the primitives: pure functions with no graph in them.
 
-What generated code calls by name (``sigmoid``, and its array form), what constant folding and
-``symgrad.engine`` evaluate (``relu``, ``step``, ``sign``, ``xlogy``), the checks of a node's
-param (see ``Op.check_param``), and ``sympy_power``, the SymPy mapping of the power ops.
-``symgrad.ops`` binds them into its table entries.
+What generated code calls by name (``array_sigmoid``, ``logaddexp``...), what constant folding and
+``symgrad.engine`` evaluate (``sigmoid``, whose two branches scalar code writes inline, ``relu``,
+``step``, ``sign``, ``xlogy``), the checks of a node's param (see ``Op.check_param``), and
+``sympy_power``, the SymPy mapping of the power ops. ``symgrad.ops`` binds them into its table
+entries.
 """
 
 from __future__ import annotations
