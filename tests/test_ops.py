@@ -112,6 +112,17 @@ def test_sigmoid_written_inline_gives_the_helpers_values_bit_for_bit():
             assert math.copysign(1.0, got) == math.copysign(1.0, want), value
 
 
+def test_logaddexp_written_inline_gives_the_helpers_values_bit_for_bit():
+    from symgrad.numerics import logaddexp
+
+    fn = sg.compile(sg.logaddexp(x, y), wrt=[])
+    assert "logaddexp(" not in fn.source.split("\n", 2)[2]  # below the header comment
+    points = [0.0, -0.0, 5e-324, 0.3, 1.0, 36.0, 700.0, 710.0, 1e300, math.inf, math.nan]
+    for a, b in itertools.product([*points, *(-p for p in points)], repeat=2):
+        got, want = fn(a, b)[0], logaddexp(a, b)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (a, b)
+
+
 def test_small_integer_powers_are_printed_as_products():
     assert "x * x * x" in sg.compile(x**3, wrt=[x]).source
 
