@@ -66,20 +66,23 @@ expm1 = _math_op("expm1", math.expm1, lambda g, out, a: (g * exp(a),),
                   lambda sp, a: sp.exp(a) - 1, doc="exp(x) - 1, precise for small x.")
 softplus = _register(Op(
     "softplus", 1, label=fixed_label("softplus"),
-    printer=fixed_printer(Template("({0} if {0} > 0.0 else 0.0) + log1p(exp(-abs({0})))", (ATOM,), ADD)),
+    # numerics.softplus's values, each side's branch written out: no abs to call, no 0.0 to add.
+    printer=fixed_printer(Template("{0} + log1p(exp(-{0})) if {0} > 0.0 else log1p(exp({0}))", (ATOM,), COND)),
     array_printer=fixed_printer(Template("xp.logaddexp(0.0, {0})", (0,), ATOM)),
     sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
     vjp=lambda g, out, a: (g * sigmoid(a),),
-    impl=numerics.softplus, namespace={"log1p": math.log1p, "exp": math.exp, "abs": abs},
+    impl=numerics.softplus, namespace={"log1p": math.log1p, "exp": math.exp},
     doc="log(1 + exp(x)), never overflowing: max(x, 0) + log1p(exp(-|x|)).",
 ))
 log_sigmoid = _register(Op(
     "log_sigmoid", 1, label=fixed_label("log_sigmoid"),
-    printer=fixed_printer(Template("({0} if {0} < 0.0 else 0.0) - log1p(exp(-abs({0})))", (ATOM,), ADD)),
+    # numerics.log_sigmoid's values (0.0 - v, not -v: +0.0 where exp(-x) underflows), each side's branch
+    # written out.
+    printer=fixed_printer(Template("{0} - log1p(exp({0})) if {0} < 0.0 else 0.0 - log1p(exp(-{0}))", (ATOM,), COND)),
     array_printer=fixed_printer(Template("-xp.logaddexp(0.0, -{0})", (UNARY,), UNARY)),
     sympy=lambda sp, a: -sp.log(1 + sp.exp(-a)),
     vjp=lambda g, out, a: (g * sigmoid(-a),),
-    impl=numerics.log_sigmoid, namespace={"log1p": math.log1p, "exp": math.exp, "abs": abs},
+    impl=numerics.log_sigmoid, namespace={"log1p": math.log1p, "exp": math.exp},
     doc="log(sigmoid(x)) = -softplus(-x), finite for every finite x.",
 ))
 
