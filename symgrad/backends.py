@@ -55,6 +55,10 @@ class Backend:
     # Update a dead temporary in place (``t0 *= x``) where the result has its shape: for
     # arrays this saves allocating (and page-faulting) a new buffer per operation.
     in_place: bool = False
+    # The most operations a node used once may hold and still be written inside its consumer. In
+    # scalar code each local stored and read again costs about as much as an operation; in array
+    # code an operation inlined cannot update its operand in place.
+    inline_ops: int = 2
 
 
 def _scalar_template(op: Any, param: Any) -> Any:
@@ -91,7 +95,7 @@ def _check_input_lines(names: list[str]) -> list[str]:
 
 PYTHON = Backend("python", _scalar_template, lambda op: op.namespace,
                  lambda _name, _args, scalars, _batch, unpack: [*_check_input_lines(scalars), *unpack],
-                 unpack_line, ARRAY_NAMES)
+                 unpack_line, ARRAY_NAMES, inline_ops=4)
 ARRAY = Backend("numpy", _array_template, lambda op: op.array_namespace, array_prologue, array_unpack_line,
                 in_place=True)
 BACKENDS = {backend.name: backend for backend in (PYTHON, ARRAY)}

@@ -2,8 +2,8 @@
 
 Nodes are scheduled in topological order. A node used more than once (or
 an output) gets one local; a node used once is written inside its consumer
-while the line stays short (at most ``MAX_INLINE_OPS`` operations per
-inlined piece), so no line nests deeply enough to trouble CPython's
+while the line stays short (at most the backend's ``inline_ops`` operations
+per inlined piece), so no line nests deeply enough to trouble CPython's
 compiler. Every piece of text comes from an op's ``Template`` in
 ``symgrad.ops``, a number literal, or an identifier made by ``identifier``:
 a user's label can never reach the source as code.
@@ -28,7 +28,6 @@ from symgrad.ops import ATOM, CONST, UNARY
 from symgrad.sections import Section
 from symgrad.shapes import Parameter, scalar
 
-MAX_INLINE_OPS = 2
 # Functions of more nodes than this reuse the names of dead temporaries (few live locals run
 # faster: see names.Temporaries); smaller ones keep one name per value, which reads more easily.
 REUSE_NAMES_ABOVE = 1000
@@ -187,6 +186,7 @@ class _Emitter:
                  signature: Sequence[Parameter] | None,
                  within: tuple[Namer, Mapping[Expr, str]] | None = None) -> None:
         self.params = params
+        self.own_locals = within is not None  # each named output in a local of its own, which the caller may reassign
         if within is None:
             self.namer = namer = Namer(reserved_names())
             self.function_name = namer.claim(identifier(name))
@@ -235,15 +235,16 @@ class _Emitter:
         return uses
 
     def _name_outputs(self) -> None:
-        """Outputs that are computed nodes take their wanted name (``named_output``); the rest
-        are ``aliases``, assigned at the end. An output wanted under no name (None) is read,
-        in the return, under whatever text its node has."""
+        """Outputs that are computed nodes take their wanted name (``named_output``). The rest (a
+        constant, a parameter, a node returned before) and an output wanted under no name (None)
+        are read, in the return, under whatever text their node has: an all-constant gradient is
+        then a constant tuple, which the code loads rather than builds."""
         self.output_names: list[str | None] = []
         self.named_output: dict[Expr, str] = {}
-        self.aliases: list[tuple[str, Expr]] = []
+        self.aliases: list[tuple[str, Expr]] = []  # (lines within a caller's function: outputs it may reassign)
         for section in self.sections:
             for out, wanted in zip(section.outputs, section.names):
-                if wanted is None:
+                if wanted is None or ((not out.args or out in self.named_output) and not self.own_locals):
                     self.output_names.append(None)
                     continue
                 out_name = self.namer.claim(identifier(wanted))
@@ -286,6 +287,7 @@ class _Emitter:
         live, pending = self.temporaries.live, self.temporaries.pending
         template_of, assign, update_in_place = self.template_of, self.assign, self.update_in_place
         in_place, known_template = self.in_place, self.template_of.found.get
+        inline_ops = self.backend.inline_ops
         forget_inlined = not in_place  # in-place updates read an operand's text after this loop
         for node in nodes:
             args = node.args
@@ -313,7 +315,7 @@ class _Emitter:
                         del text_of[arg]
                 parts.append(f"({text})" if prec < need else text)
             code = format_parts(parts)
-            if count <= MAX_INLINE_OPS and uses[node] == 1 and node not in named_output:
+            if count <= inline_ops and uses[node] == 1 and node not in named_output:
                 text_of[node] = (code, template.prec, count)
                 if references:
                     pending[node] = references
@@ -354,7 +356,8 @@ class _Emitter:
         return named
 
     def statements(self) -> tuple[list[str], list[str]]:
-        """The body, closed by the aliases, and the text each output reads as."""
+        """The body (closed by the aliases of lines within a caller's function), and the text each
+        output reads as."""
         body, text_of = self.body, self.text_of
         for out_name, out in self.aliases:
             body.append(f"{_INDENT}{out_name} = {text_of[out][0]}")
@@ -363,7 +366,7 @@ class _Emitter:
     def assemble(self, returns: str, header: Callable[[Mapping[Expr, str]], str] | None,
                  batch: Sequence[Expr]) -> Emitted:
         """The whole ``def``: signature, header comment, prologue, and the body (closed by the
-        aliases and the return) inside a ``try`` whose errors ``_explain`` rewrites."""
+        return) inside a ``try`` whose errors ``_explain`` rewrites."""
         body, returned = self.statements()
         symbol_names = [self.param_text[p] for p in self.params]
         body.append(f"{_INDENT}return {returns.format(*returned, p=symbol_names)}")

@@ -51,7 +51,7 @@ from symgrad.shapes import Parameter
 from symgrad.simplify import REWRITES
 
 # Bumped whenever the emitter writes other source for the same graph: a pickle says which it was made by.
-CODEGEN_VERSION = 12
+CODEGEN_VERSION = 13
 
 
 def _view(read: Callable[[Derived], Any]) -> Any:

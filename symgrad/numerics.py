@@ -1,9 +1,10 @@
 """The numbers behind the primitives: pure functions with no graph in them.
 
-What generated code calls by name (``sigmoid``, and its array form), what constant folding and
-``symgrad.engine`` evaluate (``relu``, ``step``, ``sign``, ``xlogy``), the checks of a node's
-param (see ``Op.check_param``), and ``sympy_power``, the SymPy mapping of the power ops.
-``symgrad.ops`` binds them into its table entries.
+What generated code calls by name (``array_sigmoid``, ``array_erf``...), what constant folding and
+``symgrad.engine`` evaluate (``sigmoid`` and ``logaddexp``, which scalar code writes inline, ``relu``,
+``step``, ``sign``, ``xlogy``), the checks of a node's param (see ``Op.check_param``), and
+``sympy_power``, the SymPy mapping of the power ops. ``symgrad.ops`` binds them into its table
+entries.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from symgrad.literals import check_float_range
 
-_LOG_2 = math.log(2.0)
+LOG_2 = math.log(2.0)  # a float whose repr reads back exactly: written into generated code
 
 # ---- numeric helpers bound into generated code ---------------------------------------
 
@@ -54,7 +55,7 @@ def logaddexp(a: float, b: float) -> float:
     # log(exp(a) + exp(b)), shifted by the larger so no exp overflows; equal arguments (both
     # infinite, say) are a case of their own, as inf - inf would be nan.
     if a == b:
-        return a + _LOG_2
+        return a + LOG_2
     big, small = (a, b) if a > b else (b, a)
     return big + math.log1p(math.exp(small - big))
 

@@ -325,14 +325,18 @@ tanh = _register(Op(
     impl=math.tanh, namespace={"tanh": math.tanh},
 ))
 sigmoid = _register(Op(
-    "sigmoid", 1, label=fixed_label("sigmoid"), printer=call_printer("sigmoid"),
+    "sigmoid", 1, label=fixed_label("sigmoid"),
+    # numerics.sigmoid's two branches written inline (the same values; a call of it costs more):
+    # neither exp can overflow, and each side keeps its relative precision.
+    printer=fixed_printer(Template("1.0 / (1.0 + exp(-{0})) if {0} >= 0.0 else exp({0}) / (1.0 + exp({0}))",
+                                   (ATOM,), COND)),
     latex=latex_function(r"\sigma"),
     # A helper, since it reads exp(-|x|) twice: still one exp (tanh costs more and loses relative
     # precision below x = -37), and exact to the smallest subnormal, unlike exp of a clipped -x.
     array_printer=fixed_printer(Template("sigmoid(xp, {0})", (0,), ATOM)),
     sympy=lambda sp, a: 1 / (1 + sp.exp(-a)),
     vjp=lambda g, out, a: (g * _sigmoid_slope(a, out),),
-    impl=numerics.sigmoid, namespace={"sigmoid": numerics.sigmoid},
+    impl=numerics.sigmoid, namespace={"exp": math.exp},
     array_namespace={"sigmoid": numerics.array_sigmoid},
 ))
 

@@ -66,20 +66,23 @@ expm1 = _math_op("expm1", math.expm1, lambda g, out, a: (g * exp(a),),
                   lambda sp, a: sp.exp(a) - 1, doc="exp(x) - 1, precise for small x.")
 softplus = _register(Op(
     "softplus", 1, label=fixed_label("softplus"),
-    printer=fixed_printer(Template("({0} if {0} > 0.0 else 0.0) + log1p(exp(-abs({0})))", (ATOM,), ADD)),
+    # numerics.softplus's values, each side's branch written out: no abs to call, no 0.0 to add.
+    printer=fixed_printer(Template("{0} + log1p(exp(-{0})) if {0} > 0.0 else log1p(exp({0}))", (ATOM,), COND)),
     array_printer=fixed_printer(Template("xp.logaddexp(0.0, {0})", (0,), ATOM)),
     sympy=lambda sp, a: sp.log(1 + sp.exp(a)),
     vjp=lambda g, out, a: (g * sigmoid(a),),
-    impl=numerics.softplus, namespace={"log1p": math.log1p, "exp": math.exp, "abs": abs},
+    impl=numerics.softplus, namespace={"log1p": math.log1p, "exp": math.exp},
     doc="log(1 + exp(x)), never overflowing: max(x, 0) + log1p(exp(-|x|)).",
 ))
 log_sigmoid = _register(Op(
     "log_sigmoid", 1, label=fixed_label("log_sigmoid"),
-    printer=fixed_printer(Template("({0} if {0} < 0.0 else 0.0) - log1p(exp(-abs({0})))", (ATOM,), ADD)),
+    # numerics.log_sigmoid's values (0.0 - v, not -v: +0.0 where exp(-x) underflows), each side's branch
+    # written out.
+    printer=fixed_printer(Template("{0} - log1p(exp({0})) if {0} < 0.0 else 0.0 - log1p(exp(-{0}))", (ATOM,), COND)),
     array_printer=fixed_printer(Template("-xp.logaddexp(0.0, -{0})", (UNARY,), UNARY)),
     sympy=lambda sp, a: -sp.log(1 + sp.exp(-a)),
     vjp=lambda g, out, a: (g * sigmoid(-a),),
-    impl=numerics.log_sigmoid, namespace={"log1p": math.log1p, "exp": math.exp, "abs": abs},
+    impl=numerics.log_sigmoid, namespace={"log1p": math.log1p, "exp": math.exp},
     doc="log(sigmoid(x)) = -softplus(-x), finite for every finite x.",
 ))
 
@@ -93,11 +96,15 @@ def _logaddexp_of_zero(args: tuple[Expr, ...], _param: Any) -> Expr | None:
 
 
 logaddexp = _register(Op(
-    "logaddexp", 2, label=fixed_label("logaddexp"), printer=call_printer("logaddexp", 2),
+    "logaddexp", 2, label=fixed_label("logaddexp"),
+    # numerics.logaddexp written inline (the same values; a call of it costs more).
+    printer=fixed_printer(Template(f"{{0}} + {numerics.LOG_2!r} if {{0}} == {{1}} else "
+                                   "({0} + log1p(exp({1} - {0})) if {0} > {1} else {1} + log1p(exp({0} - {1})))",
+                                   (ATOM, ATOM), COND)),
     array_printer=array_call_printer("logaddexp", 2),
     sympy=lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)),
     vjp=lambda g, out, a, b: (g * sigmoid(a - b), g * sigmoid(b - a)),
-    impl=numerics.logaddexp, namespace={"logaddexp": numerics.logaddexp},
+    impl=numerics.logaddexp, namespace={"log1p": math.log1p, "exp": math.exp},
     rewrites=(_logaddexp_of_zero,),
     doc="log(exp(a) + exp(b)), shifted by the larger argument so it never overflows.",
 ))

@@ -105,6 +105,27 @@ def test_shared_subexpression_is_computed_once():
     assert code_only(source).count("exp(") == 1
 
 
+def test_a_constant_gradient_is_returned_as_one_constant_tuple():
+    fn = sg.compile(3 * x + 20 * y, wrt=[x, y])
+    assert "return value, (3.0, 20.0)" in fn.source
+    assert fn(1.0, 2.0) == (43.0, (3.0, 20.0))
+    assert fn(1.0, 2.0)[1] is fn(5.0, 7.0)[1]  # loaded, not built, on each call
+
+
+def test_an_output_equal_to_another_or_to_a_parameter_is_returned_under_its_name():
+    z = sg.symbol("z")
+    assert "return value, (z, z, d_z)" in sg.compile(z * (x + y), wrt=[x, y, z]).source
+    fn = sg.compile((x + y) ** 2, wrt=[x, y])
+    assert "return value, (d_x, d_x)" in fn.source and "d_y" not in fn.source
+    assert fn(1.0, 2.0) == (9.0, (6.0, 6.0))
+
+
+def test_a_node_used_once_is_written_inside_its_consumer_up_to_four_operations():
+    z = sg.symbol("z")
+    source = sg.compile(((x + 1) + 2) * 3 + 4 * (5 * y) - (z + 6), wrt=[x, y, z]).source
+    assert "value = 3.0 + 3.0 * x + 20.0 * y - z" in source
+
+
 def test_source_is_what_ran_and_inspect_shows_it():
     fn = sg.compile(QUICKSTART, wrt=[x, y])
     assert inspect.getsource(fn._call) == fn.source

@@ -98,6 +98,31 @@ def test_sigmoid_never_overflows():
     assert fn(1000.0) == (1.0, (0.0,))
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "log_sigmoid"])
+def test_a_stable_op_written_inline_gives_its_helpers_values_bit_for_bit(name):
+    from symgrad import numerics
+
+    fn, helper = sg.compile(getattr(sg, name)(x), wrt=[]), getattr(numerics, name)
+    assert f"{name}(" not in fn.source.split("\n", 2)[2]  # below the header comment
+    points = [0.0, 5e-324, 1e-300, 0.3, 20.0, 36.9, 37.5, 709.0, 710.0, 745.0, 746.0, 800.0, 1e300,
+              math.inf, math.nan, *(v * 10.0**k for k in range(-8, 3) for v in (1.7, 3.1))]
+    for value in [*points, *(-p for p in points)]:
+        got, want = fn(value)[0], helper(value)
+        assert got == want or (math.isnan(got) and math.isnan(want)), value
+        assert math.isnan(got) or math.copysign(1.0, got) == math.copysign(1.0, want), value  # signed zeros
+
+
+def test_logaddexp_written_inline_gives_the_helpers_values_bit_for_bit():
+    from symgrad.numerics import logaddexp
+
+    fn = sg.compile(sg.logaddexp(x, y), wrt=[])
+    assert "logaddexp(" not in fn.source.split("\n", 2)[2]  # below the header comment
+    points = [0.0, -0.0, 5e-324, 0.3, 1.0, 36.0, 700.0, 710.0, 1e300, math.inf, math.nan]
+    for a, b in itertools.product([*points, *(-p for p in points)], repeat=2):
+        got, want = fn(a, b)[0], logaddexp(a, b)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (a, b)
+
+
 def test_small_integer_powers_are_printed_as_products():
     assert "x * x * x" in sg.compile(x**3, wrt=[x]).source
 
