@@ -25,6 +25,7 @@ whole graph, made when first needed, which raises it naming the failing node.
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 from collections.abc import Sequence
@@ -65,23 +66,32 @@ def _kind(node: Expr) -> tuple[Any, ...]:
     return node.op, len(node.args), type(param), param.hex() if type(param) is float else param
 
 
-def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int) -> bool:
+def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int) -> int | None:
     """Is node ``i + period`` node ``i`` again, one period on: its kind, over the same invariants
-    and the nodes one period after node ``i``'s other arguments?"""
+    and the nodes one period after node ``i``'s other arguments? If so, its pattern: a bit for each
+    argument, set where it is the same node."""
     node, later = order[i], order[i + period]
     if node.op is not later.op or _kind(node) != _kind(later):
-        return False
+        return None
+    same = 0
     for a, b in zip(node.args, later.args):
-        if a is not b:
+        same += same
+        if a is b:
+            same += 1
+        else:
             j = index[a] + period
             if j >= len(order) or order[j] is not b:
-                return False
-    return True
+                return None
+    return same
 
 
 def find_run(order: Sequence[Expr]) -> Run | None:
     """The run of repeated steps through the middle of ``order`` (None if none is there): its period
-    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways."""
+    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways.
+
+    Each step must read each argument from where the step before did, one period on, or the same
+    node every time: one pattern throughout. (A step that reads an invariant, then the node a
+    period after it, repeats its neighbours one at a time, but is not the first step repeated.)"""
     n = len(order)
     middle, index = n // 2, None
     for period in range(1, min(MAX_PERIOD, n // 4) + 1):
@@ -89,14 +99,20 @@ def find_run(order: Sequence[Expr]) -> Run | None:
             continue
         if index is None:
             index = dict(zip(order, range(n)))
-        if all(_repeats(order, index, i, period) for i in range(middle - period, middle + period)):
+        patterns = [_repeats(order, index, i, period) for i in range(middle - period, middle + period)]
+        if None not in patterns and patterns[:period] == patterns[period:]:
             break
     else:
         return None
-    low, high = middle - period, middle + period  # node i repeats at i + period for low <= i < high
-    while low > 0 and _repeats(order, index, low - 1, period):
+    # Node i repeats at i + period for low <= i < high, in the pattern node i + period repeats in.
+    low, high = middle - period, middle + period
+    ahead = collections.deque(patterns[:period], maxlen=period)  # of nodes low .. low + period - 1
+    while low > 0 and (found := _repeats(order, index, low - 1, period)) is not None and found == ahead[-1]:
+        ahead.appendleft(found)
         low -= 1
-    while high + period < n and _repeats(order, index, high, period):
+    behind = collections.deque(patterns[period:], maxlen=period)  # of nodes high - period .. high - 1
+    while high + period < n and (found := _repeats(order, index, high, period)) is not None and found == behind[0]:
+        behind.append(found)
         high += 1
     return Run(order, index, low, period, (high + period - low) // period)
 
