@@ -35,7 +35,7 @@ from typing import Any
 from symgrad import progress
 from symgrad.backends import ARRAY, BASE_NAMESPACE_NAMES, PYTHON, reserved_names
 from symgrad.codegen import Emitted, emit_statements
-from symgrad.expr import Expr, make, symbol, to_text, topological_order
+from symgrad.expr import Expr, const, make, symbol, to_text, topological_order
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, SYMBOL
 from symgrad.pipeline import CompileStats, Options, derive, describe, rewrite
@@ -361,12 +361,11 @@ class _Writer:
 
     def _weighted(self, terms: list[tuple[str, Expr]]) -> Expr:
         """``Σ seed · node`` over ``terms`` (local, node): a fresh placeholder per seed, read from the local."""
-        total = None
+        total = const(0.0)
         for local, node in terms:
             seed = self.pieces.fresh(f"seed{len(self.names)}")
             self.names[seed] = local
-            total = seed * node if total is None else total + seed * node
-        assert total is not None  # (the state is never empty)
+            total = seed * node if _is_zero(total) else total + seed * node
         return total
 
     def _loop(self, state: list[str], keep: bool) -> list[str]:
@@ -393,6 +392,9 @@ class _Writer:
         derived, _ = derive([pieces.tail], [], [*wrt, *placeholders], False,
                             topological_order([pieces.tail]), CompileStats(), self.options.rewrites)
         gradient = derived.jacobian[0]
+        # The positions whose adjoint the tail makes nonzero (what the rewritten output no longer reads,
+        # such as y in 0 * y, is left out of both passes, as the straight-line code leaves it out).
+        self.moving = [q for q, g in enumerate(gradient[len(wrt):len(wrt) + len(state)]) if not _is_zero(g)]
         direct = {w: f"direct_{self.names[w]}" for w, g in zip(wrt, gradient) if not _is_zero(g)}
         wanted = [direct.get(w) for w in wrt] + [f"{name}_adjoint" for name in [*state, *invariants, *boundary]]
         kept = [(g, name) for g, name in zip(gradient, wanted) if name is not None]
@@ -405,13 +407,20 @@ class _Writer:
     def _reverse(self, state: list[str], state_adjoint: list[str], invariant_adjoint: list[str], trace: list[str]
                  ) -> None:
         """The reverse loop's lines: the state's adjoint goes a step back, each invariant's adds up."""
-        pieces = self.pieces
-        surrogate = self._weighted(list(zip(state_adjoint, pieces.step)))
-        # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
-        wrt = [*pieces.invariants.values(), *pieces.state]
-        derived, _ = derive([surrogate], [], wrt, False, topological_order([surrogate]), CompileStats(),
-                            self.options.rewrites)
-        body = self.statements([Section("", "g", derived.jacobian[0], [None] * len(wrt))])
+        pieces, moving, reached = self.pieces, [], self.moving
+        while reached != moving:  # until each position whose adjoint may be nonzero is in
+            moving = reached
+            surrogate = self._weighted([(state_adjoint[q], pieces.step[q]) for q in moving])
+            # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
+            derived, _ = derive([surrogate], [], [*pieces.invariants.values(), *pieces.state], False,
+                                topological_order([surrogate]), CompileStats(), self.options.rewrites)
+            gradient = derived.jacobian[0][len(invariant_adjoint):]
+            reached = sorted({*moving, *(q for q, g in enumerate(gradient) if not _is_zero(g))})
+        self.moving = moving
+        if not moving:
+            return
+        rows = [*derived.jacobian[0][:len(invariant_adjoint)], *(gradient[q] for q in moving)]
+        body = self.statements([Section("", "g", rows, [None] * len(rows))])
         texts = self.texts[len(invariant_adjoint):]
         added = [f"{a} += {t}" for a, t in zip(invariant_adjoint, self.texts) if t != "0.0"]
         if len(state) == 1:
@@ -420,7 +429,7 @@ class _Writer:
             loop = [f"        for _k in _range({pieces.loops - 1}, -1, -1):",
                     *(f"            {s} = {t}[_k]" for s, t in zip(state, trace))]
         self.lines += ["        # the steps' gradient, in reverse", *loop,
-                       *_indented(_assigned(body, state_adjoint, texts,
+                       *_indented(_assigned(body, [state_adjoint[q] for q in moving], texts,
                                             [_INDENT + line for line in added]))]
 
     def _before_in_reverse(self, state_adjoint: list[str], invariant_adjoint: list[str], boundary_adjoint: list[str],
@@ -428,7 +437,8 @@ class _Writer:
         """The lines of the gradient through what came before the loop: of ``Σ adjoint · value`` over what
         the loop and the tail read from there, and the tail's own gradient (``direct``); its locals."""
         pieces = self.pieces
-        surrogate = self._weighted([*zip(state_adjoint, pieces.entries), *zip(invariant_adjoint, pieces.invariants),
+        surrogate = self._weighted([*((state_adjoint[q], pieces.entries[q]) for q in self.moving),
+                                    *zip(invariant_adjoint, pieces.invariants),
                                     *zip(boundary_adjoint, pieces.boundary), *((n, w) for w, n in direct.items())])
         derived, _ = derive([surrogate], [], self.wrt, False, topological_order([surrogate]), CompileStats(),
                             self.options.rewrites)

@@ -26,3 +26,39 @@ def test_the_run_stops_where_a_step_reads_an_argument_from_elsewhere_than_the_st
         x = x * (X0 if k <= 5 else sg.sin(X0))
     run = loops.find_run(sg.topological_order([x]))
     assert run is not None and run.period == 1 and run.steps == 14  # the steps times sin(x0)
+
+
+def _squaring_chain(steps=40):
+    x = X0
+    for _ in range(steps):
+        x = x * x + W  # from x0 = 3 it overflows to inf, without an error
+    return x
+
+
+def test_a_chain_the_rewritten_output_does_not_read_adds_nothing_to_the_gradient():
+    rolled, straight = _both(0.0 * _squaring_chain() + W, [X0, W], strategy="loop")
+    assert straight(3.0, 0.5) == (0.5, (0.0, 1.0))
+    assert rolled(3.0, 0.5) == straight(3.0, 0.5)  # not 0 * inf, nan, in the reverse loop
+
+
+def test_a_carried_value_the_rewritten_step_drops_adds_nothing_to_the_gradient():
+    x, y = X0, W
+    for _ in range(40):
+        x, y = sg.sin(x) * 0.5 + (y - y), y * y + W
+    rolled, straight = _both(x, [X0, W], strategy="loop")
+    _agree(rolled(0.3, 0.5), straight(0.3, 0.5))
+    assert straight(0.3, 0.5)[1][1] == 0.0
+
+
+def test_a_carried_value_read_only_through_a_zero_derivative_adds_nothing_to_the_gradient():
+    x, y = X0, W
+    for _ in range(40):
+        x, y = sg.sin(x) * 0.5 * sg.ops.sign(y), y * y + W
+    rolled, straight = _both(x, [X0, W], strategy="loop")
+    _agree(rolled(0.3, 0.5), straight(0.3, 0.5))
+    assert "state_2_adjoint = g" in rolled.source and "state_adjoint = g" not in rolled.source
+
+
+def test_a_constant_output_over_a_rolled_chain_has_a_zero_gradient():
+    rolled, straight = _both(0.0 * _squaring_chain() + 1.0, [X0, W], strategy="loop")
+    assert rolled(3.0, 0.5) == straight(3.0, 0.5) == (1.0, (0.0, 0.0))
