@@ -3,10 +3,11 @@
 A graph built by a Python loop of many steps (``x = sin(x) * 1.01 + 0.1 * x0``, a million times)
 is, in its topological order, one period of nodes repeated: node ``i + p`` has node ``i``'s op and
 param, and each of its arguments is node ``i``'s own (an *invariant*, computed before the run) or
-the node ``p`` places after it (the same step's, or the previous step's: the *state* it carries).
-``find_run`` finds the longest such run around the middle of the order. Straight-line code writes
-a line per node and derives a backward graph as large; here one step is rewritten and
-differentiated, on placeholders, and runs in a loop. The function computes, in order:
+the node ``p`` places after it (the same step's, or the previous step's: the *state* it carries),
+each argument the same way in every step. ``find_run`` finds the longest such run around the
+middle of the order. Straight-line code writes a line per node and derives a backward graph as
+large; here one step is rewritten and differentiated, on placeholders, and runs in a loop. The
+function computes, in order:
 
 - *before the loop*: what the run reads, its first state and its invariants;
 - *the loop*: every step but the last, each keeping the state it starts from (for the reverse pass);
@@ -19,8 +20,10 @@ differentiated, on placeholders, and runs in a loop. The function computes, in o
   read from there, plus the tail's own gradient.
 
 Each piece is rewritten on its own, so the rounding may differ from the straight-line code's in the
-last bits. An error (a domain error, an overflow) sends the call to the straight-line code of the
-whole graph, made when first needed, which raises it naming the failing node.
+last bits; and a rewrite that spans pieces is not made (``x0 + w`` before the loop, ``- w`` after it),
+so with ``rewrites="all"`` a cancellation or an overflow it would remove stays. An error (a domain
+error, an overflow) sends the call to the straight-line code of the whole graph, made when first
+needed, which raises it naming the failing node.
 """
 
 from __future__ import annotations
@@ -87,11 +90,8 @@ def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int)
 
 def find_run(order: Sequence[Expr]) -> Run | None:
     """The run of repeated steps through the middle of ``order`` (None if none is there): its period
-    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways.
-
-    Each step must read each argument from where the step before did, one period on, or the same
-    node every time: one pattern throughout. (A step that reads an invariant, then the node a
-    period after it, repeats its neighbours one at a time, but is not the first step repeated.)"""
+    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways, each
+    node in the pattern of the node a period on (not an invariant read, then the node after it)."""
     n = len(order)
     middle, index = n // 2, None
     for period in range(1, min(MAX_PERIOD, n // 4) + 1):

@@ -62,3 +62,22 @@ def test_a_carried_value_read_only_through_a_zero_derivative_adds_nothing_to_the
 def test_a_constant_output_over_a_rolled_chain_has_a_zero_gradient():
     rolled, straight = _both(0.0 * _squaring_chain() + 1.0, [X0, W], strategy="loop")
     assert rolled(3.0, 0.5) == straight(3.0, 0.5) == (1.0, (0.0, 0.0))
+
+
+def _plus_minus_chain():
+    x = X0
+    for k in range(40):
+        x = x + W if k % 2 == 0 else x - W
+    return x
+
+
+def test_a_rewrite_across_the_loop_is_not_made_so_a_cancellation_stays_as_documented():
+    rolled, straight = _both(_plus_minus_chain(), [X0, W], strategy="loop")
+    assert straight(-0.5, 1e300)[0] == -0.5  # x0 + w - w ... rewritten to x0
+    assert rolled(-0.5, 1e300)[0] == 0.0  # x0 + w before the loop, - w after it
+
+
+def test_with_exact_rewrites_a_rolled_chain_computes_the_graph_as_written():
+    rolled = sg.compile(_plus_minus_chain(), wrt=[X0, W], strategy="loop", rewrites="exact", cache=False)
+    straight = sg.compile(_plus_minus_chain(), wrt=[X0, W], strategy="straight", rewrites="exact", cache=False)
+    assert rolled(-0.5, 1e300) == straight(-0.5, 1e300) == (0.0, (1.0, 0.0))
