@@ -393,7 +393,7 @@ class _Writer:
                             topological_order([pieces.tail]), CompileStats(), self.options.rewrites)
         gradient = derived.jacobian[0]
         # The positions whose adjoint the tail makes nonzero (what the rewritten output no longer reads,
-        # such as y in 0 * y, is left out of both passes, as the straight-line code leaves it out).
+        # such as y in 0 * y, stays out of the reverse pass, as the straight-line code leaves it out).
         self.moving = [q for q, g in enumerate(gradient[len(wrt):len(wrt) + len(state)]) if not _is_zero(g)]
         direct = {w: f"direct_{self.names[w]}" for w, g in zip(wrt, gradient) if not _is_zero(g)}
         wanted = [direct.get(w) for w in wrt] + [f"{name}_adjoint" for name in [*state, *invariants, *boundary]]

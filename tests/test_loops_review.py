@@ -1,5 +1,5 @@
 """Graphs built to break the cut of a rolled loop (symgrad/loops.py): each is compiled rolled and
-straight, and the two must agree."""
+straight, and the two agree, or differ as the README says (a rewrite across the loop)."""
 
 import symgrad as sg
 from symgrad import loops
