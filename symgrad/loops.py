@@ -3,10 +3,11 @@
 A graph built by a Python loop of many steps (``x = sin(x) * 1.01 + 0.1 * x0``, a million times)
 is, in its topological order, one period of nodes repeated: node ``i + p`` has node ``i``'s op and
 param, and each of its arguments is node ``i``'s own (an *invariant*, computed before the run) or
-the node ``p`` places after it (the same step's, or the previous step's: the *state* it carries).
-``find_run`` finds the longest such run around the middle of the order. Straight-line code writes
-a line per node and derives a backward graph as large; here one step is rewritten and
-differentiated, on placeholders, and runs in a loop. The function computes, in order:
+the node ``p`` places after it (the same step's, or the previous step's: the *state* it carries),
+each argument the same way in every step. ``find_run`` finds the longest such run around the
+middle of the order. Straight-line code writes a line per node and derives a backward graph as
+large; here one step is rewritten and differentiated, on placeholders, and runs in a loop. The
+function computes, in order:
 
 - *before the loop*: what the run reads, its first state and its invariants;
 - *the loop*: every step but the last, each keeping the state it starts from (for the reverse pass);
@@ -19,12 +20,15 @@ differentiated, on placeholders, and runs in a loop. The function computes, in o
   read from there, plus the tail's own gradient.
 
 Each piece is rewritten on its own, so the rounding may differ from the straight-line code's in the
-last bits. An error (a domain error, an overflow) sends the call to the straight-line code of the
-whole graph, made when first needed, which raises it naming the failing node.
+last bits; and a rewrite that spans pieces is not made (``x0 + w`` before the loop, ``- w`` after it),
+so with ``rewrites="all"`` a cancellation or an overflow it would remove stays. An error (a domain
+error, an overflow) sends the call to the straight-line code of the whole graph, made when first
+needed, which raises it naming the failing node.
 """
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 from collections.abc import Sequence
@@ -34,7 +38,7 @@ from typing import Any
 from symgrad import progress
 from symgrad.backends import ARRAY, BASE_NAMESPACE_NAMES, PYTHON, reserved_names
 from symgrad.codegen import Emitted, emit_statements
-from symgrad.expr import Expr, make, symbol, to_text, topological_order
+from symgrad.expr import Expr, const, make, symbol, to_text, topological_order
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, SYMBOL
 from symgrad.pipeline import CompileStats, Options, derive, describe, rewrite
@@ -66,23 +70,29 @@ def _kind(node: Expr) -> tuple[Any, ...]:
     return node.op, len(node.args), type(param), param.hex() if type(param) is float else param
 
 
-def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int) -> bool:
+def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int) -> int | None:
     """Is node ``i + period`` node ``i`` again, one period on: its kind, over the same invariants
-    and the nodes one period after node ``i``'s other arguments?"""
+    and the nodes one period after node ``i``'s other arguments? If so, its pattern: a bit for each
+    argument, set where it is the same node."""
     node, later = order[i], order[i + period]
     if node.op is not later.op or _kind(node) != _kind(later):
-        return False
+        return None
+    same = 0
     for a, b in zip(node.args, later.args):
-        if a is not b:
+        same += same
+        if a is b:
+            same += 1
+        else:
             j = index[a] + period
             if j >= len(order) or order[j] is not b:
-                return False
-    return True
+                return None
+    return same
 
 
 def find_run(order: Sequence[Expr]) -> Run | None:
     """The run of repeated steps through the middle of ``order`` (None if none is there): its period
-    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways."""
+    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways, each
+    node in the pattern of the node a period on (not an invariant read, then the node after it)."""
     n = len(order)
     middle, index = n // 2, None
     for period in range(1, min(MAX_PERIOD, n // 4) + 1):
@@ -90,14 +100,20 @@ def find_run(order: Sequence[Expr]) -> Run | None:
             continue
         if index is None:
             index = dict(zip(order, range(n)))
-        if all(_repeats(order, index, i, period) for i in range(middle - period, middle + period)):
+        patterns = [_repeats(order, index, i, period) for i in range(middle - period, middle + period)]
+        if None not in patterns and patterns[:period] == patterns[period:]:
             break
     else:
         return None
-    low, high = middle - period, middle + period  # node i repeats at i + period for low <= i < high
-    while low > 0 and _repeats(order, index, low - 1, period):
+    # Node i repeats at i + period for low <= i < high, in the pattern node i + period repeats in.
+    low, high = middle - period, middle + period
+    ahead = collections.deque(patterns[:period], maxlen=period)  # of nodes low .. low + period - 1
+    while low > 0 and (found := _repeats(order, index, low - 1, period)) is not None and found == ahead[-1]:
+        ahead.appendleft(found)
         low -= 1
-    while high + period < n and _repeats(order, index, high, period):
+    behind = collections.deque(patterns[period:], maxlen=period)  # of nodes high - period .. high - 1
+    while high + period < n and (found := _repeats(order, index, high, period)) is not None and found == behind[0]:
+        behind.append(found)
         high += 1
     return Run(order, index, low, period, (high + period - low) // period)
 
@@ -346,12 +362,11 @@ class _Writer:
 
     def _weighted(self, terms: list[tuple[str, Expr]]) -> Expr:
         """``Σ seed · node`` over ``terms`` (local, node): a fresh placeholder per seed, read from the local."""
-        total = None
+        total = const(0.0)
         for local, node in terms:
             seed = self.pieces.fresh(f"seed{len(self.names)}")
             self.names[seed] = local
-            total = seed * node if total is None else total + seed * node
-        assert total is not None  # (the state is never empty)
+            total = seed * node if _is_zero(total) else total + seed * node
         return total
 
     def _loop(self, state: list[str], keep: bool) -> list[str]:
@@ -378,6 +393,9 @@ class _Writer:
         derived, _ = derive([pieces.tail], [], [*wrt, *placeholders], False,
                             topological_order([pieces.tail]), CompileStats(), self.options.rewrites)
         gradient = derived.jacobian[0]
+        # The positions whose adjoint the tail makes nonzero (what the rewritten output no longer reads,
+        # such as y in 0 * y, stays out of the reverse pass, as the straight-line code leaves it out).
+        self.moving = [q for q, g in enumerate(gradient[len(wrt):len(wrt) + len(state)]) if not _is_zero(g)]
         direct = {w: f"direct_{self.names[w]}" for w, g in zip(wrt, gradient) if not _is_zero(g)}
         wanted = [direct.get(w) for w in wrt] + [f"{name}_adjoint" for name in [*state, *invariants, *boundary]]
         kept = [(g, name) for g, name in zip(gradient, wanted) if name is not None]
@@ -390,13 +408,20 @@ class _Writer:
     def _reverse(self, state: list[str], state_adjoint: list[str], invariant_adjoint: list[str], trace: list[str]
                  ) -> None:
         """The reverse loop's lines: the state's adjoint goes a step back, each invariant's adds up."""
-        pieces = self.pieces
-        surrogate = self._weighted(list(zip(state_adjoint, pieces.step)))
-        # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
-        wrt = [*pieces.invariants.values(), *pieces.state]
-        derived, _ = derive([surrogate], [], wrt, False, topological_order([surrogate]), CompileStats(),
-                            self.options.rewrites)
-        body = self.statements([Section("", "g", derived.jacobian[0], [None] * len(wrt))])
+        pieces, moving, reached = self.pieces, [], self.moving
+        while reached != moving:  # until each position whose adjoint may be nonzero is in
+            moving = reached
+            surrogate = self._weighted([(state_adjoint[q], pieces.step[q]) for q in moving])
+            # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
+            derived, _ = derive([surrogate], [], [*pieces.invariants.values(), *pieces.state], False,
+                                topological_order([surrogate]), CompileStats(), self.options.rewrites)
+            gradient = derived.jacobian[0][len(invariant_adjoint):]
+            reached = sorted({*moving, *(q for q, g in enumerate(gradient) if not _is_zero(g))})
+        self.moving = moving
+        if not moving:
+            return
+        rows = [*derived.jacobian[0][:len(invariant_adjoint)], *(gradient[q] for q in moving)]
+        body = self.statements([Section("", "g", rows, [None] * len(rows))])
         texts = self.texts[len(invariant_adjoint):]
         added = [f"{a} += {t}" for a, t in zip(invariant_adjoint, self.texts) if t != "0.0"]
         if len(state) == 1:
@@ -405,7 +430,7 @@ class _Writer:
             loop = [f"        for _k in _range({pieces.loops - 1}, -1, -1):",
                     *(f"            {s} = {t}[_k]" for s, t in zip(state, trace))]
         self.lines += ["        # the steps' gradient, in reverse", *loop,
-                       *_indented(_assigned(body, state_adjoint, texts,
+                       *_indented(_assigned(body, [state_adjoint[q] for q in moving], texts,
                                             [_INDENT + line for line in added]))]
 
     def _before_in_reverse(self, state_adjoint: list[str], invariant_adjoint: list[str], boundary_adjoint: list[str],
@@ -413,7 +438,8 @@ class _Writer:
         """The lines of the gradient through what came before the loop: of ``Σ adjoint · value`` over what
         the loop and the tail read from there, and the tail's own gradient (``direct``); its locals."""
         pieces = self.pieces
-        surrogate = self._weighted([*zip(state_adjoint, pieces.entries), *zip(invariant_adjoint, pieces.invariants),
+        surrogate = self._weighted([*((state_adjoint[q], pieces.entries[q]) for q in self.moving),
+                                    *zip(invariant_adjoint, pieces.invariants),
                                     *zip(boundary_adjoint, pieces.boundary), *((n, w) for w, n in direct.items())])
         derived, _ = derive([surrogate], [], self.wrt, False, topological_order([surrogate]), CompileStats(),
                             self.options.rewrites)
