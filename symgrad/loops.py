@@ -296,6 +296,9 @@ class _Writer:
         self.namespace: set[str] = set(BASE_NAMESPACE_NAMES) | {"_range", "_reversed", "_straight"}
         self.lines: list[str] = []
         self.wrt: list[Expr] = []
+        self.texts: list[str] = []  # what the outputs of the last lines written read as
+        self.value = ""  # the value's local
+        self.moving: list[int] = []  # the state's positions whose adjoint the reverse loop carries
 
     def statements(self, sections: list[Section]) -> list[str]:
         """The sections' lines, their outputs named (or, unnamed, read as ``self.texts``)."""
@@ -408,7 +411,8 @@ class _Writer:
     def _reverse(self, state: list[str], state_adjoint: list[str], invariant_adjoint: list[str], trace: list[str]
                  ) -> None:
         """The reverse loop's lines: the state's adjoint goes a step back, each invariant's adds up."""
-        pieces, moving, reached = self.pieces, [], self.moving
+        pieces, reached = self.pieces, self.moving
+        moving: list[int] = []
         while reached != moving:  # until each position whose adjoint may be nonzero is in
             moving = reached
             surrogate = self._weighted([(state_adjoint[q], pieces.step[q]) for q in moving])
