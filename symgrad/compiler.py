@@ -202,7 +202,8 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as its graph and its source. Unpickling generates the source again from the
         # graph and refuses a stored source that differs: only code symgrad's emitter wrote runs.
-        derived = self._derived.flat()
+        # A derived graph the code did without and nothing has asked for yet is not made for it.
+        derived = self._derived.flat() if self._derived.made else []
         with no_gc_pauses():
             records, roots = serialise_graph([*self.outputs, *derived, *self.wrt, *self.params])
         state = {
@@ -240,14 +241,20 @@ def _restore_checked(state: dict[str, Any]) -> CompiledFunction:
         return [next(rest) for _ in range(count)]
 
     outputs = take(state["n_outputs"])
-    derived = Derived.unflatten(take(state["n_derived"]), len(outputs), state["n_wrt"], state["order"] == 2)
+    stored = take(state["n_derived"])
     wrt = stored_parameters(take(state["n_wrt"]), state["wrt_shapes"])
     params = stored_parameters(take(state["n_params"]), state["param_shapes"])
     batch = [symbol(b) for b in state["batch"]]
     options = Options(state["name"], state["annotate"], state["outputs"], state["backend"], batch, state["reduce"],
                       tuple(state["output_shape"]), state["bare_gradient"], state["strategy"],
                       state.get("rewrites", "all"))  # checked; absent from pickles made before the option
-    emitted, helper_spec = _generated(outputs, derived, wrt, params, options, CompileStats())
+    if stored:
+        derived = Derived.unflatten(stored, len(outputs), state["n_wrt"], state["order"] == 2)
+        emitted, helper_spec = _generated(outputs, derived, wrt, params, options, CompileStats())
+    else:  # written as compiling writes it, its derived graph made when first read
+        found, derived = _code_and_derived(outputs, [], wrt, params, options, state["order"],
+                                           topological_order(outputs), CompileStats())
+        emitted, helper_spec = _with_fallback(found, outputs, derived, wrt, params, options)
     if emitted.source != state["source"]:
         raise SymgradError(
             "refusing to load a compiled function: its stored source is not what symgrad generates from its "
@@ -414,6 +421,19 @@ def _outputs(output: Any) -> tuple[str, tuple[int, ...], list[Expr]]:
     return "one", (), [as_expr(output, "compile() output")]
 
 
+def _code_and_derived(outputs: list[Expr], aux: list[Expr], wrt: list[Parameter], params: list[Parameter],
+                      options: Options, order: int, graph_order: list[Expr], stats: CompileStats
+                      ) -> tuple[tuple[Any, dict[str, Any]], Derived]:
+    """The code and the derived graph of a function compiled from its outputs: rolled into a loop
+    (``symgrad.loops``), or as ``code_and_derived`` writes it; a derived graph the code did without
+    is made when first read."""
+    found = loops.rolled(outputs, wrt, params, options, order, bool(aux), graph_order, stats)
+    if found is None:
+        return code_and_derived(outputs, aux, shapes.flat(wrt), wrt, params, options, order, graph_order, stats)
+    return found, LazyDerived(functools.partial(derive_later, outputs, aux, shapes.flat(wrt), options.rewrites, stats),
+                              order, aux=aux)
+
+
 def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batch: Any, order: int,
                  settings: tuple[str, bool, str, tuple[int, ...], str, str | None, str, str]) -> CompiledFunction:
     with no_gc_pauses(), progress.tracking(f"compile {settings[0]}"):
@@ -426,14 +446,7 @@ def _compile_new(outputs: list[Expr], aux: list[Expr], wrt: Any, args: Any, batc
         stats = CompileStats()
         stats.seconds["signature"] = time.perf_counter() - clock
         progress.step("signature", f"{len(graph_order):,} nodes")
-        wrt_symbols = shapes.flat(wrt_params)
-        found = loops.rolled(outputs, wrt_params, params, options, order, bool(aux), graph_order, stats)
-        if found is not None:
-            derived: Derived = LazyDerived(functools.partial(derive_later, outputs, aux, wrt_symbols,
-                                                             options.rewrites, stats), order)
-        else:
-            found, derived = code_and_derived(outputs, aux, wrt_symbols, wrt_params, params, options, order,
-                                              graph_order, stats)
+        found, derived = _code_and_derived(outputs, aux, wrt_params, params, options, order, graph_order, stats)
         emitted, helper_spec = _with_fallback(found, outputs, derived, wrt_params, params, options)
         clock = time.perf_counter()
         program = run(emitted, shapes.flat(params), "grad", helper_spec)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import marshal
@@ -34,6 +35,7 @@ from symgrad.codegen import Emitted
 from symgrad.core import by_name
 from symgrad.expr import Expr, rebuild_graph, topological_order
 from symgrad.pipeline import CompileStats, Derived, LazyDerived, Options
+from symgrad.reverse_groups import derive_later
 from symgrad.runtime import code_installer, code_objects, needs_fallback, run
 from symgrad.settings import no_gc_pauses
 from symgrad.shapes import Parameter, flat
@@ -157,7 +159,7 @@ def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
     """The entry's payload for the compiled function ``fn``; ``order`` and ``index`` are its key's
     nodes and their numbers (the derived graph's other nodes are numbered on, in ``index``)."""
     derived: Derived = fn._derived
-    flat_derived = derived.flat()
+    flat_derived = derived.flat() if derived.made else []  # (a graph the code did without is made on load)
     tail = topological_order(flat_derived, prefix=order)[len(order):]
     index.update(zip(tail, itertools.count(len(order))))
     program, options = fn._program, fn._options
@@ -179,7 +181,7 @@ def payload_of(fn: Any, order: list[Expr], index: dict[Expr, int]) -> bytes:
                     tuple(options.output_shape), options.bare_gradient, options.strategy,
                     [index[b] for b in options.batch], options.rewrites),
         "derived": (columns(tail, index), [index[e] for e in flat_derived], len(derived.values),
-                    len(fn.wrt), derived.hessian is not None),
+                    len(fn.wrt), derived.hessian is not None) if derived.made else None,
         "stats": _plain_stats(fn.stats),
     }
     return marshal.dumps(state)
@@ -235,7 +237,7 @@ class _LineNodes(Mapping[int, Expr]):
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {  # an entry's payload: its fields and their types
     "emitted": tuple, "line_nodes": tuple, "helpers": dict, "codes": (dict, type(None)), "outputs": list,
-    "params": list, "wrt": list, "options": tuple, "derived": tuple, "stats": dict}
+    "params": list, "wrt": list, "options": tuple, "derived": (tuple, type(None)), "stats": dict}
 
 
 class DiskCache:
@@ -297,20 +299,18 @@ class DiskCache:
             _warn(f"symgrad's disk cache: cannot write {path} ({reason}); the function is not cached")
 
     def _restore(self, state: dict[str, Any], order: list[Expr], seconds: dict[str, float], path: str) -> Any:
-        graph = _Graph(order, state["derived"][0])
-        roots, n_values, n_wrt, hessian = state["derived"][1:]
-        derived = LazyDerived(lambda: Derived.unflatten([graph.nodes()[i] for i in roots], n_values, n_wrt, hessian),
-                              2 if hessian else 1)
-        source, name, param_names, namespace_names, shared, backend, symbol_names, scalar_names = state["emitted"]
-        emitted = Emitted(source, name, param_names, set(namespace_names), _LineNodes(graph, *state["line_nodes"]),
-                          shared, backend, symbol_names, scalar_names)
+        outputs = [order[i] for i in state["outputs"]]
         params, wrt = ([Parameter(p, tuple(shape), tuple(map(order.__getitem__, ids))) for p, shape, ids in state[k]]
                        for k in ("params", "wrt"))
         f_name, annotate, form, f_backend, reduce, output_shape, bare, strategy, batch, rewrites = state["options"]
+        graph = _Graph(order, ([], [], []) if state["derived"] is None else state["derived"][0])
+        source, name, param_names, namespace_names, shared, backend, symbol_names, scalar_names = state["emitted"]
+        emitted = Emitted(source, name, param_names, set(namespace_names), _LineNodes(graph, *state["line_nodes"]),
+                          shared, backend, symbol_names, scalar_names)
         options = Options(f_name, annotate, form, f_backend, [order[i] for i in batch], reduce, tuple(output_shape),
                           bare, strategy, rewrites)
-        outputs = [order[i] for i in state["outputs"]]
         spec = dict(state["helpers"])
+        derived: LazyDerived  # (made below, once the stats it reports into exist)
         if needs_fallback(spec):
             spec["fallback"] = lambda: self._straight(outputs, derived, wrt, params, options, derived.full_order())
         clock = time.perf_counter()
@@ -320,6 +320,12 @@ class DiskCache:
         seconds["exec"] = time.perf_counter() - clock
         first = ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in state["stats"]["seconds"].items())
         stats = _stats_of(state["stats"], f"disk cache, {path} (compiled first in: {first})", seconds)
+        if state["derived"] is None:  # the code did without it: derived from the outputs when first read
+            derived = LazyDerived(functools.partial(derive_later, outputs, [], flat(wrt), rewrites, stats), 1, aux=[])
+        else:
+            roots, n_values, n_wrt, hessian = state["derived"][1:]
+            derived = LazyDerived(lambda: Derived.unflatten([graph.nodes()[i] for i in roots], n_values, n_wrt,
+                                                            hessian), 2 if hessian else 1)
         return self._build(outputs, derived, wrt, params, program, stats, options)
 
 

@@ -269,6 +269,10 @@ def _found(root: Expr, params: Sequence[Parameter], forced: bool, graph_order: S
     run = find_run(graph_order)
     pieces = None if run is None else cut(run, root, [e for p in params for e in p.elements])
     if pieces is None or not pieces.state:
+        if forced and run is not None:
+            raise ValueError(f"strategy='loop' found a step of {run.period} nodes repeated {run.steps:,} times, but "
+                             "cannot roll it: a step reads a value from two or more steps back, or what follows "
+                             "the run reads a step before its last (see symgrad.loops); use 'straight' or 'auto'")
         if forced:
             raise ValueError("strategy='loop' found no step repeated through the middle of the graph "
                              "(see symgrad.loops); use 'straight' or 'auto'")

@@ -100,6 +100,11 @@ class Derived:
         """1: value and gradient (or Jacobian); 2: and the Hessian."""
         return 1 if self.hessian is None else 2
 
+    @property
+    def made(self) -> bool:
+        """Whether its expressions exist yet (a ``LazyDerived``'s are made when first read)."""
+        return True
+
     def flat(self) -> list[Expr]:
         hessian = [e for row in self.hessian for e in row] if self.hessian else []
         return [*self.values, *(e for row in self.jacobian for e in row), *hessian, *self.aux]
@@ -192,6 +197,10 @@ class LazyDerived(Derived):
     @property
     def order(self) -> int:
         return self._order
+
+    @property
+    def made(self) -> bool:
+        return "jacobian" in self.__dict__
 
     def __getattr__(self, name: str) -> Any:
         if name not in ("values", "jacobian", "hessian", "aux"):
