@@ -238,7 +238,9 @@ class _Emitter:
         """Outputs that are computed nodes take their wanted name (``named_output``). The rest (a
         constant, a parameter, a node returned before) and an output wanted under no name (None)
         are read, in the return, under whatever text their node has: an all-constant gradient is
-        then a constant tuple, which the code loads rather than builds."""
+        then a constant tuple, which the code loads rather than builds. Lines within a caller's
+        function (``emit_statements``) give every named output a local of its own: the rest are
+        ``aliases``, assigned at the end."""
         self.output_names: list[str | None] = []
         self.named_output: dict[Expr, str] = {}
         self.aliases: list[tuple[str, Expr]] = []  # (lines within a caller's function: outputs it may reassign)
