@@ -41,9 +41,9 @@ from symgrad.codegen import Emitted, emit_statements
 from symgrad.expr import Expr, const, make, symbol, to_text, topological_order
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST, SYMBOL
-from symgrad.pipeline import CompileStats, Options, derive, describe, rewrite
-from symgrad.sections import Section, tuple_text
-from symgrad.shapes import Parameter, flat
+from symgrad.pipeline import CompileStats, Options, derive, describe, gradient_text, rewrite
+from symgrad.sections import Section
+from symgrad.shapes import Parameter, flat, packed_text
 
 # ``strategy="auto"`` rolls a run of at least this many steps covering at least half the graph:
 # a shorter chain runs faster straight-line (the loop's own work per step: its iteration, the
@@ -90,16 +90,27 @@ def _repeats(order: Sequence[Expr], index: dict[Expr, int], i: int, period: int)
 
 
 def find_run(order: Sequence[Expr]) -> Run | None:
-    """The run of repeated steps through the middle of ``order`` (None if none is there): its period
-    is the shortest that repeats around the middle, and it reaches as far as it repeats both ways, each
-    node in the pattern of the node a period on (not an invariant read, then the node after it)."""
+    """The longest run of repeated steps through the middle of ``order``, or through its first or
+    last quarter (two chains side by side put the middle between them); None if none is there."""
+    index: dict[Expr, int] = {}
+    runs: list[Run] = []
+    for at in (len(order) // 2, len(order) // 4, 3 * len(order) // 4):
+        if not any(run.start <= at < run.start + run.steps * run.period for run in runs):
+            found = _run_through(order, index, at)
+            runs.extend([] if found is None else [found])
+    return max(runs, key=lambda run: run.steps * run.period, default=None)
+
+
+def _run_through(order: Sequence[Expr], index: dict[Expr, int], middle: int) -> Run | None:
+    """The run through node ``middle``: its period is the shortest that repeats around it, and it
+    reaches as far as it repeats both ways, each node in the pattern of the node a period on (not an
+    invariant read, then the node after it). ``index`` is filled with each node's position if empty."""
     n = len(order)
-    middle, index = n // 2, None
-    for period in range(1, min(MAX_PERIOD, n // 4) + 1):
+    for period in range(1, min(MAX_PERIOD, middle // 2, (n - middle) // 2) + 1):
         if any(_kind(order[middle + j]) != _kind(order[middle + j - period]) for j in range(-period, period)):
             continue
-        if index is None:
-            index = dict(zip(order, range(n)))
+        if not index:
+            index.update(zip(order, range(n)))
         patterns = [_repeats(order, index, i, period) for i in range(middle - period, middle + period)]
         if None not in patterns and patterns[:period] == patterns[period:]:
             break
@@ -213,10 +224,10 @@ def cut(run: Run, root: Expr, symbols: Sequence[Expr]) -> Pieces | None:
 
 
 def applies(options: Options, order: int, aux: bool, params: Sequence[Parameter]) -> bool:
-    """May this function be rolled: one output's value and gradient, no aux, scalar code and
-    scalar parameters, the strategy "auto" or "loop"."""
+    """May this function be rolled: one output's value and gradient, no aux, scalar code, the
+    strategy "auto" or "loop"."""
     return options.strategy in ("auto", "loop") and options.backend != ARRAY.name and not options.several \
-        and order == 1 and not aux and not any(p.is_array for p in params)
+        and order == 1 and not aux
 
 
 def rolled(outputs: list[Expr], wrt: Sequence[Parameter], params: Sequence[Parameter], options: Options,
@@ -228,7 +239,7 @@ def rolled(outputs: list[Expr], wrt: Sequence[Parameter], params: Sequence[Param
     if not applies(options, order, aux, params):
         if forced:
             raise ValueError("strategy='loop' takes one output's value and gradient (order=1, no aux, no list) "
-                             "of scalar symbols in scalar code; use 'straight' or 'auto'")
+                             "in scalar code; use 'straight' or 'auto'")
         return None
     clock = time.perf_counter()
     found = _found(outputs[0], params, forced, graph_order)
@@ -295,9 +306,20 @@ class _Writer:
     def __init__(self, pieces: Pieces, options: Options, params: Sequence[Parameter]) -> None:
         self.pieces, self.options = pieces, options
         self.namer = namer = Namer(reserved_names() | {"_k"})
+        self.params = params
         self.param_names = [namer.claim(identifier(p.name)) for p in params]
-        self.names: dict[Expr, str] = {p.elements[0]: name for p, name in zip(params, self.param_names)}
+        self.names: dict[Expr, str] = {}  # each symbol's local (an array parameter's element: its own)
+        self.unpack: list[str] = []
+        for p, name in zip(params, self.param_names):
+            if p.is_array:
+                elements = [namer.claim(identifier(e.param)) for e in p.elements]
+                self.names.update(zip(p.elements, elements))
+                self.unpack.append(PYTHON.unpack(elements, name, p.shape))
+            else:
+                self.names[p.elements[0]] = name
         self.namespace: set[str] = set(BASE_NAMESPACE_NAMES) | {"_range", "_reversed", "_straight"}
+        if self.unpack:
+            self.namespace |= PYTHON.array_names
         self.lines: list[str] = []
         self.wrt: list[Expr] = []
         self.texts: list[str] = []  # what the outputs of the last lines written read as
@@ -331,17 +353,19 @@ class _Writer:
             direct, state_adjoint, invariant_adjoint, boundary_adjoint = self._tail(state, invariants, boundary)
             self._reverse(state, state_adjoint, invariant_adjoint, trace)
             gradient = self._before_in_reverse(state_adjoint, invariant_adjoint, boundary_adjoint, direct)
-            returned = f"{self.value}, {tuple_text(gradient)}"
+            bare = self.options.bare_gradient
+            returned = f"{self.value}, {gradient_text(gradient, wrt, (), bare, str, packed_text)}"
+        scalar_names = [name for p, name in zip(self.params, self.param_names) if not p.is_array]
         lines = [f"def {function_name}({', '.join(self.param_names)}):",
                  f"    # {comment_text(header)}",
                  f"    # a step of {run.period} nodes repeated {run.steps:,} times, all but the last in a loop",
-                 *PYTHON.prologue(function_name, self.param_names, self.param_names, [], []),
+                 *PYTHON.prologue(function_name, self.param_names, scalar_names, [], self.unpack),
                  "    try:", *self.lines,
                  f"        return {returned}",
                  "    except (ArithmeticError, ValueError):  # the straight-line code raises it, naming the node",
                  f"        return _straight({', '.join(self.param_names)})", ""]
         return Emitted("\n".join(lines), function_name, self.param_names, self.namespace, {}, 0, PYTHON.name,
-                       list(self.param_names), list(self.param_names))
+                       [self.names[e] for e in flat(self.params)], scalar_names)
 
     def _rewritten(self, values: list[Expr]) -> list[Expr]:
         return rewrite(values, [], topological_order(values), CompileStats(), self.options.rewrites).values

@@ -4,6 +4,7 @@ straight-line code's, and is written once however many times the step repeats.""
 import math
 import pickle
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,6 +74,31 @@ def test_a_tail_after_the_loop_and_symbols_every_step_reads_agree_with_the_strai
     rolled, straight = _both((x - T) ** 2 + sg.exp(W) * x, [X0, W, T], strategy="loop")
     assert "rolled into a loop" in rolled.stats.strategy
     _agree(rolled(0.2, 0.9, -0.3), straight(0.2, 0.9, -0.3))
+
+
+def test_a_state_over_arrays_of_symbols_agrees_with_the_straight_line_code():
+    v, w = sg.vector("v", 3), sg.vector("w", 3)
+    x = list(v)
+    for _ in range(40):
+        x = [sg.tanh(w[0] * x[0] + w[1] * x[1]), sg.sin(x[2]) * w[2] + x[0] * 0.1, x[1] * 0.5 + 0.2 * x[2] + T]
+    point = {"v": np.array([0.3, -0.2, 0.5]), "w": np.array([0.9, 0.4, -0.7]), "t": 0.25}
+    for wrt in ([v, w, T], v):
+        rolled, straight = _both(sum(x), wrt, strategy="loop")
+        (value, gradient), (want_value, want_gradient) = rolled(**point), straight(**point)
+        assert value == pytest.approx(want_value, rel=1e-12)
+        if wrt is v:  # one array: its gradient alone, not in a tuple
+            gradient, want_gradient = (gradient,), (want_gradient,)
+        for g, h in zip(gradient, want_gradient, strict=True):
+            np.testing.assert_allclose(g, h, rtol=1e-12, atol=1e-14)
+
+
+def test_two_chains_side_by_side_roll_one_and_agree_with_the_straight_line_code():
+    x, y = X0, W  # two chains that never meet: the graph's middle falls between them
+    for _ in range(50):
+        x, y = sg.tanh(y * 0.9 + 0.1), sg.sin(x) * 0.8
+    rolled, straight = _both(x + y, [X0, W], strategy="loop")
+    assert "repeated 25 times" in rolled.stats.strategy
+    _agree(rolled(0.1, 0.2), straight(0.1, 0.2))
 
 
 def test_auto_keeps_a_shorter_chain_straight_line():  # it runs faster so
