@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from symgrad import arrays, diskcache, display, loops, progress, shapes, vectorise
+from symgrad import arrays, diskcache, display, loop_code, progress, shapes, vectorise
 from symgrad.array_code import array_helper_spec, array_returns
 from symgrad.backends import ARRAY, BACKENDS
 from symgrad.cachekey import cache_key
@@ -129,7 +129,7 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     def _forward_program(self) -> Program:
         with self._forward_lock:
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
-            rolled = loops.rolled_value(self.outputs[0], self.parameters, self._options) if self.order == 1 and \
+            rolled = loop_code.rolled_value(self.outputs[0], self.parameters, self._options) if self.order == 1 and \
                 not self.several else None
             if rolled is not None:  # rolled into a loop as its gradient is
                 emitted, spec = rolled
@@ -379,8 +379,8 @@ def compile(  # noqa: A001  (sg.compile is the natural name)
 def _generated(outputs: list[Expr], derived: Derived, wrt: list[Parameter], params: list[Parameter],
                options: Options, stats: CompileStats) -> tuple[Any, dict[str, Any]]:
     """The code of a derived graph: ``per_group``'s where it applies, else ``generate``'s."""
-    found = loops.rolled(outputs, wrt, params, options, derived.order, bool(derived.aux), topological_order(outputs),
-                         stats)
+    found = loop_code.rolled(outputs, wrt, params, options, derived.order, bool(derived.aux),
+                             topological_order(outputs), stats)
     if found is None:
         found = per_group(outputs, derived, wrt, params, options, None, stats)
     if found is None:
@@ -425,9 +425,9 @@ def _code_and_derived(outputs: list[Expr], aux: list[Expr], wrt: list[Parameter]
                       options: Options, order: int, graph_order: list[Expr], stats: CompileStats
                       ) -> tuple[tuple[Any, dict[str, Any]], Derived]:
     """The code and the derived graph of a function compiled from its outputs: rolled into a loop
-    (``symgrad.loops``), or as ``code_and_derived`` writes it; a derived graph the code did without
-    is made when first read."""
-    found = loops.rolled(outputs, wrt, params, options, order, bool(aux), graph_order, stats)
+    (``symgrad.loop_code``), or as ``code_and_derived`` writes it; a derived graph the code did
+    without is made when first read."""
+    found = loop_code.rolled(outputs, wrt, params, options, order, bool(aux), graph_order, stats)
     if found is None:
         return code_and_derived(outputs, aux, shapes.flat(wrt), wrt, params, options, order, graph_order, stats)
     return found, LazyDerived(functools.partial(derive_later, outputs, aux, shapes.flat(wrt), options.rewrites, stats),
