@@ -24,7 +24,7 @@ from symgrad.shapes import Parameter, flat, packed_text
 _INDENT = "        "  # inside def + try
 
 
-def applies(options: Options, order: int, aux: bool, params: Sequence[Parameter]) -> bool:
+def applies(options: Options, order: int, aux: bool) -> bool:
     """May this function be rolled: one output's value and gradient, no aux, scalar code, the
     strategy "auto" or "loop"."""
     return options.strategy in ("auto", "loop") and options.backend != ARRAY.name and not options.several \
@@ -37,7 +37,7 @@ def rolled(outputs: list[Expr], wrt: Sequence[Parameter], params: Sequence[Param
     """The code of a graph with its repeated step rolled into a loop, or None where that does not
     apply (``strategy="auto"``: nor pay); ``strategy="loop"`` raises where it cannot roll."""
     forced = options.strategy == "loop"
-    if not applies(options, order, aux, params):
+    if not applies(options, order, aux):
         if forced:
             raise ValueError("strategy='loop' takes one output's value and gradient (order=1, no aux, no list) "
                              "in scalar code; use 'straight' or 'auto'")
@@ -65,7 +65,7 @@ def rolled(outputs: list[Expr], wrt: Sequence[Parameter], params: Sequence[Param
 def rolled_value(output: Expr, params: Sequence[Parameter], options: Options) -> tuple[Emitted, dict[str, Any]] | None:
     """The value alone (``fn.forward``) of a function ``rolled`` wrote, rolled the same way; None if
     that function was not rolled."""
-    if not applies(options, 1, False, params):
+    if not applies(options, 1, False):
         return None
     found = pieces_of(output, params, options.strategy == "loop", topological_order([output]))
     return None if found is None else (_Writer(found[0], options, params).function([output], None), {"loop": True})
