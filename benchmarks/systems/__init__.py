@@ -19,6 +19,7 @@ SYSTEMS = [
     "symgrad_scalar",
     "symgrad_arrays",
     "symgrad_vectorised",
+    "symgrad_loop",
     "micrograd_eager",
     "sympy_lambdify",
     "symengine_lambdify",
