@@ -17,9 +17,10 @@ from symgrad.expr import Expr, const, to_text, topological_order
 from symgrad.loops import Pieces, pieces_of
 from symgrad.names import Namer, comment_text, identifier
 from symgrad.ops import CONST
-from symgrad.pipeline import CompileStats, Options, derive, describe, gradient_text, rewrite
+from symgrad.pipeline import CompileStats, Derived, Options, derive, describe, gradient_text, rewrite
 from symgrad.sections import Section
 from symgrad.shapes import Parameter, flat, packed_text
+from symgrad.simplify import RewriteStats
 
 _INDENT = "        "  # inside def + try
 
@@ -53,7 +54,9 @@ def rolled(outputs: list[Expr], wrt: Sequence[Parameter], params: Sequence[Param
     stats.seconds["find the loop"] = time.perf_counter() - clock
     progress.step("find the loop", f"{run.steps:,} steps of {run.period} nodes")
     clock = time.perf_counter()
-    emitted = _Writer(pieces, options, params).function(outputs, wrt)
+    writer = _Writer(pieces, options, params)
+    emitted = writer.function(outputs, wrt)
+    stats.rewrites = writer.rewrites
     stats.strategy = f"{reason}; a step of {run.period} nodes repeated {run.steps:,} times, rolled into a loop " \
         "(no scalar backward graph)"
     stats.lines = emitted.source.count("\n")
@@ -100,6 +103,7 @@ class _Writer:
         self.texts: list[str] = []  # what the outputs of the last lines written read as
         self.value = ""  # the value's local
         self.moving: list[int] = []  # the state's positions whose adjoint the reverse loop carries
+        self.rewrites = RewriteStats()  # what rewriting the pieces did, all told
 
     def statements(self, sections: list[Section]) -> list[str]:
         """The sections' lines, their outputs named (or, unnamed, read as ``self.texts``)."""
@@ -143,7 +147,25 @@ class _Writer:
                        [self.names[e] for e in flat(self.params)], scalar_names)
 
     def _rewritten(self, values: list[Expr]) -> list[Expr]:
-        return rewrite(values, [], topological_order(values), CompileStats(), self.options.rewrites).values
+        rewritten = rewrite(values, [], topological_order(values), CompileStats(), self.options.rewrites)
+        self._count(rewritten.finish())
+        return rewritten.values
+
+    def _derived(self, output: Expr, wrt: list[Expr]) -> Derived:
+        """``output`` rewritten and differentiated by ``wrt``."""
+        stats = CompileStats()
+        derived, _ = derive([output], [], wrt, False, topological_order([output]), stats, self.options.rewrites)
+        self._count(stats.rewrites)
+        return derived
+
+    def _count(self, piece: RewriteStats) -> None:
+        """Add what rewriting a piece did to the function's counts."""
+        counts = self.rewrites
+        counts.nodes_before += piece.nodes_before
+        counts.nodes_after += piece.nodes_after
+        counts.folded += piece.folded
+        counts.identities.update(piece.identities)
+        counts.dead += piece.dead
 
     def _before(self) -> tuple[list[str], list[str], list[str]]:
         """The lines before the loop; the locals of the state, the invariants, what the tail reads."""
@@ -196,8 +218,7 @@ class _Writer:
         placeholders = [*pieces.state, *pieces.invariants.values(), *pieces.boundary.values()]
         held = set(placeholders)  # a symbol that is its own placeholder: its adjoint is the placeholder's
         wrt = [w for w in self.wrt if w not in held]
-        derived, _ = derive([pieces.tail], [], [*wrt, *placeholders], False,
-                            topological_order([pieces.tail]), CompileStats(), self.options.rewrites)
+        derived = self._derived(pieces.tail, [*wrt, *placeholders])
         gradient = derived.jacobian[0]
         # The positions whose adjoint the tail makes nonzero (what the rewritten output no longer reads,
         # such as y in 0 * y, stays out of the reverse pass, as the straight-line code leaves it out).
@@ -220,8 +241,7 @@ class _Writer:
             moving = reached
             surrogate = self._weighted([(state_adjoint[q], pieces.step[q]) for q in moving])
             # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
-            derived, _ = derive([surrogate], [], [*pieces.invariants.values(), *pieces.state], False,
-                                topological_order([surrogate]), CompileStats(), self.options.rewrites)
+            derived = self._derived(surrogate, [*pieces.invariants.values(), *pieces.state])
             gradient = derived.jacobian[0][len(invariant_adjoint):]
             reached = sorted({*moving, *(q for q, g in enumerate(gradient) if not _is_zero(g))})
         self.moving = moving
@@ -248,8 +268,7 @@ class _Writer:
         surrogate = self._weighted([*((state_adjoint[q], pieces.entries[q]) for q in self.moving),
                                     *zip(invariant_adjoint, pieces.invariants),
                                     *zip(boundary_adjoint, pieces.boundary), *((n, w) for w, n in direct.items())])
-        derived, _ = derive([surrogate], [], self.wrt, False, topological_order([surrogate]), CompileStats(),
-                            self.options.rewrites)
+        derived = self._derived(surrogate, self.wrt)
         names = [f"d_{self.names[w]}" for w in self.wrt]
         self.lines += self.statements([Section("the gradient through what came before the loop", "g",
                                                derived.jacobian[0], names)])

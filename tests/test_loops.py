@@ -51,6 +51,11 @@ def test_a_deep_chain_is_rolled_into_a_loop_written_once():
     assert fn.stats.backward_nodes_before is None
 
 
+def test_a_rolled_functions_stats_count_what_rewriting_its_pieces_did():
+    fn = sg.compile(chain_expression(X0, 40, sg.sin), wrt=[X0], strategy="loop", cache=False)
+    assert sum(fn.stats.rewrites.identities.values()) > 0 and "identities applied     0" not in str(fn.stats)
+
+
 def test_the_rolled_chain_agrees_with_forward_mode_by_hand():
     value, (slope,) = sg.compile(chain_expression(X0, 6000, sg.sin), wrt=[X0], cache=False)(0.3)
     want_value, want_slope = chain_by_hand(0.3, 6000)
