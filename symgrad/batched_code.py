@@ -288,12 +288,12 @@ def _finisher(spec: dict[str, Any]) -> Callable[..., Any]:
     return done
 
 
-def runtime_names(spec: dict[str, Any], fallback: Callable[[], Callable[..., Any]]) -> dict[str, Any]:
-    """What a batched function reads: NumPy, its index arrays, ``_load`` and ``_done``, and
-    ``_straight``, the straight array code of the same graph (made when first needed)."""
+def runtime_names(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a batched function reads besides ``_straight`` (``symgrad.runtime`` binds that): NumPy,
+    its index arrays, ``_load`` and ``_done``."""
     import numpy
 
-    found = vectorise.runtime_names(spec["arrays"], fallback)  # index arrays, NumPy, _straight...
+    found = vectorise.runtime_names(spec["arrays"])  # index arrays, NumPy...
     found.update(_dot=numpy.matmul, _row_sums=functools.partial(numpy.einsum, "ij->i"),  # 3x add.reduce's speed
                  _load=_loader(spec), _done=_finisher(spec))
     return found

@@ -129,8 +129,9 @@ class CompiledFunction(functools.partial):  # type: ignore[type-arg]
     def _forward_program(self) -> Program:
         with self._forward_lock:
             shown = "; ".join(to_text(o, limit=60) for o in self.outputs)
-            rolled = loop_code.rolled_value(self.outputs[0], self.parameters, self._options) if self.order == 1 and \
-                not self.several else None
+            # Rolled into a loop where its gradient was (looked for only then: finding costs a walk).
+            rolled = loop_code.rolled_value(self.outputs[0], self.parameters, self._options) \
+                if "loop" in (self._program.helper_spec or {}) else None
             if rolled is not None:  # rolled into a loop as its gradient is
                 emitted, spec = rolled
                 spec["fallback"] = lambda: self._straight_forward(shown).function

@@ -16,8 +16,8 @@ from symgrad.codegen import Emitted, emit_statements
 from symgrad.expr import Expr, const, to_text, topological_order
 from symgrad.loops import Pieces, pieces_of
 from symgrad.names import Namer, comment_text, identifier
-from symgrad.ops import CONST
 from symgrad.pipeline import CompileStats, Derived, Options, derive, describe, gradient_text, rewrite
+from symgrad.rules import is_number
 from symgrad.sections import Section
 from symgrad.shapes import Parameter, flat, packed_text
 from symgrad.simplify import RewriteStats
@@ -194,7 +194,7 @@ class _Writer:
         for local, node in terms:
             seed = self.pieces.fresh(f"seed{len(self.names)}")
             self.names[seed] = local
-            total = seed * node if _is_zero(total) else total + seed * node
+            total = seed * node if is_number(total, 0) else total + seed * node
         return total
 
     def _loop(self, state: list[str], keep: bool) -> list[str]:
@@ -222,8 +222,8 @@ class _Writer:
         gradient = derived.jacobian[0]
         # The positions whose adjoint the tail makes nonzero (what the rewritten output no longer reads,
         # such as y in 0 * y, stays out of the reverse pass, as the straight-line code leaves it out).
-        self.moving = [q for q, g in enumerate(gradient[len(wrt):len(wrt) + len(state)]) if not _is_zero(g)]
-        direct = {w: f"direct_{self.names[w]}" for w, g in zip(wrt, gradient) if not _is_zero(g)}
+        self.moving = [q for q, g in enumerate(gradient[len(wrt):len(wrt) + len(state)]) if not is_number(g, 0)]
+        direct = {w: f"direct_{self.names[w]}" for w, g in zip(wrt, gradient) if not is_number(g, 0)}
         wanted = [direct.get(w) for w in wrt] + [f"{name}_adjoint" for name in [*state, *invariants, *boundary]]
         kept = [(g, name) for g, name in zip(gradient, wanted) if name is not None]
         self.lines += self.statements([
@@ -243,7 +243,7 @@ class _Writer:
             # The state's adjoints last: their lines come last, where _assigned can fold in the assignment.
             derived = self._derived(surrogate, [*pieces.invariants.values(), *pieces.state])
             gradient = derived.jacobian[0][len(invariant_adjoint):]
-            reached = sorted({*moving, *(q for q, g in enumerate(gradient) if not _is_zero(g))})
+            reached = sorted({*moving, *(q for q, g in enumerate(gradient) if not is_number(g, 0))})
         self.moving = moving
         if not moving:
             return
@@ -273,10 +273,6 @@ class _Writer:
         self.lines += self.statements([Section("the gradient through what came before the loop", "g",
                                                derived.jacobian[0], names)])
         return self.texts
-
-
-def _is_zero(node: Expr) -> bool:
-    return node.op is CONST and node.param == 0
 
 
 def _assigned(body: list[str], targets: list[str], texts: list[str], then: Sequence[str] = ()) -> list[str]:

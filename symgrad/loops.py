@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from symgrad.expr import Expr, make, symbol
+from symgrad.names import Namer
 from symgrad.ops import CONST, SYMBOL
 from symgrad.shapes import Parameter
 
@@ -126,14 +127,10 @@ class _Placeholders:
     both (the tail) keeps them apart."""
 
     def __init__(self, taken: set[str]) -> None:
-        self.taken = taken
+        self.namer = Namer(taken)
 
     def __call__(self, wanted: str) -> Expr:
-        name = wanted
-        while name in self.taken:
-            name = f"_{name}"
-        self.taken.add(name)
-        return symbol(name)
+        return symbol(self.namer.claim(wanted))
 
     def of(self, key: Any, table: dict[Any, Expr], wanted: str) -> Expr:
         """``table``'s placeholder for ``key``, made if it has none yet (a symbol is its own)."""

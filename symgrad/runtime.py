@@ -242,13 +242,15 @@ def _helpers(spec: dict[str, Any] | None) -> dict[str, Any]:
     if spec and "matrix" in spec:
         n, cells, blocks, bare = spec["matrix"]
         found["_matrix"] = _matrix_builder(n, cells) if blocks is None else _blocks_builder(n, cells, blocks, bare)
-    if spec and "vectorised" in spec:
-        found.update(vectorise.runtime_names(spec["vectorised"], spec["fallback"]))
-    if spec and "batched" in spec:
-        found.update(batched_code.runtime_names(spec["batched"], spec["fallback"]))
-    if spec and "loop" in spec:  # symgrad.loops: a loop's builtins, and the code an error goes to
+    if spec and needs_fallback(spec):  # the straight-line code of the same graph, made when first called
         straight = functools.cache(spec["fallback"])
-        found.update(_range=range, _reversed=reversed, _straight=lambda *args: straight()(*args))
+        found["_straight"] = lambda *args: straight()(*args)
+    if spec and "vectorised" in spec:
+        found.update(vectorise.runtime_names(spec["vectorised"]))
+    if spec and "batched" in spec:
+        found.update(batched_code.runtime_names(spec["batched"]))
+    if spec and "loop" in spec:  # symgrad.loop_code: a loop's builtins
+        found.update(_range=range, _reversed=reversed)
     if spec and "arrays" in spec:
         found.update(arrays.helpers(*spec["arrays"]))
     return found

@@ -354,14 +354,13 @@ def packed(writer: Writer, slots: Sequence[int], shape: tuple[int, ...], buffer:
     return text if len(shape) == 1 else f"{text}.reshape({shape!r})"
 
 
-def runtime_names(arrays: dict[str, Any], fallback: Callable[[], Callable[..., Any]]) -> dict[str, Any]:
-    """What a vectorised function reads besides its ops: NumPy, its index arrays and constants, and
-    ``_straight``, the straight-line function of the same graph (made by ``fallback`` when first needed)."""
+def runtime_names(arrays: dict[str, Any]) -> dict[str, Any]:
+    """What a vectorised function reads besides its ops and ``_straight`` (``symgrad.runtime`` binds
+    that): NumPy, its index arrays and constants."""
     numpy = numpy_module()
-    straight = functools.cache(fallback)
     found: dict[str, Any] = {name: numpy.array(values, dtype=numpy.float64 if name == "_constants" else numpy.intp)
                              for name, values in arrays.items()}
     found.update(xp=numpy, _empty=numpy.empty, _zeros=numpy.zeros, _add_at=numpy.add.at,
                  _subtract_at=numpy.subtract.at, _sum=numpy.add.reduce, _isfinite=math.isfinite, _flat=flat_values,
-                 _quiet=functools.partial(numpy.errstate, all="ignore"), _straight=lambda *args: straight()(*args))
+                 _quiet=functools.partial(numpy.errstate, all="ignore"))
     return found
