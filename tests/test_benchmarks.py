@@ -41,6 +41,13 @@ def test_the_set_up_breakdown_prints_every_stage_of_symgrad_and_its_total():
     assert {"build the graph (user code)", "differentiate", "emit", "exec", "**set-up** (best round)"} <= stages
 
 
+def test_the_loop_benchmark_prints_a_row_per_depth():
+    done = subprocess.run([sys.executable, "benchmarks/bench_loop.py", "--depths", "40", "60", "--repeat", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert [line.split(" | ")[0] for line in done.stdout.splitlines()[2:]] == ["| 40", "| 60"]
+
+
 @pytest.mark.parametrize("task", list(tasks.TASKS))
 def test_every_reference_has_the_answer_symgrad_computes(task):
     size = tasks.TASKS[task].quick_sizes[0]
